@@ -1,0 +1,198 @@
+// juice/algorithms/irft/irft.hpp
+//
+// IRFT, implicit reward fine-tuning (Li, Zeng, Wai, Li, Garcia, Hong, "Getting More Juice Out of the
+// SFT Data: Reward Learning from Human Demonstration Improves SFT for LLM Alignment", NeurIPS 2024,
+// Algorithm 2). The reward is the policy's own log-ratio to a reference,
+//   r_theta(x,y) = beta log(pi_theta(y|x) / pi_ref(y|x)),
+// and the reference is the current policy frozen at the start of each of T rounds. Each round
+// generates y~ ~ pi_ref for its prompts, caches log pi_ref(y|x) and log pi_ref(y~|x) once, and runs K
+// contrastive steps on
+//   z = beta [(log pi_theta(y|x) - log pi_ref(y|x)) - (log pi_theta(y~|x) - log pi_ref(y~|x))],
+//   loss = sum_pairs w h(z).
+// SPIN (self-play fine-tuning, Chen et al. 2024) is IRFT with one round over the whole data.
+//
+// Reference log-probs are computed once per round with the policy itself (it equals pi_ref then),
+// so no second model is resident during the inner steps; the online variant (regenerating y~ with
+// probability p) is the exception: it keeps a snapshot to score fresh samples.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include "juice/algorithms/detail/minibatches.hpp"
+#include "juice/algorithms/generation.hpp"
+#include "juice/algorithms/losses/pairwise.hpp"
+#include "juice/concepts/observer.hpp"
+#include "juice/concepts/optimizer.hpp"
+#include "juice/concepts/pairwise_loss.hpp"
+#include "juice/concepts/policy.hpp"
+#include "juice/core/batch_ops.hpp"
+#include "juice/core/events.hpp"
+#include "juice/core/rng.hpp"
+#include "juice/optim/gradients.hpp"
+
+namespace juice {
+
+struct irft_options {
+  double beta = 0.1;                 // KL weight of the implicit reward
+  std::size_t rounds = 5;            // T: reference refreshes
+  std::size_t steps_per_round = 1;   // K: optimizer updates per round
+  std::size_t batch_size = 0;        // pairs per update; 0 = all of the round's pairs, weighted
+  bool chunk_rounds = true;          // round t uses the t-th 1/T of the data (the paper's "stages")
+  double online_probability = 0;     // p: regenerate a minibatch's y~ with the current policy
+  std::uint64_t seed = 0;            // generation and minibatch order
+};
+
+// The IRFT loss and its per-token weights for one minibatch of pairs.
+//   both      = concat_rows(pairs.chosen, pairs.rejected)
+//   logp      = per-token log-probs of `both` under pi_theta
+//   ref       = cached log pi_ref of the chosen rows followed by the rejected rows (2N)
+// Returns sum_i w_i h(z_i); writes dLoss/dlogp into *weights (chosen: w h'(z) beta, rejected: minus).
+template <PairwiseLoss Loss, class S>
+double irft_loss(const pair_batch& pairs, const sequence_batch& both, const token_values<S>& logp,
+                 std::span<const double> ref, double beta, token_values<S>* weights = nullptr,
+                 std::vector<double>* margins = nullptr) {
+  const std::size_t N = pairs.rows();
+  const auto seq = sequence_sum(logp, both);
+  std::vector<double> per_row(2 * N);
+  double loss = 0;
+  if (margins) margins->resize(N);
+  for (std::size_t i = 0; i < N; ++i) {
+    const double z = beta * ((seq(i) - ref[i]) - (seq(N + i) - ref[N + i]));
+    if (margins) (*margins)[i] = z;
+    loss += pairs.weight(i) * Loss::value(z);
+    const double c = pairs.weight(i) * Loss::derivative(z) * beta;
+    per_row[i] = c;
+    per_row[N + i] = -c;
+  }
+  if (weights) *weights = spread_over_response<S>(per_row, both);
+  return loss;
+}
+
+struct irft_result {
+  std::size_t updates = 0;
+  double last_loss = 0;
+};
+
+template <PairwiseLoss Loss>
+class irft_trainer {
+public:
+  using loss_type = Loss;
+
+  explicit irft_trainer(irft_options options = {}) : options_(options) { check(options_); }
+
+  [[nodiscard]] const irft_options& options() const { return options_; }
+
+  // Runs T rounds of K updates of `policy` on the demonstrations. Mode: juice::sampled{n} draws y~,
+  // juice::exact{} enumerates them (EnumerablePolicy only).
+  template <class P, class O, class Mode = sampled, class Ob = null_observer>
+  irft_result run(P& policy, const sequence_batch& demos, O& opt, Mode mode = {}, Ob&& observer = {}) const {
+    static_assert(Policy<P>, "juice::irft: P must satisfy juice::Policy; see docs/concepts.md#policy");
+    static_assert(Optimizer<O, P>, "juice::irft: O must satisfy juice::Optimizer<P> (a step(model) member); see docs/concepts.md#optimizer");
+    static_assert(is_generation_mode_v<Mode>, "juice::irft: the mode must be juice::sampled or juice::exact.");
+    static_assert(Observer<Ob>, "juice::irft: the observer must be callable with a const juice::step_event&; see docs/concepts.md#observer");
+    using S = typename P::scalar_type;
+    validate(demos, "juice::irft: demonstrations");
+    const std::size_t T = options_.rounds, N = demos.rows();
+    if (N == 0) throw invalid_argument("juice::irft: the demonstration set is empty.");
+    if (options_.chunk_rounds && N < T)
+      throw invalid_argument("juice::irft: " + std::to_string(N) + " demonstrations cannot be split into " +
+                             std::to_string(T) + " rounds; lower rounds or set chunk_rounds = false.");
+    if (std::is_same_v<Mode, exact> && options_.online_probability > 0)
+      throw invalid_argument("juice::irft: online regeneration (online_probability > 0) needs juice::sampled generation.");
+
+    rng g(options_.seed);
+    irft_result result;
+    for (std::size_t t = 0; t < T; ++t) {
+      const std::string where = "juice::irft round " + std::to_string(t);
+      // The round's demonstrations.
+      std::vector<std::size_t> chunk;
+      const std::size_t lo = options_.chunk_rounds ? t * N / T : 0, hi = options_.chunk_rounds ? (t + 1) * N / T : N;
+      for (std::size_t i = lo; i < hi; ++i) chunk.push_back(i);
+      sequence_batch data = select_rows(demos, chunk);
+      normalise_weights(data);
+
+      // pi_ref := pi_theta_t. Generate y~ and cache the reference log-probs once for the round.
+      const sequence_batch generated = generate(policy, prompts_of(data), mode, g);
+      pair_batch pairs = make_pairs(data, generated);
+      std::vector<double> ref = reference_logprobs(policy, pairs);
+      std::optional<P> frozen;
+      if (options_.online_probability > 0) frozen.emplace(policy.snapshot());
+
+      detail::minibatches batches(pairs.rows(), options_.batch_size);
+      for (std::size_t k = 0; k < options_.steps_per_round; ++k) {
+        const auto idx = batches.next(g);
+        pair_batch mb = select_pairs(pairs, idx);
+        std::vector<double> mb_ref(2 * idx.size());
+        for (std::size_t i = 0; i < idx.size(); ++i) {
+          mb_ref[i] = ref[idx[i]];
+          mb_ref[idx.size() + i] = ref[pairs.rows() + idx[i]];
+        }
+        if (frozen && g.uniform() < options_.online_probability) {
+          // Online variant: fresh y~ from the current policy, scored by the round's reference.
+          sequence_batch prompts = prompts_of(mb.chosen);
+          for (std::size_t i = 0; i < prompts.rows(); ++i) prompts.weight(i) = mb.weight(i);
+          mb.rejected = policy.sample(prompts, 1, g);
+          const auto fresh = sequence_sum(frozen->logprobs(mb.rejected), mb.rejected);
+          for (std::size_t i = 0; i < idx.size(); ++i) mb_ref[idx.size() + i] = fresh(i);
+        }
+        const sequence_batch both = concat_rows(mb.chosen, mb.rejected);
+        const auto logp = policy.logprobs(both);
+        token_values<S> w;
+        const double loss = irft_loss<Loss>(mb, both, logp, mb_ref, options_.beta, &w);
+        const std::string step_where = where + " step " + std::to_string(k);
+        check_finite(loss, "loss", step_where);
+        policy.zero_grad();
+        policy.backward(both, w);
+        const double gn = grad_norm_sq(policy);
+        check_finite(gn, "gradient norm", step_where);
+        opt.step(policy);
+        ++result.updates;
+        result.last_loss = loss;
+        observer(step_event{"irft", t, k, result.updates, loss, gn, k == 0});
+      }
+    }
+    return result;
+  }
+
+private:
+  static void check(const irft_options& o) {
+    if (!(o.beta > 0)) throw invalid_argument("juice::irft: beta must be positive (got " + std::to_string(o.beta) + ").");
+    if (o.rounds == 0) throw invalid_argument("juice::irft: rounds (T) must be at least 1.");
+    if (!(o.online_probability >= 0 && o.online_probability <= 1))
+      throw invalid_argument("juice::irft: online_probability must lie in [0, 1] (got " +
+                             std::to_string(o.online_probability) + ").");
+  }
+
+  // log pi(y|x) of every chosen row, then of every rejected row, in one scoring pass.
+  template <class P>
+  static std::vector<double> reference_logprobs(P& policy, const pair_batch& pairs) {
+    const sequence_batch both = concat_rows(pairs.chosen, pairs.rejected);
+    const auto seq = sequence_sum(policy.logprobs(both), both);
+    return std::vector<double>(seq.begin(), seq.end());
+  }
+
+  irft_options options_;
+};
+
+using irft = irft_trainer<sigmoid_loss>;
+using irft_sigmoid = irft_trainer<sigmoid_loss>;
+using irft_hinge = irft_trainer<hinge_loss>;
+using irft_linear = irft_trainer<linear_loss>;
+using irft_ipo = irft_trainer<ipo_loss>;
+
+// SPIN: IRFT with one round over the whole data (T = 1, no chunking); K = `steps`.
+template <PairwiseLoss Loss = sigmoid_loss>
+class spin_trainer : public irft_trainer<Loss> {
+public:
+  explicit spin_trainer(double beta = 0.1, std::size_t steps = 1, std::size_t batch_size = 0, std::uint64_t seed = 0)
+      : irft_trainer<Loss>(irft_options{beta, 1, steps, batch_size, false, 0.0, seed}) {}
+};
+
+using spin = spin_trainer<sigmoid_loss>;
+
+}  // namespace juice

@@ -1,0 +1,31 @@
+// juice/optim/adamw.hpp
+//
+// AdamW (Loshchilov & Hutter, "Decoupled Weight Decay Regularization", ICLR 2019): Adam moments with
+// bias correction and weight decay applied to the parameters directly, not through the gradient.
+#pragma once
+
+#include <cmath>
+#include <cstddef>
+
+#include "juice/core/parameter.hpp"
+#include "juice/optim/gradient_descent.hpp"
+
+namespace juice {
+
+struct adamw_rule {
+  using hyper_type = adamw_hyper;
+  static constexpr std::size_t state_per_element = 2;  // first and second moments
+
+  template <class Param, class State>
+  static void apply(Param& p, State& state, hyper_type h, std::size_t step) {
+    using B = typename Param::backend_type;
+    using S = typename Param::scalar_type;
+    h.bias_correction1 = 1 - std::pow(h.beta1, static_cast<double>(step));
+    h.bias_correction2 = 1 - std::pow(h.beta2, static_cast<double>(step));
+    B::template adamw_update<S>(p.value, p.grad, B::view_of(state[0]), B::view_of(state[1]), h);
+  }
+};
+
+using adamw = gradient_descent<adamw_rule>;
+
+}  // namespace juice

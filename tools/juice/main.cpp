@@ -1,0 +1,33 @@
+// juice — command-line tool for reward learning from demonstrations.
+#include <cstdio>
+#include <exception>
+#include <string>
+
+#include <CLI/CLI.hpp>
+#include <fmt/core.h>
+
+#include "commands.hpp"
+#include "juice/core/error.hpp"
+
+int main(int argc, char** argv) {
+  CLI::App app{"juice: reward learning from demonstrations (SFT, RFT, IRFT/SPIN)", "juice"};
+  app.require_subcommand(1);
+  juice::cli::add_toy_command(app);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    fmt::print(stderr, "juice: error: {}\n", e.what());
+    return 2;
+  } catch (const juice::error& e) {
+    fmt::print(stderr, "juice: error: {}\n", e.what());
+    return 1;
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "juice: internal error: {}\n", e.what());
+    return 3;
+  }
+  return 0;
+}
