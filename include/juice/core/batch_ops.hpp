@@ -30,7 +30,7 @@ inline void validate(const sequence_batch& batch, const std::string& where) {
                              " and length " + std::to_string(l) + " (need 1 <= prompt length <= length <= " +
                              std::to_string(batch.width()) + ").");
     if (!(batch.weight(b) >= 0) || !std::isfinite(batch.weight(b)))
-      throw invalid_argument(where + ": row " + std::to_string(b) + " has weight " + std::to_string(batch.weight(b)) +
+      throw invalid_argument(where + ": row " + std::to_string(b) + " has weight " + to_text(batch.weight(b)) +
                              " (must be finite and non-negative).");
   }
 }

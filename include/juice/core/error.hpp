@@ -5,6 +5,7 @@
 // or algorithm step), so a caller can show it to a user unchanged.
 #pragma once
 
+#include <sstream>
 #include <stdexcept>
 #include <string>
 
@@ -27,5 +28,14 @@ class numerical_error : public error {
 public:
   using error::error;
 };
+
+// A number as a person writes it in a message: "-1", "0.9", "1e-08" (std::to_string prints
+// "-1.000000").
+inline std::string to_text(double value) {
+  std::ostringstream out;
+  out.precision(10);
+  out << value;
+  return out.str();
+}
 
 }  // namespace juice

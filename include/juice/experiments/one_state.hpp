@@ -74,7 +74,7 @@ inline void validate(const one_state_options& o) {
     if (!(p > 0) || !std::isfinite(p)) bad("every reference probability must be positive and finite");
     total += p;
   }
-  if (std::abs(total - 1) > 1e-9) bad("the reference probabilities sum to " + std::to_string(total) + ", not 1");
+  if (std::abs(total - 1) > 1e-9) bad("the reference probabilities sum to " + to_text(total) + ", not 1");
   if (o.counts.size() != o.reference.size())
     bad("there are " + std::to_string(o.counts.size()) + " demonstration counts for " +
         std::to_string(o.reference.size()) + " actions");
@@ -84,8 +84,8 @@ inline void validate(const one_state_options& o) {
     n += c;
   }
   if (n < 1) bad("there must be at least one demonstration");
-  if (!(o.beta > 0) || !std::isfinite(o.beta)) bad("beta must be positive (got " + std::to_string(o.beta) + ")");
-  if (!(o.lambda > 0) || !std::isfinite(o.lambda)) bad("lambda must be positive (got " + std::to_string(o.lambda) + ")");
+  if (!(o.beta > 0) || !std::isfinite(o.beta)) bad("beta must be positive (got " + to_text(o.beta) + ")");
+  if (!(o.lambda > 0) || !std::isfinite(o.lambda)) bad("lambda must be positive (got " + to_text(o.lambda) + ")");
   for (double lr : {o.sft_lr, o.rft_lr, o.irft_lr})
     if (!(lr > 0) || !std::isfinite(lr)) bad("learning rates must be positive");
   if (o.rft_policy_step != "exact" && o.rft_policy_step != "mirror")

@@ -161,11 +161,11 @@ public:
 
 private:
   static void check(const irft_options& o) {
-    if (!(o.beta > 0)) throw invalid_argument("juice::irft: beta must be positive (got " + std::to_string(o.beta) + ").");
+    if (!(o.beta > 0)) throw invalid_argument("juice::irft: beta must be positive (got " + to_text(o.beta) + ").");
     if (o.rounds == 0) throw invalid_argument("juice::irft: rounds (T) must be at least 1.");
     if (!(o.online_probability >= 0 && o.online_probability <= 1))
       throw invalid_argument("juice::irft: online_probability must lie in [0, 1] (got " +
-                             std::to_string(o.online_probability) + ").");
+                             to_text(o.online_probability) + ").");
   }
 
   // log pi(y|x) of every chosen row, then of every rejected row, in one scoring pass.

@@ -80,8 +80,8 @@ public:
   using loss_type = Loss;
 
   explicit rft_trainer(rft_options options = {}) : options_(options) {
-    if (!(options_.beta > 0)) throw invalid_argument("juice::rft: beta must be positive (got " + std::to_string(options_.beta) + ").");
-    if (!(options_.l2 >= 0)) throw invalid_argument("juice::rft: the L2 weight lambda must be non-negative (got " + std::to_string(options_.l2) + ").");
+    if (!(options_.beta > 0)) throw invalid_argument("juice::rft: beta must be positive (got " + to_text(options_.beta) + ").");
+    if (!(options_.l2 >= 0)) throw invalid_argument("juice::rft: the L2 weight lambda must be non-negative (got " + to_text(options_.l2) + ").");
   }
 
   [[nodiscard]] const rft_options& options() const { return options_; }

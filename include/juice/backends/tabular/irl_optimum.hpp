@@ -39,7 +39,7 @@ template <class S, class Space>
 std::size_t solve_irl_optimum(const policy<S, Space>& reference, reward<S, Space>& r, const sequence_batch& demos,
                               const irl_optimum_options& o = {}) {
   if (!(o.lambda > 0))
-    throw invalid_argument("juice::tabular::solve_irl_optimum: lambda must be positive (got " + std::to_string(o.lambda) +
+    throw invalid_argument("juice::tabular::solve_irl_optimum: lambda must be positive (got " + to_text(o.lambda) +
                            "); without the L2 penalty the optimum is at infinity.");
   if (!(o.beta > 0)) throw invalid_argument("juice::tabular::solve_irl_optimum: beta must be positive.");
   if (r.kind() != reward_kind::sequence)

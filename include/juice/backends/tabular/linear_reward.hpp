@@ -33,8 +33,8 @@ public:
   using vector = Eigen::Matrix<S, Eigen::Dynamic, 1>;
 
   // features: (num_states * num_actions) x d; theta starts at zero.
-  linear_reward(Space space, matrix features)
-      : space_(std::move(space)), features_(std::move(features)),
+  linear_reward(Space sp, matrix features)
+      : space_(std::move(sp)), features_(std::move(features)),
         theta_(static_cast<std::size_t>(features_.cols()), S(0)), grad_(theta_.size(), S(0)) {
     const auto expected = static_cast<Eigen::Index>(space_.num_states() * space_.num_actions());
     if (features_.rows() != expected)

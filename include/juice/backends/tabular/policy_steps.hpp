@@ -76,7 +76,7 @@ struct mirror_policy_step {
   void improve(policy<S, Space>& pi, const policy<S, Space>& reference, R& reward, const sequence_batch& prompts,
                double beta, rng&) const {
     if (!(alpha > 0 && alpha <= 1))
-      throw invalid_argument("juice::tabular::mirror_policy_step: alpha must lie in (0, 1] (got " + std::to_string(alpha) + ").");
+      throw invalid_argument("juice::tabular::mirror_policy_step: alpha must lie in (0, 1] (got " + to_text(alpha) + ").");
     detail::mirror_towards_optimum(pi, reference, reward, prompts, beta, alpha);
   }
 };

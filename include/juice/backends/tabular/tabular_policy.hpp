@@ -45,13 +45,13 @@ public:
   using matrix = Eigen::Matrix<S, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 
   // The uniform policy (all logits zero).
-  explicit policy(Space space)
-      : space_(std::move(space)), logits_(space_.num_states() * space_.num_actions(), S(0)),
+  explicit policy(Space sp)
+      : space_(std::move(sp)), logits_(space_.num_states() * space_.num_actions(), S(0)),
         grad_(logits_.size(), S(0)) {}
 
   // pi(.|s) = probabilities for every state (must be positive and sum to 1).
-  static policy from_probabilities(Space space, std::span<const double> probabilities) {
-    policy p(std::move(space));
+  static policy from_probabilities(Space sp, std::span<const double> probabilities) {
+    policy p(std::move(sp));
     const std::size_t A = p.space_.num_actions();
     if (probabilities.size() != A)
       throw invalid_argument("juice::tabular::policy::from_probabilities: got " + std::to_string(probabilities.size()) +
@@ -63,7 +63,7 @@ public:
     }
     if (std::abs(total - 1) > 1e-9)
       throw invalid_argument("juice::tabular::policy::from_probabilities: the probabilities sum to " +
-                             std::to_string(total) + ", not 1.");
+                             to_text(total) + ", not 1.");
     for (std::size_t s = 0; s < p.space_.num_states(); ++s)
       for (std::size_t a = 0; a < A; ++a) p.logits_[s * A + a] = static_cast<S>(std::log(probabilities[a]));
     return p;

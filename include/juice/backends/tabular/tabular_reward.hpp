@@ -38,8 +38,8 @@ public:
   using matrix = Eigen::Matrix<S, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 
   // All-zero reward.
-  explicit reward(Space space, reward_kind kind = reward_kind::sequence)
-      : space_(std::move(space)), kind_(kind), theta_(space_.num_states() * space_.num_actions(), S(0)),
+  explicit reward(Space sp, reward_kind kind = reward_kind::sequence)
+      : space_(std::move(sp)), kind_(kind), theta_(space_.num_states() * space_.num_actions(), S(0)),
         grad_(theta_.size(), S(0)) {}
 
   [[nodiscard]] const Space& space() const { return space_; }

@@ -1,0 +1,253 @@
+// algorithms/: the generic SFT, RFT and IRFT/SPIN drivers on tabular models: what they compute at
+// known points, how often they score the reference, round chunking, online regeneration, the
+// observer protocol, and every error path.
+#define BOOST_TEST_MODULE algorithms
+#include <cmath>
+#include <limits>
+#include <set>
+#include <vector>
+
+#include <boost/test/unit_test.hpp>
+
+#include "juice/juice.hpp"
+#include "juice_test.hpp"
+
+using namespace juice;
+using space = tabular::bandit_space;
+using tpolicy = tabular::policy<double, space>;
+
+namespace {
+
+// A tabular policy that counts and records the batches it scores.
+struct counting_policy : tpolicy {
+  using tpolicy::tpolicy;
+  counting_policy(const tpolicy& p) : tpolicy(p) {}  // NOLINT
+  std::shared_ptr<std::vector<std::size_t>> scored = std::make_shared<std::vector<std::size_t>>();
+  token_values<double> logprobs(const sequence_batch& b) const {
+    scored->push_back(b.rows());
+    return tpolicy::logprobs(b);
+  }
+  counting_policy snapshot() const { return *this; }
+};
+static_assert(EnumerablePolicy<counting_policy>);
+
+tpolicy random_policy(std::size_t prompts, std::size_t actions, std::uint64_t seed) {
+  tpolicy p(space(prompts, actions));
+  rng g(seed);
+  for (auto& v : std::span(p.parameters()[0].value)) v = 2 * g.uniform() - 1;
+  return p;
+}
+
+struct recorder {
+  std::vector<step_event> events;
+  void operator()(const step_event& e) { events.push_back(e); }
+};
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(irft_round_start_gradient_is_beta_times_demonstration_likelihood_gradient) {
+  // At a round start z = 0; in exact mode the y~ term has expectation zero, so with the linear loss
+  // (h' = -1) the loss gradient is -beta grad E_D log pi(y|x).
+  auto pi = random_policy(2, 3, 1);
+  const auto demos = test::bandit_rows({{0, 0}, {1, 2}, {0, 1}});
+  const double beta = 0.4;
+  // Reference: the SFT (sequence-sum) gradient, i.e. -grad E_D log pi.
+  auto copy = pi.snapshot();
+  token_values<double> w;
+  sequence_batch d = demos;
+  normalise_weights(d);
+  sft_loss(d, copy.logprobs(d), sft_normalisation::sequence_sum, &w);
+  copy.zero_grad();
+  copy.backward(d, w);
+  const double expect = beta * beta * grad_norm_sq(copy);
+
+  recorder rec;
+  sgd opt(sgd_hyper{0.0});  // measure only
+  irft_options o;
+  o.beta = beta;
+  o.rounds = 1;
+  o.steps_per_round = 1;
+  o.chunk_rounds = false;
+  irft_linear(o).run(pi, demos, opt, exact{}, rec);
+  BOOST_REQUIRE_EQUAL(rec.events.size(), 1u);
+  BOOST_CHECK(rec.events[0].round_start);
+  BOOST_CHECK_CLOSE(rec.events[0].grad_norm_sq, expect, 1e-9);
+  BOOST_CHECK_SMALL(rec.events[0].loss, 1e-14);  // z = 0 for every pair
+}
+
+BOOST_AUTO_TEST_CASE(irft_scores_the_reference_once_per_round) {
+  counting_policy pi(random_policy(1, 3, 2));
+  const auto demos = test::bandit_rows(std::vector<std::pair<int, int>>(6, {0, 1}));
+  sgd opt(sgd_hyper{0.1});
+  irft_options o;
+  o.rounds = 3;
+  o.steps_per_round = 4;
+  irft(o).run(pi, demos, opt, sampled{1});
+  // One reference pass per round plus one pass per inner step, each over chosen + rejected rows.
+  BOOST_CHECK_EQUAL(pi.scored->size(), 3u * (1 + 4));
+  for (auto rows : *pi.scored) BOOST_CHECK_EQUAL(rows, 2u * 2);  // 2 demonstrations per round chunk
+}
+
+BOOST_AUTO_TEST_CASE(spin_is_one_round_over_all_data) {
+  counting_policy pi(random_policy(1, 3, 3));
+  const auto demos = test::bandit_rows(std::vector<std::pair<int, int>>(5, {0, 2}));
+  sgd opt(sgd_hyper{0.1});
+  recorder rec;
+  spin(0.1, 3).run(pi, demos, opt, sampled{1}, rec);
+  BOOST_CHECK_EQUAL(rec.events.size(), 3u);
+  for (const auto& e : rec.events) BOOST_CHECK_EQUAL(e.round, 0u);
+  BOOST_CHECK_EQUAL(pi.scored->front(), 2u * 5);
+}
+
+BOOST_AUTO_TEST_CASE(irft_rounds_use_their_own_chunk) {
+  // Demonstrations of prompt 0 then prompt 1: with T = 2 each round sees one prompt only, so the
+  // logits of the other prompt do not move in that round.
+  auto pi = random_policy(2, 3, 4);
+  const auto demos = test::bandit_rows({{0, 1}, {0, 1}, {1, 2}, {1, 2}});
+  const auto before = pi.logits();
+  const Eigen::MatrixXd start = before;
+  sgd opt(sgd_hyper{0.5});
+  irft_options o;
+  o.rounds = 1;  // first half only: emulate round 0 by running on that chunk
+  o.steps_per_round = 2;
+  o.chunk_rounds = true;
+  auto first = select_rows(demos, std::vector<std::size_t>{0, 1});
+  irft(o).run(pi, first, opt, exact{});
+  BOOST_CHECK((pi.logits().row(1) - start.row(1)).norm() == 0);
+  BOOST_CHECK((pi.logits().row(0) - start.row(0)).norm() > 0);
+
+  auto pi2 = random_policy(2, 3, 4);
+  o.rounds = 2;
+  recorder rec;
+  irft(o).run(pi2, demos, opt, exact{}, rec);
+  BOOST_CHECK_EQUAL(rec.events.size(), 4u);
+  BOOST_CHECK(rec.events[2].round_start);
+  BOOST_CHECK_EQUAL(rec.events[2].round, 1u);
+}
+
+BOOST_AUTO_TEST_CASE(irft_online_regeneration_keeps_a_reference_and_runs) {
+  counting_policy pi(random_policy(1, 3, 5));
+  const auto demos = test::bandit_rows(std::vector<std::pair<int, int>>(4, {0, 0}));
+  sgd opt(sgd_hyper{0.2});
+  irft_options o;
+  o.rounds = 1;
+  o.steps_per_round = 5;
+  o.online_probability = 1.0;
+  o.chunk_rounds = false;
+  const double before = pi.probabilities(0)[0];
+  irft(o).run(pi, demos, opt, sampled{1});
+  BOOST_CHECK_GT(pi.probabilities(0)[0], before);
+  // Reference pass + per step: the frozen reference scores the fresh y~, the policy scores the pairs.
+  BOOST_CHECK_EQUAL(pi.scored->size(), 1u + 5 * 2);
+  o.online_probability = 0.5;
+  BOOST_CHECK_THROW(irft(o).run(pi, demos, opt, exact{}), invalid_argument);
+}
+
+BOOST_AUTO_TEST_CASE(sft_normalisations_agree_on_equal_lengths_and_reach_the_data) {
+  const auto demos = test::bandit_rows({{0, 0}, {0, 0}, {0, 1}, {0, 0}});
+  auto a = random_policy(1, 3, 6), b = a.snapshot();
+  adamw oa(adamw_hyper{0.05}), ob(adamw_hyper{0.05});
+  sft_options o;
+  o.steps = 2000;
+  sft(o).run(a, demos, oa);
+  o.normalisation = sft_normalisation::token_mean;
+  recorder rec;
+  sft(o).run(b, demos, ob, rec);
+  test::check_close(a.probabilities(0), b.probabilities(0), 1e-12, 0, "sum vs mean on one-token responses");
+  // The MLE over free logits is the empirical distribution (3/4, 1/4, 0).
+  BOOST_CHECK_CLOSE(a.probabilities(0)[0], 0.75, 0.1);
+  BOOST_CHECK_EQUAL(rec.events.size(), 2000u);
+  BOOST_CHECK_EQUAL(rec.events.back().algorithm, "sft");
+  BOOST_CHECK_LT(rec.events.back().loss, rec.events.front().loss);
+}
+
+BOOST_AUTO_TEST_CASE(sft_minibatches_are_seeded) {
+  const auto demos = test::bandit_rows({{0, 0}, {0, 1}, {0, 2}, {0, 0}, {0, 1}});
+  sft_options o;
+  o.steps = 7;
+  o.batch_size = 2;
+  o.seed = 17;
+  auto a = random_policy(1, 3, 7), b = a.snapshot(), c = a.snapshot();
+  sgd oa(sgd_hyper{0.3}), ob(sgd_hyper{0.3}), oc(sgd_hyper{0.3});
+  sft(o).run(a, demos, oa);
+  sft(o).run(b, demos, ob);
+  o.seed = 18;
+  sft(o).run(c, demos, oc);
+  BOOST_CHECK(a.logits() == b.logits());
+  BOOST_CHECK(a.logits() != c.logits());
+}
+
+BOOST_AUTO_TEST_CASE(rft_reports_reward_and_policy_steps) {
+  const space sp(1, 3);
+  const auto ref = random_policy(1, 3, 8);
+  auto pi = ref.snapshot();
+  tabular::reward<double, space> r(sp);
+  const auto demos = test::bandit_rows({{0, 2}, {0, 2}});
+  sgd opt(sgd_hyper{0.5});
+  rft_options o;
+  o.iterations = 3;
+  o.reward_steps = 2;
+  o.policy_steps = 1;
+  tabular::exact_policy_step step;
+  recorder rec;
+  const auto res = rft(o).run(pi, ref, r, demos, opt, step, exact{}, rec);
+  BOOST_CHECK_EQUAL(res.updates, 6u);
+  BOOST_CHECK_EQUAL(rec.events.size(), 9u);
+  BOOST_CHECK_EQUAL(rec.events[2].algorithm, "rft.policy");
+  BOOST_CHECK_GT(pi.probabilities(0)[2], ref.probabilities(0)[2]);  // moved towards the data
+}
+
+BOOST_AUTO_TEST_CASE(error_paths_name_the_algorithm_and_step) {
+  auto pi = random_policy(1, 3, 9);
+  sgd opt(sgd_hyper{0.1});
+  const sequence_batch empty(0, 2);
+  BOOST_CHECK_THROW(sft().run(pi, empty, opt), invalid_argument);
+  BOOST_CHECK_THROW(irft().run(pi, empty, opt), invalid_argument);
+  irft_options o;
+  o.beta = 0;
+  BOOST_CHECK_THROW(irft{o}, invalid_argument);
+  o = {};
+  o.rounds = 0;
+  BOOST_CHECK_THROW(irft{o}, invalid_argument);
+  o = {};
+  o.rounds = 5;
+  const auto two = test::bandit_rows({{0, 0}, {0, 1}});
+  try {
+    irft(o).run(pi, two, opt);
+    BOOST_ERROR("accepted 2 demonstrations for 5 rounds");
+  } catch (const invalid_argument& e) {
+    BOOST_CHECK_NE(std::string(e.what()).find("cannot be split into 5 rounds"), std::string::npos);
+  }
+  rft_options ro;
+  ro.beta = -1;
+  BOOST_CHECK_THROW(rft{ro}, invalid_argument);
+  ro = {};
+  ro.l2 = -1;
+  BOOST_CHECK_THROW(rft{ro}, invalid_argument);
+
+  // A token outside the vocabulary is named with its row and position.
+  auto bad = test::bandit_rows({{0, 1}, {0, 7}});
+  try {
+    sft().run(pi, bad, opt);
+    BOOST_ERROR("accepted token 7 with 3 actions");
+  } catch (const invalid_argument& e) {
+    BOOST_CHECK_NE(std::string(e.what()).find("row 1 position 1 has token 7"), std::string::npos);
+  }
+
+  // A NaN in the model surfaces as a numerical_error naming the step.
+  pi.parameters()[0].value[0] = std::numeric_limits<double>::quiet_NaN();
+  try {
+    o = {};
+    o.rounds = 1;
+    irft(o).run(pi, two, opt, exact{});
+    BOOST_ERROR("a NaN loss went unnoticed");
+  } catch (const numerical_error& e) {
+    BOOST_CHECK_NE(std::string(e.what()).find("juice::irft round 0 step 0"), std::string::npos);
+  }
+  try {
+    sft().run(pi, two, opt);
+    BOOST_ERROR("a NaN loss went unnoticed");
+  } catch (const numerical_error& e) {
+    BOOST_CHECK_NE(std::string(e.what()).find("juice::sft step 0"), std::string::npos);
+  }
+}
