@@ -23,6 +23,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "juice/algorithms/detail/gradient_step.hpp"
 #include "juice/algorithms/detail/minibatches.hpp"
 #include "juice/algorithms/generation.hpp"
 #include "juice/algorithms/losses/pairwise.hpp"
@@ -146,11 +147,7 @@ public:
         const double loss = irft_loss<Loss>(mb, both, logp, mb_ref, options_.beta, &w);
         const std::string step_where = where + " step " + std::to_string(k);
         check_finite(loss, "loss", step_where);
-        policy.zero_grad();
-        policy.backward(both, w);
-        const double gn = grad_norm_sq(policy);
-        check_finite(gn, "gradient norm", step_where);
-        opt.step(policy);
+        const double gn = detail::gradient_step(policy, opt, step_where, [&] { policy.backward(both, w); });
         ++result.updates;
         result.last_loss = loss;
         observer(step_event{"irft", t, k, result.updates, loss, gn, k == 0});

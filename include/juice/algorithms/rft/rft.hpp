@@ -21,6 +21,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "juice/algorithms/detail/gradient_step.hpp"
 #include "juice/algorithms/detail/minibatches.hpp"
 #include "juice/algorithms/generation.hpp"
 #include "juice/algorithms/losses/pairwise.hpp"
@@ -120,12 +121,10 @@ public:
         sequence_values<RS> w;
         const double loss = rft_reward_loss<Loss>(pairs, r, margin_scale(), &w) + l2_penalty(reward, options_.l2);
         check_finite(loss, "reward loss", where);
-        reward.zero_grad();
-        reward.backward(both, w);
-        add_l2_gradient(reward, options_.l2);
-        const double gn = grad_norm_sq(reward);
-        check_finite(gn, "reward gradient norm", where);
-        reward_opt.step(reward);
+        const double gn = detail::gradient_step(reward, reward_opt, where, [&] {
+          reward.backward(both, w);
+          add_l2_gradient(reward, options_.l2);
+        });
         ++result.updates;
         result.last_loss = loss;
         observer(step_event{"rft.reward", it, k, result.updates, loss, gn, k == 0});

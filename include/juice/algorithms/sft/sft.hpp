@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "juice/algorithms/detail/gradient_step.hpp"
 #include "juice/algorithms/detail/minibatches.hpp"
 #include "juice/concepts/observer.hpp"
 #include "juice/concepts/optimizer.hpp"
@@ -84,12 +85,9 @@ public:
       const auto logp = policy.logprobs(mb);
       token_values<S> w;
       const double loss = sft_loss(mb, logp, options_.normalisation, &w);
-      check_finite(loss, "loss", "juice::sft step " + std::to_string(step));
-      policy.zero_grad();
-      policy.backward(mb, w);
-      const double gn = grad_norm_sq(policy);
-      check_finite(gn, "gradient norm", "juice::sft step " + std::to_string(step));
-      opt.step(policy);
+      const std::string where = "juice::sft step " + std::to_string(step);
+      check_finite(loss, "loss", where);
+      const double gn = detail::gradient_step(policy, opt, where, [&] { policy.backward(mb, w); });
       result.updates = step + 1;
       result.last_loss = loss;
       observer(step_event{"sft", 0, step, step + 1, loss, gn, false});
