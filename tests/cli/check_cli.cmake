@@ -1,3 +1,4 @@
+cmake_minimum_required(VERSION 3.20)
 # Runs JUICE with ARGS and checks the outcome.
 #   EXPECT=ok   exit 0 and stdout matches REGEX
 #   EXPECT=json exit 0 and stdout is the `juice toy --json` object: params, and rows SFT,

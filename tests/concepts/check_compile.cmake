@@ -1,3 +1,4 @@
+cmake_minimum_required(VERSION 3.20)
 # Compiles SOURCE (syntax only) and checks the outcome: EXPECT=ok must compile; EXPECT=fail must
 # fail with a diagnostic matching REGEX.
 set(args -std=c++20 -fsyntax-only)
