@@ -1,0 +1,18 @@
+# Runs `juice <ARGS>` and checks that it fails with a non-zero exit and a one-line error message.
+# Usage: cmake -DJUICE=<path> -DARGS="toy-mdp;rate;--vocabulary;1" -P cli_bad_option.cmake
+execute_process(COMMAND ${JUICE} ${ARGS} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+if(rc EQUAL 0)
+  message(FATAL_ERROR "juice ${ARGS} exited 0; expected a failure. stdout: ${out}")
+endif()
+string(STRIP "${err}" err)
+if(err STREQUAL "")
+  message(FATAL_ERROR "juice ${ARGS} failed (${rc}) without a message")
+endif()
+string(FIND "${err}" "\n" newline)
+if(NOT newline EQUAL -1)
+  message(FATAL_ERROR "juice ${ARGS}: the message spans several lines:\n${err}")
+endif()
+if(NOT out STREQUAL "")
+  message(FATAL_ERROR "juice ${ARGS} printed output before failing: ${out}")
+endif()
+message(STATUS "juice ${ARGS}: exit ${rc}: ${err}")
