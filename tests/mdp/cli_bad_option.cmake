@@ -1,5 +1,6 @@
 # Runs `juice <ARGS>` and checks that it fails with a non-zero exit and a one-line error message.
-# Usage: cmake -DJUICE=<path> -DARGS="toy-mdp;rate;--vocabulary;1" -P cli_bad_option.cmake
+# Usage: cmake -DJUICE=<path> -DARGS="toy-mdp|rate|--vocabulary|1" -P cli_bad_option.cmake
+string(REPLACE "|" ";" ARGS "${ARGS}")
 execute_process(COMMAND ${JUICE} ${ARGS} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
 if(rc EQUAL 0)
   message(FATAL_ERROR "juice ${ARGS} exited 0; expected a failure. stdout: ${out}")
