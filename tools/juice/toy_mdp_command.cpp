@@ -31,7 +31,7 @@ nlohmann::json mdp_json(const experiments::token_mdp_options& m) {
   return {{"vocabulary", m.vocabulary}, {"horizon", m.horizon}, {"prompts", m.prompts}, {"eos", m.eos}};
 }
 
-// An output file for --csv, opened before the run so a bad path fails early.
+// An output file for --csv / --log, opened before the run so a bad path fails early.
 std::unique_ptr<std::ofstream> open_csv(const std::string& path) {
   if (path.empty()) return nullptr;
   auto f = std::make_unique<std::ofstream>(path);
@@ -44,6 +44,7 @@ struct rate_args {
   experiments::toy_mdp_rate_options o;
   std::string mode = "exact";
   std::string csv;
+  std::string log;
   bool no_rft = false;
   bool json = false;
 };
@@ -65,6 +66,18 @@ void run_rate(rate_args& a) {
   o.rft = !a.no_rft;
   experiments::validate(o);
   auto csv_file = open_csv(a.csv);
+  auto log_file = open_csv(a.log);
+  std::unique_ptr<jsonl_writer> log;
+  if (log_file) {
+    log = std::make_unique<jsonl_writer>(*log_file);
+    o.on_step = [&log](const std::string& method, std::size_t budget, const step_event& e, double exact) {
+      auto j = to_json(e);
+      j["method"] = method;
+      j["budget"] = budget;
+      j["exact_grad_norm_sq"] = exact;
+      log->write(j);
+    };
+  }
   const auto r = experiments::run_toy_mdp_rate(o);
   if (csv_file) {
     csv_writer w(*csv_file, {"method", "budget", "step_size", "min_grad_norm_sq", "final_grad_norm_sq"});
@@ -203,6 +216,7 @@ void add_toy_mdp_command(CLI::App& app) {
     cmd->add_option("--seed", o.seed, "random seed")->capture_default_str();
     cmd->add_flag("--no-rft", args->no_rft, "run IRFT only");
     cmd->add_option("--csv", args->csv, "also write the per-budget rows to this CSV file");
+    cmd->add_option("--log", args->log, "also write every update (event + exact ||grad l||^2) to this JSONL file");
     cmd->add_flag("--json", args->json, "print one JSON object instead of a table");
     cmd->callback([args] { run_rate(*args); });
   }

@@ -20,6 +20,7 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -61,6 +62,9 @@ struct toy_mdp_rate_options {
   bool exact = true;                                          // exact expectations (else sampled y~)
   std::size_t samples = 1;                                    // y~ per prompt in sampled mode
   std::uint64_t seed = 1;
+  // Called after every update with the method ("IRFT" or "RFT"), the budget, the algorithm's event
+  // and the exact ||grad l||^2 at the new iterate (e.g. to write a JSONL run log); may be empty.
+  std::function<void(const std::string&, std::size_t, const step_event&, double)> on_step;
 };
 
 struct rate_series {
@@ -244,6 +248,7 @@ void run_rate_budget(const toy_mdp_rate_options& o, const mdp::prefix_tree& tree
     irft_linear(io).run(pi, demos, opt, mode, [&](const step_event& e) {
       exact_track(e);
       reported(e);
+      if (o.on_step) o.on_step("IRFT", budget, e, exact_track.series().values().back());
     });
     out.irft.min_grad_norm_sq.push_back(exact_track.series().min());
     out.irft.final_grad_norm_sq.push_back(exact_track.series().values().back());
@@ -273,6 +278,7 @@ void run_rate_budget(const toy_mdp_rate_options& o, const mdp::prefix_tree& tree
     rft_linear(ro).run(pi, base, r, demos, opt, step, mode, [&](const step_event& e) {
       exact_track(e);
       reported(e);
+      if (o.on_step && e.algorithm == "rft.reward") o.on_step("RFT", budget, e, exact_track.series().values().back());
     });
     out.rft.min_grad_norm_sq.push_back(exact_track.series().min());
     out.rft.final_grad_norm_sq.push_back(exact_track.series().values().back());
