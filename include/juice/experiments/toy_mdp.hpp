@@ -90,10 +90,11 @@ struct toy_mdp_robustness_options {
   double reward_scale = 1.0;                           // r*(s,a) ~ N(0, scale^2)
   double base_scale = 0.5;                             // initial policy logits ~ N(0, scale^2)
   double expert_beta = 0.25;                           // expert = soft-optimal for r* at this KL weight
-  double beta = 0.5;                                   // KL weight of SPIN, IRFT and RFT
+  double beta = 0.1;                                   // KL weight of SPIN, IRFT and RFT (the paper's 0.1)
   std::size_t steps = 100;                             // policy updates of SFT, SPIN and IRFT
   double lr = 1.0;                                     // SGD step on the policy logits (SFT)
-  double irft_lr = 2.0;                                // SGD step for SPIN and IRFT
+  double irft_lr = 10.0;                               // SGD step for SPIN and IRFT: beta * irft_lr = lr, so
+                                                       // their first step is -h'(0) = 1/2 of an SFT step
   std::size_t irft_rounds = 5;                         // IRFT's T
   bool chunk_rounds = true;                            // IRFT round t uses the t-th 1/T of the data
   std::size_t rft_iterations = 100;
