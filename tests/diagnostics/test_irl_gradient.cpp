@@ -21,6 +21,9 @@ using namespace juice;
 using tree = mdp::prefix_tree;
 using tpolicy = tabular::policy<double, tree>;
 
+static_assert(RewardModel<implicit_reward<tpolicy>>);
+static_assert(RewardModel<implicit_reward<tabular::policy<float, tree>>>);
+
 namespace {
 struct problem {
   tree t{2, 3, 3, token_t{0}};

@@ -8,9 +8,8 @@
 #include <boost/test/unit_test.hpp>
 
 #include "juice/core/batch_ops.hpp"
-#include "juice/mdp/logprob.hpp"
-#include "juice/mdp/prefix_tree.hpp"
-#include "juice/mdp/random_mdp.hpp"
+#include "juice/diagnostics/diagnostics.hpp"
+#include "juice/mdp/mdp.hpp"
 #include "juice_test.hpp"
 #include "mdp_test.hpp"
 
@@ -186,4 +185,31 @@ BOOST_AUTO_TEST_CASE(masked_sums_match_hand_values) {
   BOOST_TEST(mean(1) == 3.5);
   token_values<double> wrong = xt::zeros<double>({2, 3});
   BOOST_CHECK_THROW(mdp::masked_sum(v, wrong), invalid_argument);
+}
+
+BOOST_AUTO_TEST_CASE(float_policy_on_a_tree_matches_double_and_finite_differences) {
+  using T = float;
+  rng g(19);
+  const tree t(1, 3, 2, token_t{0});
+  auto pd = mdp::random_policy<double>(t, 1.0, g);
+  tabular::policy<T, tree> pf(t);
+  for (Eigen::Index i = 0; i < pd.logits().size(); ++i) pf.logits().data()[i] = static_cast<T>(pd.logits().data()[i]);
+  const auto rows = pd.enumerate(t.prompts());
+  const auto ld = pd.logprobs(rows);
+  const auto lf = pf.logprobs(rows);
+  test::check_close(std::vector<double>(lf.begin(), lf.end()), std::vector<double>(ld.begin(), ld.end()),
+                    test::tolerance<T>::exact, test::tolerance<T>::exact, "float vs double log-probs");
+  token_values<T> w = xt::zeros<T>({rows.rows(), rows.width()});
+  for (std::size_t b = 0; b < rows.rows(); ++b)
+    for (auto k = rows.prompt_length(b); k < rows.length(b); ++k) w(b, static_cast<std::size_t>(k)) = static_cast<T>(mdp::standard_normal(g));
+  pf.zero_grad();
+  pf.backward(rows, w);
+  const std::vector<double> grad(pf.gradient().data(), pf.gradient().data() + pf.gradient().size());
+  const auto fd = test::finite_difference(pf.parameters()[0].value, test::tolerance<T>::fd_step, [&] {
+    const auto lp = pf.logprobs(rows);
+    double v = 0;
+    for (std::size_t i = 0; i < lp.size(); ++i) v += static_cast<double>(lp.data()[i]) * static_cast<double>(w.data()[i]);
+    return v;
+  });
+  test::check_close(grad, fd, test::tolerance<T>::fd_atol, test::tolerance<T>::fd_rtol, "float policy gradient");
 }
