@@ -1,5 +1,6 @@
 # Runs `juice <ARGS>` and checks that it fails with a non-zero exit and a one-line error message.
-# Usage: cmake -DJUICE=<path> -DARGS="toy-mdp|rate|--vocabulary|1" -P cli_bad_option.cmake
+# Usage: cmake -DJUICE=<path> -DARGS="toy-mdp|rate|--vocabulary|1" [-DNO_FILE=<path>] -P cli_bad_option.cmake
+# With NO_FILE, also checks that the failed run left no (partial) output file at that path.
 string(REPLACE "|" ";" ARGS "${ARGS}")
 execute_process(COMMAND ${JUICE} ${ARGS} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
 if(rc EQUAL 0)
@@ -15,5 +16,8 @@ if(NOT newline EQUAL -1)
 endif()
 if(NOT out STREQUAL "")
   message(FATAL_ERROR "juice ${ARGS} printed output before failing: ${out}")
+endif()
+if(DEFINED NO_FILE AND EXISTS "${NO_FILE}")
+  message(FATAL_ERROR "juice ${ARGS} failed but left the output file ${NO_FILE} behind")
 endif()
 message(STATUS "juice ${ARGS}: exit ${rc}: ${err}")

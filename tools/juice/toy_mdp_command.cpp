@@ -2,6 +2,7 @@
 //   juice toy-mdp rate        IRFT / RFT stationarity rate against the budget TK (eta = c / sqrt(TK))
 //   juice toy-mdp robustness  SFT vs SPIN vs IRFT vs RFT with a fraction eps of low-quality demonstrations
 // Each prints a table, or with --json one JSON object; --csv FILE also writes the rows as CSV.
+#include <cstdio>
 #include <fstream>
 #include <memory>
 #include <string>
@@ -31,13 +32,38 @@ nlohmann::json mdp_json(const experiments::token_mdp_options& m) {
   return {{"vocabulary", m.vocabulary}, {"horizon", m.horizon}, {"prompts", m.prompts}, {"eos", m.eos}};
 }
 
-// An output file for --csv / --log, opened before the run so a bad path fails early.
-std::unique_ptr<std::ofstream> open_csv(const std::string& path) {
-  if (path.empty()) return nullptr;
-  auto f = std::make_unique<std::ofstream>(path);
-  if (!*f) throw juice::invalid_argument("cannot open '" + path + "' for writing");
-  return f;
-}
+// An output file for --csv / --log, opened before the run so a bad path fails early, and removed
+// again unless the run completes (no partial output files).
+class output_file {
+public:
+  explicit output_file(std::string path) : path_(std::move(path)) {
+    if (path_.empty()) return;
+    stream_ = std::make_unique<std::ofstream>(path_);
+    if (!*stream_) throw juice::invalid_argument("cannot open '" + path_ + "' for writing");
+  }
+  output_file(const output_file&) = delete;
+  output_file& operator=(const output_file&) = delete;
+  ~output_file() {
+    if (stream_ && !kept_) {
+      stream_->close();
+      std::remove(path_.c_str());
+    }
+  }
+  explicit operator bool() const { return stream_ != nullptr; }
+  std::ofstream& operator*() { return *stream_; }
+  // Flushes and keeps the file; throws if writing failed.
+  void keep() {
+    if (!stream_) return;
+    stream_->flush();
+    if (!*stream_) throw juice::error("writing '" + path_ + "' failed");
+    kept_ = true;
+  }
+
+private:
+  std::string path_;
+  std::unique_ptr<std::ofstream> stream_;
+  bool kept_ = false;
+};
 
 // ---- rate ----
 struct rate_args {
@@ -65,8 +91,7 @@ void run_rate(rate_args& a) {
   o.exact = a.mode == "exact";
   o.rft = !a.no_rft;
   experiments::validate(o);
-  auto csv_file = open_csv(a.csv);
-  auto log_file = open_csv(a.log);
+  output_file csv_file(a.csv), log_file(a.log);
   std::unique_ptr<jsonl_writer> log;
   if (log_file) {
     log = std::make_unique<jsonl_writer>(*log_file);
@@ -89,6 +114,8 @@ void run_rate(rate_args& a) {
     put("IRFT", r.irft);
     if (o.rft) put("RFT", r.rft);
   }
+  csv_file.keep();
+  log_file.keep();
   if (a.json) {
     nlohmann::json params{{"mdp", mdp_json(o.mdp)},          {"demonstrations_per_prompt", o.demonstrations},
                           {"expert_scale", o.expert_scale},  {"base_scale", o.base_scale},
@@ -152,7 +179,7 @@ void run_robustness(robustness_args& a) {
   o.exact = a.mode == "exact";
   o.baselines = !a.no_baselines;
   experiments::validate(o);
-  auto csv_file = open_csv(a.csv);
+  output_file csv_file(a.csv);
   const auto rows = experiments::run_toy_mdp_robustness(o);
   if (csv_file) {
     csv_writer w(*csv_file, {"method", "eps", "seeds", "true_reward_mean", "true_reward_se", "logprob_gap_mean",
@@ -165,6 +192,7 @@ void run_robustness(robustness_args& a) {
              r.implicit_accuracy_mean, r.implicit_accuracy_se, r.win_rate_mean, r.win_rate_se, r.kl_to_expert_mean,
              r.kl_to_expert_se});
   }
+  csv_file.keep();
   if (a.json) {
     nlohmann::json params{{"mdp", mdp_json(o.mdp)}, {"demonstrations", o.demonstrations}, {"eps", o.eps},
                           {"seeds", o.seeds},       {"seed", o.seed},                     {"reward_scale", o.reward_scale},
