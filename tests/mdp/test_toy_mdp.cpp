@@ -105,6 +105,9 @@ BOOST_AUTO_TEST_CASE(bad_options_are_rejected_with_one_line_sentences) {
   r.mdp = {8, 6, 1, false};
   rejects(r, "4096 responses");
   toy_mdp_robustness_options o;
+  o.mdp = {5, 4, 1, false};
+  rejects(o, "512 responses");
+  o = {};
   o.eps = {0.5, 1.5};
   rejects(o, "eps must lie in [0, 1]");
   o = {};

@@ -127,7 +127,8 @@ namespace detail {
 
 inline void bad(const std::string& what) { throw invalid_argument(what); }
 
-inline void validate_mdp(const token_mdp_options& m) {
+// Checks the tree's size and returns its number of responses per prompt.
+inline double validate_mdp(const token_mdp_options& m) {
   if (m.vocabulary < 2) bad("the vocabulary needs at least 2 tokens (got " + std::to_string(m.vocabulary) + ")");
   if (m.horizon < 1) bad("the horizon H must be at least 1");
   if (m.prompts < 1) bad("there must be at least one prompt");
@@ -142,6 +143,7 @@ inline void validate_mdp(const token_mdp_options& m) {
   const double responses = m.eos ? (per - last) + last * static_cast<double>(m.vocabulary) : level;
   if (responses > 4096)
     bad("more than 4096 responses per prompt; the exact experiments enumerate them, use a smaller V or H");
+  return responses;
 }
 
 inline void check_positive(double v, const std::string& name) {
@@ -194,7 +196,8 @@ inline void validate(const toy_mdp_rate_options& o) {
 
 inline void validate(const toy_mdp_robustness_options& o) {
   using detail::bad;
-  detail::validate_mdp(o.mdp);
+  if (detail::validate_mdp(o.mdp) > 512)
+    bad("more than 512 responses per prompt; the robustness experiment scores every pair of responses, use a smaller V or H");
   if (o.demonstrations < 1) bad("there must be at least one demonstration");
   if (o.eps.empty()) bad("no eps value given");
   for (double e : o.eps)
