@@ -2,6 +2,9 @@
 // deterministic for a fixed seed, the rate experiment's exact measure bounds the algorithm's own
 // round-start estimate, and bad options are rejected with one-line sentences.
 #define BOOST_TEST_MODULE toy_mdp
+#include <algorithm>
+#include <cmath>
+
 #include <boost/test/unit_test.hpp>
 
 #include "juice/experiments/toy_mdp.hpp"
@@ -54,7 +57,21 @@ BOOST_AUTO_TEST_CASE(robustness_rows_are_sane) {
       BOOST_TEST(r.logprob_gap_change_mean == 0.0);
     }
     if (r.method == "expert") BOOST_TEST(std::abs(r.kl_to_expert_mean) < 1e-12);
+    if (r.method == "SFT") {
+      BOOST_TEST(r.win_rate_minus_sft_mean == 0.0);
+      BOOST_TEST(r.win_rate_minus_sft_se == 0.0);
+    }
   }
+  // The paired difference's mean is the difference of the means.
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    const auto& sft = *std::find_if(rows.begin(), rows.end(),
+                                    [&](const robustness_row& r) { return r.method == "SFT" && r.eps == rows[i].eps; });
+    BOOST_TEST(std::abs(rows[i].win_rate_minus_sft_mean - (rows[i].win_rate_mean - sft.win_rate_mean)) < 1e-12);
+  }
+  auto o = small_robustness();
+  o.methods = {"SPIN"};
+  o.eps = {0.0};
+  BOOST_TEST(std::isnan(run_toy_mdp_robustness(o).back().win_rate_minus_sft_mean));
 }
 
 BOOST_AUTO_TEST_CASE(rate_exact_measure_bounds_the_reported_estimate) {

@@ -170,7 +170,9 @@ nlohmann::json row_json(const experiments::robustness_row& r) {
           {"win_rate_mean", r.win_rate_mean},
           {"win_rate_se", r.win_rate_se},
           {"kl_to_expert_mean", r.kl_to_expert_mean},
-          {"kl_to_expert_se", r.kl_to_expert_se}};
+          {"kl_to_expert_se", r.kl_to_expert_se},
+          {"win_rate_minus_sft_mean", r.win_rate_minus_sft_mean},
+          {"win_rate_minus_sft_se", r.win_rate_minus_sft_se}};
 }
 
 void run_robustness(robustness_args& a) {
@@ -185,12 +187,12 @@ void run_robustness(robustness_args& a) {
     csv_writer w(*csv_file, {"method", "eps", "seeds", "true_reward_mean", "true_reward_se", "logprob_gap_mean",
                              "logprob_gap_se", "logprob_gap_change_mean", "logprob_gap_change_se",
                              "implicit_accuracy_mean", "implicit_accuracy_se", "win_rate_mean", "win_rate_se",
-                             "kl_to_expert_mean", "kl_to_expert_se"});
+                             "kl_to_expert_mean", "kl_to_expert_se", "win_rate_minus_sft_mean", "win_rate_minus_sft_se"});
     for (const auto& r : rows)
       w.row({r.method, r.eps, static_cast<long long>(r.seeds), r.true_reward_mean, r.true_reward_se,
              r.logprob_gap_mean, r.logprob_gap_se, r.logprob_gap_change_mean, r.logprob_gap_change_se,
              r.implicit_accuracy_mean, r.implicit_accuracy_se, r.win_rate_mean, r.win_rate_se, r.kl_to_expert_mean,
-             r.kl_to_expert_se});
+             r.kl_to_expert_se, r.win_rate_minus_sft_mean, r.win_rate_minus_sft_se});
   }
   csv_file.keep();
   if (a.json) {
@@ -210,14 +212,14 @@ void run_robustness(robustness_args& a) {
              o.mdp.vocabulary, o.mdp.horizon, o.mdp.prompts, o.demonstrations, o.seeds);
   fmt::print("SFT/SPIN/IRFT: {} updates (IRFT T = {}), beta = {}; RFT: {} iterations; expert = soft-optimal for r* at beta {}; {} generation\n\n",
              o.steps, o.irft_rounds, o.beta, o.rft_iterations, o.expert_beta, a.mode);
-  fmt::print("{:<8} {:>5} {:>18} {:>18} {:>18} {:>18} {:>18}\n", "method", "eps", "true reward", "KL to expert",
-             "log-prob gap", "gap change", "win vs initial");
+  fmt::print("{:<8} {:>5} {:>18} {:>18} {:>18} {:>18} {:>18} {:>18}\n", "method", "eps", "true reward", "KL to expert",
+             "log-prob gap", "gap change", "win vs initial", "win - SFT (paired)");
   auto pm = [](double m, double se) { return fmt::format("{:.4f} ± {:.4f}", m, se); };
   for (const auto& r : rows)
-    fmt::print("{:<8} {:>5.2f} {:>18} {:>18} {:>18} {:>18} {:>18}\n", r.method, r.eps,
+    fmt::print("{:<8} {:>5.2f} {:>18} {:>18} {:>18} {:>18} {:>18} {:>18}\n", r.method, r.eps,
                pm(r.true_reward_mean, r.true_reward_se), pm(r.kl_to_expert_mean, r.kl_to_expert_se),
                pm(r.logprob_gap_mean, r.logprob_gap_se), pm(r.logprob_gap_change_mean, r.logprob_gap_change_se),
-               pm(r.win_rate_mean, r.win_rate_se));
+               pm(r.win_rate_mean, r.win_rate_se), pm(r.win_rate_minus_sft_mean, r.win_rate_minus_sft_se));
 }
 
 }  // namespace

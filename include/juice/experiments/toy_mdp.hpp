@@ -21,6 +21,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -116,6 +117,8 @@ struct robustness_row {
   double implicit_accuracy_mean = 0, implicit_accuracy_se = 0;
   double win_rate_mean = 0, win_rate_se = 0;
   double kl_to_expert_mean = 0, kl_to_expert_se = 0;
+  // Win rate minus SFT's on the same seed (paired: same MDP and demonstrations); NaN without SFT.
+  double win_rate_minus_sft_mean = 0, win_rate_minus_sft_se = 0;
 };
 
 inline const std::vector<std::string>& toy_mdp_methods() {
@@ -485,9 +488,22 @@ inline std::vector<robustness_row> run_toy_mdp_robustness(const toy_mdp_robustne
       }
     }
   }
+  const auto sft = std::find(names.begin(), names.end(), std::string("SFT"));
   std::vector<robustness_row> rows;
   for (std::size_t e = 0; e < o.eps.size(); ++e)
-    for (std::size_t m = 0; m < names.size(); ++m) rows.push_back(detail::summarise(names[m], o.eps[e], scores[e][m]));
+    for (std::size_t m = 0; m < names.size(); ++m) {
+      auto row = detail::summarise(names[m], o.eps[e], scores[e][m]);
+      if (sft == names.end()) {
+        row.win_rate_minus_sft_mean = row.win_rate_minus_sft_se = std::numeric_limits<double>::quiet_NaN();
+      } else {
+        const auto& base = scores[e][static_cast<std::size_t>(sft - names.begin())];
+        std::vector<double> diff;
+        for (std::size_t s = 0; s < base.size(); ++s) diff.push_back(scores[e][m][s].win - base[s].win);
+        row.win_rate_minus_sft_mean = detail::mean_of(diff);
+        row.win_rate_minus_sft_se = detail::se_of(diff);
+      }
+      rows.push_back(row);
+    }
   return rows;
 }
 
