@@ -10,4 +10,7 @@ namespace juice::cli {
 // `juice toy`: the paper's one-state example (Table 1).
 void add_toy_command(CLI::App& app);
 
+// `juice toy-mdp rate|robustness`: exact theory experiments on random token-level MDPs.
+void add_toy_mdp_command(CLI::App& app);
+
 }  // namespace juice::cli

@@ -13,6 +13,7 @@ int main(int argc, char** argv) {
   CLI::App app{"juice: reward learning from demonstrations (SFT, RFT, IRFT/SPIN)", "juice"};
   app.require_subcommand(1);
   juice::cli::add_toy_command(app);
+  juice::cli::add_toy_mdp_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

@@ -80,8 +80,7 @@ public:
   // log pi(a|s) for every action of state s.
   [[nodiscard]] std::vector<double> log_probabilities(std::size_t s) const {
     const std::size_t A = space_.num_actions();
-    double lse = -std::numeric_limits<double>::infinity();
-    for (std::size_t a = 0; a < A; ++a) lse = log_add(lse, static_cast<double>(logits_[s * A + a]));
+    const double lse = log_normaliser(s);
     std::vector<double> out(A);
     for (std::size_t a = 0; a < A; ++a) out[a] = static_cast<double>(logits_[s * A + a]) - lse;
     return out;
@@ -101,31 +100,56 @@ public:
   void zero_grad() { std::fill(grad_.begin(), grad_.end(), S(0)); }
 
   // --- juice::Policy ---
+  // The per-state normalisers are computed once per call when the batch has more tokens than the
+  // space has states (exact expectations over a tree), else per token; nothing is allocated per token.
   token_values<S> logprobs(const sequence_batch& batch) const {
     token_values<S> out = xt::zeros<S>({batch.rows(), batch.width()});
-    for (std::size_t b = 0; b < batch.rows(); ++b)
-      detail::walk(space_, batch, b, [&](std::size_t t, std::size_t s, std::size_t a) {
-        out(b, t) = static_cast<S>(log_probabilities(s)[a]);
-      });
+    const std::size_t A = space_.num_actions();
+    if (batch.rows() * batch.width() > space_.num_states()) {
+      std::vector<double> lse(space_.num_states());
+      for (std::size_t s = 0; s < lse.size(); ++s) lse[s] = log_normaliser(s);
+      for (std::size_t b = 0; b < batch.rows(); ++b)
+        detail::walk(space_, batch, b, [&](std::size_t t, std::size_t s, std::size_t a) {
+          out(b, t) = static_cast<S>(static_cast<double>(logits_[s * A + a]) - lse[s]);
+        });
+    } else {
+      for (std::size_t b = 0; b < batch.rows(); ++b)
+        detail::walk(space_, batch, b, [&](std::size_t t, std::size_t s, std::size_t a) {
+          out(b, t) = static_cast<S>(static_cast<double>(logits_[s * A + a]) - log_normaliser(s));
+        });
+    }
     return out;
   }
 
-  // d log pi(a|s) / d theta[s,c] = [a == c] - pi(c|s).
+  // d log pi(a|s) / d theta[s,c] = [a == c] - pi(c|s). The weights are summed per state first, so
+  // the softmax of a state is evaluated once per call however many tokens pass through it.
   void backward(const sequence_batch& batch, const token_values<S>& weights) {
     const std::size_t A = space_.num_actions();
+    std::vector<double> total(space_.num_states(), 0.0);
+    std::vector<char> seen(space_.num_states(), 0);
+    std::vector<std::size_t> touched;
     for (std::size_t b = 0; b < batch.rows(); ++b)
       detail::walk(space_, batch, b, [&](std::size_t t, std::size_t s, std::size_t a) {
         const S w = weights(b, t);
         if (w == S(0)) return;
-        const auto pi = probabilities(s);
-        for (std::size_t c = 0; c < A; ++c) grad_[s * A + c] -= w * static_cast<S>(pi[c]);
+        if (!seen[s]) {
+          seen[s] = 1;
+          touched.push_back(s);
+        }
+        total[s] += static_cast<double>(w);
         grad_[s * A + a] += w;
       });
+    for (std::size_t s : touched) {
+      const double lse = log_normaliser(s);
+      for (std::size_t c = 0; c < A; ++c)
+        grad_[s * A + c] -= static_cast<S>(total[s] * std::exp(static_cast<double>(logits_[s * A + c]) - lse));
+    }
   }
 
   sequence_batch sample(const sequence_batch& prompts, std::size_t n, rng& g) const {
-    const std::size_t P = prompts.rows(), L = space_.max_response_length();
+    const std::size_t P = prompts.rows(), L = space_.max_response_length(), A = space_.num_actions();
     sequence_batch out(P * n, prompts.width() + L);
+    std::vector<double> pi(A);
     for (std::size_t p = 0; p < P; ++p)
       for (std::size_t k = 0; k < n; ++k) {
         const std::size_t row = p * n + k;
@@ -134,7 +158,8 @@ public:
         std::optional<std::size_t> s = space_.initial_state(prompts, p);
         auto t = out.prompt_length(row);
         while (s) {
-          const auto pi = probabilities(*s);
+          const double lse = log_normaliser(*s);
+          for (std::size_t a = 0; a < A; ++a) pi[a] = std::exp(static_cast<double>(logits_[*s * A + a]) - lse);
           const auto a = static_cast<token_t>(g.categorical(std::span<const double>(pi)));
           out.tokens(row, static_cast<std::size_t>(t++)) = a;
           s = space_.next_state(*s, a);
@@ -149,20 +174,25 @@ public:
   // --- juice::EnumerablePolicy ---
   // Every complete response, depth first in token order, weight = prompt weight * pi(y|x).
   sequence_batch enumerate(const sequence_batch& prompts) const {
-    struct item { std::size_t prompt; std::vector<token_t> response; double logp; };
-    std::vector<item> items;
+    const std::size_t L = space_.max_response_length();
+    std::vector<std::size_t> prompt_of;
+    std::vector<token_t> flat;         // L tokens per response (padded with 0)
+    std::vector<std::int32_t> length;  // response lengths
+    std::vector<double> logp;
     std::vector<token_t> prefix;
+    std::vector<double> lse(space_.num_states(), std::numeric_limits<double>::quiet_NaN());
     for (std::size_t p = 0; p < prompts.rows(); ++p) {
       const std::size_t s0 = space_.initial_state(prompts, p);
-      expand(p, s0, prefix, 0.0, items);
+      expand(p, s0, prefix, 0.0, lse, prompt_of, flat, length, logp);
     }
-    sequence_batch out(items.size(), prompts.width() + space_.max_response_length());
-    for (std::size_t r = 0; r < items.size(); ++r) {
-      const auto& it = items[r];
-      copy_prompt(prompts, it.prompt, out, r);
-      std::copy(it.response.begin(), it.response.end(), &out.tokens(r, static_cast<std::size_t>(out.prompt_length(r))));
-      out.length(r) = out.prompt_length(r) + static_cast<std::int32_t>(it.response.size());
-      out.weight(r) = prompts.weight(it.prompt) * std::exp(it.logp);
+    const std::size_t R = prompt_of.size();
+    sequence_batch out(R, prompts.width() + L);
+    for (std::size_t r = 0; r < R; ++r) {
+      copy_prompt(prompts, prompt_of[r], out, r);
+      const auto pl = static_cast<std::size_t>(out.prompt_length(r));
+      std::copy_n(&flat[r * L], static_cast<std::size_t>(length[r]), &out.tokens(r, pl));
+      out.length(r) = out.prompt_length(r) + length[r];
+      out.weight(r) = prompts.weight(prompt_of[r]) * std::exp(logp[r]);
     }
     return out;
   }
@@ -209,14 +239,39 @@ private:
     to.source(row) = static_cast<std::int32_t>(p);
   }
 
-  template <class Items>
-  void expand(std::size_t p, std::size_t s, std::vector<token_t>& prefix, double logp, Items& items) const {
-    const auto lp = log_probabilities(s);
-    for (std::size_t a = 0; a < space_.num_actions(); ++a) {
+  // log sum_a exp(theta[s,a]).
+  [[nodiscard]] double log_normaliser(std::size_t s) const {
+    const std::size_t A = space_.num_actions();
+    const S* row = logits_.data() + s * A;
+    double top = -std::numeric_limits<double>::infinity();
+    for (std::size_t a = 0; a < A; ++a) top = std::max(top, static_cast<double>(row[a]));
+    double sum = 0;
+    for (std::size_t a = 0; a < A; ++a) sum += std::exp(static_cast<double>(row[a]) - top);
+    return top + std::log(sum);
+  }
+
+  void expand(std::size_t p, std::size_t s, std::vector<token_t>& prefix, double logp, std::vector<double>& lse,
+              std::vector<std::size_t>& prompt_of, std::vector<token_t>& flat, std::vector<std::int32_t>& length,
+              std::vector<double>& logps) const {
+    const std::size_t A = space_.num_actions(), L = space_.max_response_length();
+    if (std::isnan(lse[s])) lse[s] = log_normaliser(s);
+    for (std::size_t a = 0; a < A; ++a) {
+      const double lp = logp + static_cast<double>(logits_[s * A + a]) - lse[s];
       prefix.push_back(static_cast<token_t>(a));
       const auto next = space_.next_state(s, static_cast<token_t>(a));
-      if (next) expand(p, *next, prefix, logp + lp[a], items);
-      else items.push_back({p, prefix, logp + lp[a]});
+      if (next) {
+        expand(p, *next, prefix, lp, lse, prompt_of, flat, length, logps);
+      } else {
+        if (prefix.size() > L)
+          throw invalid_argument("juice::tabular::policy::enumerate: a response is longer than the space's "
+                                 "max_response_length() = " + std::to_string(L) + ".");
+        prompt_of.push_back(p);
+        const std::size_t at = flat.size();
+        flat.resize(at + L, 0);
+        std::copy(prefix.begin(), prefix.end(), flat.begin() + static_cast<std::ptrdiff_t>(at));
+        length.push_back(static_cast<std::int32_t>(prefix.size()));
+        logps.push_back(lp);
+      }
       prefix.pop_back();
     }
   }

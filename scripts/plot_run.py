@@ -1,0 +1,154 @@
+#!/usr/bin/env python3
+"""Turn a juice run log into a PNG (optional tool; needs matplotlib: Debian package python3-matplotlib).
+
+Recognised inputs (by their columns / keys):
+  rate CSV         `juice toy-mdp rate --csv F`: method,budget,step_size,min_grad_norm_sq,...
+                   -> log-log plot of min ||grad l||^2 against TK per method, with a slope -1/2 guide
+  rate JSONL log   `juice toy-mdp rate --log F`: one line per update with method, budget, global_step,
+                   exact_grad_norm_sq -> running minimum against the step, one curve per (method, budget)
+  robustness CSV   `juice toy-mdp robustness --csv F`: method,eps,<metric>_mean,<metric>_se,...
+                   -> one panel per metric against eps, mean +- standard error per method
+  step-event CSV/JSONL  juice::csv_event_logger / jsonl_event_logger: loss and grad_norm_sq per step
+
+Usage: scripts/plot_run.py LOG [-o OUT.png]
+"""
+import argparse
+import csv
+import json
+import math
+import sys
+from collections import defaultdict
+
+
+def load(path):
+    with open(path, newline="") as f:
+        text = f.read()
+    stripped = text.lstrip()
+    if stripped.startswith("{"):
+        rows = []
+        for number, line in enumerate(text.splitlines(), 1):
+            if line.strip():
+                try:
+                    rows.append(json.loads(line))
+                except json.JSONDecodeError as e:
+                    sys.exit(f"plot_run.py: {path}:{number}: not a JSON line ({e.msg})")
+        return rows
+    rows = list(csv.DictReader(text.splitlines()))
+    for r in rows:
+        for k, v in r.items():
+            try:
+                r[k] = float(v)
+            except (TypeError, ValueError):
+                pass
+    return rows
+
+
+def plot_rate(plt, rows, out):
+    fig, ax = plt.subplots(figsize=(6, 4.5))
+    by = defaultdict(list)
+    for r in rows:
+        by[r["method"]].append((r["budget"], r["min_grad_norm_sq"]))
+    for method, pts in sorted(by.items()):
+        pts.sort()
+        ax.loglog([p[0] for p in pts], [p[1] for p in pts], "o-", label=method)
+    first = min(min(p for p in pts) for pts in by.values())
+    x0, y0 = first
+    xs = [x0, max(r["budget"] for r in rows)]
+    ax.loglog(xs, [y0 * (x / x0) ** -0.5 for x in xs], "k--", lw=0.8, label="slope -1/2")
+    ax.set_xlabel("budget TK")
+    ax.set_ylabel(r"min $\|\nabla l(\theta)\|^2$ over iterates")
+    ax.legend()
+    ax.grid(True, which="both", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(out, dpi=120)
+
+
+def plot_rate_log(plt, rows, out):
+    fig, ax = plt.subplots(figsize=(6, 4.5))
+    curves = defaultdict(list)
+    for r in rows:
+        curves[(r["method"], int(r["budget"]))].append((r["global_step"], r["exact_grad_norm_sq"]))
+    for (method, budget), pts in sorted(curves.items()):
+        pts.sort()
+        best, ys = math.inf, []
+        for _, v in pts:
+            best = min(best, v)
+            ys.append(best)
+        ax.loglog([p[0] for p in pts], ys, label=f"{method} TK={budget}")
+    ax.set_xlabel("update")
+    ax.set_ylabel(r"running min $\|\nabla l(\theta)\|^2$")
+    ax.legend(fontsize=7)
+    ax.grid(True, which="both", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(out, dpi=120)
+
+
+def plot_robustness(plt, rows, out):
+    metrics = [m[:-5] for m in rows[0] if m.endswith("_mean")]
+    fig, axes = plt.subplots(1, len(metrics), figsize=(4 * len(metrics), 3.8))
+    if len(metrics) == 1:
+        axes = [axes]
+    by = defaultdict(list)
+    for r in rows:
+        by[r["method"]].append(r)
+    for ax, m in zip(axes, metrics):
+        for method, rs in by.items():
+            rs.sort(key=lambda r: r["eps"])
+            ax.errorbar([r["eps"] for r in rs], [r[m + "_mean"] for r in rs], yerr=[r[m + "_se"] for r in rs],
+                        marker="o", capsize=3, label=method)
+        ax.set_xlabel("eps (fraction of low-quality demonstrations)")
+        ax.set_title(m.replace("_", " "))
+        ax.grid(True, alpha=0.3)
+    axes[0].legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out, dpi=120)
+
+
+def plot_steps(plt, rows, out):
+    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 4))
+    by = defaultdict(list)
+    for r in rows:
+        by[r["algorithm"]].append(r)
+    for alg, rs in by.items():
+        a.plot([r["global_step"] for r in rs], [r["loss"] for r in rs], label=alg)
+        b.semilogy([r["global_step"] for r in rs], [max(r["grad_norm_sq"], 1e-300) for r in rs], label=alg)
+    a.set_xlabel("update"); a.set_ylabel("loss"); a.legend()
+    b.set_xlabel("update"); b.set_ylabel(r"$\|grad\|^2$"); b.legend()
+    fig.tight_layout()
+    fig.savefig(out, dpi=120)
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("log")
+    p.add_argument("-o", "--output", help="PNG to write (default: LOG with .png)")
+    a = p.parse_args()
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        sys.exit("plot_run.py: needs matplotlib (Debian package python3-matplotlib)")
+    try:
+        rows = load(a.log)
+    except OSError as e:
+        sys.exit(f"plot_run.py: cannot read {a.log}: {e.strerror}")
+    if not rows:
+        sys.exit(f"plot_run.py: {a.log} has no rows")
+    out = a.output or a.log.rsplit(".", 1)[0] + ".png"
+    keys = set(rows[0])
+    if {"exact_grad_norm_sq", "budget", "method"} <= keys:
+        plot_rate_log(plt, rows, out)
+    elif {"budget", "min_grad_norm_sq", "method"} <= keys:
+        plot_rate(plt, rows, out)
+    elif {"method", "eps"} <= keys:
+        plot_robustness(plt, rows, out)
+    elif {"algorithm", "global_step", "loss", "grad_norm_sq"} <= keys:
+        plot_steps(plt, rows, out)
+    else:
+        sys.exit(f"plot_run.py: {a.log}: unrecognised columns {sorted(keys)}")
+    print(out)
+
+
+if __name__ == "__main__":
+    main()

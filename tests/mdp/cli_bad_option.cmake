@@ -1,0 +1,23 @@
+# Runs `juice <ARGS>` and checks that it fails with a non-zero exit and a one-line error message.
+# Usage: cmake -DJUICE=<path> -DARGS="toy-mdp|rate|--vocabulary|1" [-DNO_FILE=<path>] -P cli_bad_option.cmake
+# With NO_FILE, also checks that the failed run left no (partial) output file at that path.
+string(REPLACE "|" ";" ARGS "${ARGS}")
+execute_process(COMMAND ${JUICE} ${ARGS} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+if(rc EQUAL 0)
+  message(FATAL_ERROR "juice ${ARGS} exited 0; expected a failure. stdout: ${out}")
+endif()
+string(STRIP "${err}" err)
+if(err STREQUAL "")
+  message(FATAL_ERROR "juice ${ARGS} failed (${rc}) without a message")
+endif()
+string(FIND "${err}" "\n" newline)
+if(NOT newline EQUAL -1)
+  message(FATAL_ERROR "juice ${ARGS}: the message spans several lines:\n${err}")
+endif()
+if(NOT out STREQUAL "")
+  message(FATAL_ERROR "juice ${ARGS} printed output before failing: ${out}")
+endif()
+if(DEFINED NO_FILE AND EXISTS "${NO_FILE}")
+  message(FATAL_ERROR "juice ${ARGS} failed but left the output file ${NO_FILE} behind")
+endif()
+message(STATUS "juice ${ARGS}: exit ${rc}: ${err}")
