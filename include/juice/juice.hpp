@@ -1,7 +1,8 @@
 // juice/juice.hpp
 //
 // Everything in juice that runs on the host: concepts, generic algorithms (SFT, RFT, IRFT/SPIN),
-// optimizers, diagnostics and the tabular backend. The CUDA backend has its own umbrella header.
+// optimizers, token-level MDP utilities, diagnostics and the tabular backend. (The CSV/JSONL
+// writers, juice/diagnostics/writers.hpp, need nlohmann-json and are included on their own.) The CUDA backend has its own umbrella header.
 #pragma once
 
 #include "juice/algorithms/generation.hpp"
@@ -23,7 +24,8 @@
 #include "juice/core/batch_ops.hpp"
 #include "juice/core/error.hpp"
 #include "juice/core/rng.hpp"
-#include "juice/diagnostics/irl_likelihood.hpp"
+#include "juice/diagnostics/diagnostics.hpp"
+#include "juice/mdp/mdp.hpp"
 #include "juice/optim/adamw.hpp"
 #include "juice/optim/gradients.hpp"
 #include "juice/optim/sgd.hpp"
