@@ -1,0 +1,278 @@
+// juice_bench_cpu: Google Benchmark programs for the CPU backend and the GPT-2 transformer.
+//   BM_sgemm                 Eigen SGEMM (1024^3), the reference rate
+//   BM_train_step_124M       one SFT update (forward + backward + AdamW), GPT-2 124M shape, B=4, T=64
+//   BM_irft_step_124M        one IRFT inner update on the same 4 demonstrations paired with 4 responses
+//   BM_generate_cached       256 new tokens after 64-token prompts with the KV cache (kv model)
+//   BM_generate_recompute    the same tokens, recomputing the whole prefix for every token
+// Each benchmark validates once before it times. With --json the program prints one JSON object
+// with the summary fields that benchmarks/run-cpu documents (peak memory figures come from
+// juice_cpu_memprobe and are passed in with --sft-peak-bytes / --irft-peak-bytes).
+#include <benchmark/benchmark.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <map>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include <Eigen/Core>
+#include <nlohmann/json.hpp>
+
+#include "steps.hpp"
+
+using namespace juice;
+using namespace juice::bench;
+
+namespace {
+
+int g_threads = 2;
+
+void fail(benchmark::State& state, const std::string& why) { state.SkipWithError(why.c_str()); }
+
+// ---- SGEMM -----------------------------------------------------------------------------------
+void BM_sgemm(benchmark::State& state) {
+  const Eigen::Index n = state.range(0);
+  Eigen::MatrixXf a = Eigen::MatrixXf::Random(n, n), b = Eigen::MatrixXf::Random(n, n), c(n, n);
+  c.noalias() = a * b;
+  // Validate a few entries against plain dot products.
+  for (Eigen::Index k = 0; k < 4; ++k) {
+    const Eigen::Index i = (k * 131) % n, j = (k * 577) % n;
+    double s = 0;
+    for (Eigen::Index l = 0; l < n; ++l) s += static_cast<double>(a(i, l)) * b(l, j);
+    if (std::abs(s - c(i, j)) > 1e-3 * (1 + std::abs(s))) return fail(state, "SGEMM result is wrong");
+  }
+  for (auto _ : state) {
+    c.noalias() = a * b;
+    benchmark::DoNotOptimize(c.data());
+    benchmark::ClobberMemory();
+  }
+  const double flop = 2.0 * static_cast<double>(n) * n * n;
+  state.counters["flop"] = flop;
+  state.counters["GFLOP/s"] = benchmark::Counter(flop * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+}
+
+// ---- training steps on the 124M shape -----------------------------------------------------------
+struct train_fixture {
+  transformer_config cfg = transformer_config::gpt2_124m();
+  policy_t model{cfg, 1};
+  adamw opt{bench_adamw()};
+  sequence_batch chosen = random_rows(batch_rows, seq_len, prompt_len, cfg.vocab, 1);
+  pair_batch pairs = example_pairs(chosen, cfg.vocab);
+  std::vector<double> ref;
+};
+
+train_fixture& fixture() {
+  static std::unique_ptr<train_fixture> f;
+  if (!f) f = std::make_unique<train_fixture>();
+  return *f;
+}
+
+double scored_positions(const sequence_batch& b) {
+  double m = 0;
+  for (std::size_t r = 0; r < b.rows(); ++r) m += static_cast<double>(b.response_length(r));
+  return m;
+}
+
+void BM_train_step_124M(benchmark::State& state) {
+  auto& f = fixture();
+  // Validate: the first loss is about log(vocab) per token for a fresh model, and finite.
+  const double first = sft_step(f.model, f.chosen, f.opt);
+  if (!std::isfinite(first) || std::abs(first - std::log(static_cast<double>(f.cfg.vocab))) > 1.0)
+    return fail(state, "unexpected initial SFT loss " + std::to_string(first));
+  for (auto _ : state) benchmark::DoNotOptimize(sft_step(f.model, f.chosen, f.opt));
+  const double flop = train_flops(f.cfg, batch_rows, seq_len, scored_positions(f.chosen));
+  state.counters["flop"] = flop;
+  state.counters["tokens"] = static_cast<double>(batch_rows * seq_len);
+  state.counters["GFLOP/s"] = benchmark::Counter(flop * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * batch_rows * seq_len));
+}
+
+void BM_irft_step_124M(benchmark::State& state) {
+  auto& f = fixture();
+  f.ref = reference_logprobs(f.model, f.pairs);  // once per round, outside the inner step
+  const double first = irft_step(f.model, f.pairs, f.ref, f.opt);
+  if (!(std::abs(first - std::log(2.0)) < 1e-3))  // z = 0 when pi_theta = pi_ref
+    return fail(state, "IRFT round-start loss is " + std::to_string(first) + ", expected log 2");
+  for (auto _ : state) benchmark::DoNotOptimize(irft_step(f.model, f.pairs, f.ref, f.opt));
+  const double flop = train_flops(f.cfg, 2 * batch_rows, seq_len, 2 * scored_positions(f.chosen));
+  state.counters["flop"] = flop;
+  state.counters["tokens"] = static_cast<double>(2 * batch_rows * seq_len);
+  state.counters["GFLOP/s"] = benchmark::Counter(flop * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+}
+
+// ---- generation: KV cache vs recompute ------------------------------------------------------------
+// The kv model: GPT-2's vocabulary and layout at a width that lets the quadratic recompute
+// baseline finish within the benchmark budget (documented in docs/performance.md).
+transformer_config kv_config() { return {4, 4, 256, 512, 50257}; }
+inline constexpr std::size_t kv_prompt = 64, kv_new = 256, kv_rows = 4;
+
+struct kv_fixture {
+  policy_t model{kv_config(), 2, generation_options{kv_new, -1, sampling_options{0.0, 0, 1.0}}};
+  sequence_batch prompts = random_rows(kv_rows, kv_prompt, kv_prompt, kv_config().vocab, 3);
+};
+kv_fixture& kv() {
+  static std::unique_ptr<kv_fixture> f;
+  if (!f) f = std::make_unique<kv_fixture>();
+  return *f;
+}
+
+// Greedy generation without a cache: full forward over the prefix, LM head on the last position.
+std::vector<int> generate_recompute(const policy_t& m, const sequence_batch& prompts, std::size_t steps) {
+  const auto& cfg = m.config();
+  const std::size_t R = prompts.rows(), C = cfg.channels, V = cfg.vocab;
+  std::vector<std::vector<int>> seq(R);
+  for (std::size_t r = 0; r < R; ++r)
+    for (std::int32_t t = 0; t < prompts.prompt_length(r); ++t) seq[r].push_back(prompts.tokens(r, static_cast<std::size_t>(t)));
+  std::vector<float> h(R * C), logits(R * V);
+  std::vector<int> out;
+  for (std::size_t s = 0; s < steps; ++s) {
+    const std::size_t W = seq[0].size();
+    std::vector<int> tokens;
+    for (auto& row : seq) tokens.insert(tokens.end(), row.begin(), row.end());
+    const float* lnf = m.trunk().forward(tokens, R, W);
+    for (std::size_t r = 0; r < R; ++r) std::copy_n(lnf + (r * W + W - 1) * C, C, h.data() + r * C);
+    cpu::lm_logits(logits.data(), h.data(), m.trunk().param(0), static_cast<std::ptrdiff_t>(R), static_cast<std::ptrdiff_t>(C),
+                   static_cast<std::ptrdiff_t>(V));
+    for (std::size_t r = 0; r < R; ++r) {
+      const auto* row = logits.data() + r * V;
+      const int next = static_cast<int>(std::max_element(row, row + V) - row);
+      seq[r].push_back(next);
+      out.push_back(next);
+    }
+  }
+  return out;
+}
+
+void BM_generate_cached(benchmark::State& state) {
+  auto& f = kv();
+  // Validate: cached and recomputed logits agree on the prompts plus a short greedy continuation.
+  {
+    rng g0(1);
+    auto& gen = f.model.generation();
+    const auto saved = gen.max_new_tokens;
+    gen.max_new_tokens = 8;
+    const auto batch = f.model.sample(f.prompts, 1, g0);
+    gen.max_new_tokens = saved;
+    const auto full = f.model.logits(batch), cached = f.model.logits_cached(batch);
+    double worst = 0;
+    for (std::size_t i = 0; i < full.size(); ++i) worst = std::max(worst, static_cast<double>(std::abs(full.data()[i] - cached.data()[i])));
+    if (!(worst < 1e-3)) return fail(state, "KV-cache logits differ from recompute by " + std::to_string(worst));
+  }
+  rng g(1);
+  for (auto _ : state) benchmark::DoNotOptimize(f.model.sample(f.prompts, 1, g));
+  state.counters["tokens"] = static_cast<double>(kv_rows * kv_new);
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * kv_rows * kv_new));
+}
+
+void BM_generate_recompute(benchmark::State& state) {
+  auto& f = kv();
+  for (auto _ : state) benchmark::DoNotOptimize(generate_recompute(f.model, f.prompts, kv_new));
+  state.counters["tokens"] = static_cast<double>(kv_rows * kv_new);
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * kv_rows * kv_new));
+}
+
+// ---- reporter that also records the runs for the JSON summary --------------------------------------
+struct recorded {
+  double seconds = 0;  // real time per iteration
+  std::map<std::string, double> counters;
+  bool error = false;
+  std::string message;
+};
+
+class recording_reporter : public benchmark::ConsoleReporter {
+public:
+  explicit recording_reporter(bool quiet) : quiet_(quiet) {}
+  bool ReportContext(const Context& c) override { return quiet_ ? true : ConsoleReporter::ReportContext(c); }
+  void ReportRuns(const std::vector<Run>& runs) override {
+    for (const auto& r : runs) {
+      if (r.run_type != Run::RT_Iteration) continue;
+      std::string name = r.benchmark_name();
+      name = name.substr(0, name.find('/'));
+      recorded rec;
+      rec.error = r.error_occurred;
+      rec.message = r.error_message;
+      rec.seconds = r.iterations > 0 ? r.real_accumulated_time / static_cast<double>(r.iterations) : 0;
+      for (const auto& [k, c] : r.counters) rec.counters[k] = c.value;
+      results[name] = rec;
+    }
+    if (!quiet_) ConsoleReporter::ReportRuns(runs);
+  }
+  void Finalize() override {
+    if (!quiet_) ConsoleReporter::Finalize();
+  }
+  std::map<std::string, recorded> results;
+
+private:
+  bool quiet_;
+};
+
+}  // namespace
+
+BENCHMARK(BM_sgemm)->Arg(1024)->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(2.0);
+BENCHMARK(BM_train_step_124M)->Iterations(3)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_irft_step_124M)->Iterations(3)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_generate_cached)->Iterations(1)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_generate_recompute)->Iterations(1)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+int main(int argc, char** argv) {
+  bool json = false;
+  double sft_peak = -1, irft_peak = -1;
+  std::vector<char*> rest{argv[0]};
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--json") json = true;
+    else if (a.rfind("--sft-peak-bytes=", 0) == 0) sft_peak = std::stod(a.substr(17));
+    else if (a.rfind("--irft-peak-bytes=", 0) == 0) irft_peak = std::stod(a.substr(18));
+    else if (a.rfind("--threads=", 0) == 0) g_threads = std::stoi(a.substr(10));
+    else rest.push_back(argv[i]);
+  }
+  int n = static_cast<int>(rest.size());
+  cpu::set_num_threads(g_threads);
+  benchmark::Initialize(&n, rest.data());
+  recording_reporter reporter(json);
+  benchmark::RunSpecifiedBenchmarks(&reporter);
+  benchmark::Shutdown();
+  if (!json) return 0;
+
+  nlohmann::json out;
+  auto& R = reporter.results;
+  auto get = [&](const std::string& name) -> const recorded* {
+    auto it = R.find(name);
+    return it == R.end() || it->second.error || it->second.seconds <= 0 ? nullptr : &it->second;
+  };
+  out["threads"] = g_threads;
+  out["eigen_threads"] = Eigen::nbThreads();
+  if (auto* s = get("BM_sgemm")) out["sgemm_gflops"] = s->counters.at("flop") / s->seconds * 1e-9;
+  if (auto* t = get("BM_train_step_124M")) {
+    out["train_step_seconds"] = t->seconds;
+    out["train_step_tokens_per_s"] = t->counters.at("tokens") / t->seconds;
+    out["train_step_gflops"] = t->counters.at("flop") / t->seconds * 1e-9;
+    if (out.contains("sgemm_gflops"))
+      out["train_step_fraction_of_sgemm"] = out["train_step_gflops"].get<double>() / out["sgemm_gflops"].get<double>();
+  }
+  if (auto* i = get("BM_irft_step_124M")) {
+    out["irft_step_seconds"] = i->seconds;
+    if (auto* t = get("BM_train_step_124M")) out["irft_over_sft_time"] = i->seconds / t->seconds;
+  }
+  if (auto* c = get("BM_generate_cached")) {
+    out["kv_cached_seconds"] = c->seconds;
+    if (auto* r = get("BM_generate_recompute")) {
+      out["kv_recompute_seconds"] = r->seconds;
+      out["kv_cache_speedup"] = r->seconds / c->seconds;
+    }
+  }
+  out["kv_cache_model"] = "L=4 NH=4 C=256 vocab=50257, 4 prompts x 64 tokens, 256 new tokens, greedy";
+  if (sft_peak > 0 && irft_peak > 0) {
+    out["sft_peak_bytes"] = sft_peak;
+    out["irft_peak_bytes"] = irft_peak;
+    out["irft_over_sft_peak_memory"] = irft_peak / sft_peak;
+  }
+  for (const auto& [name, rec] : R)
+    if (rec.error) out["errors"][name] = rec.message;
+  std::printf("%s\n", out.dump(2).c_str());
+  return 0;
+}
