@@ -13,6 +13,8 @@
 
 #include <Eigen/Core>
 
+#include "juice/backends/cpu/parallel.hpp"
+
 namespace juice::cpu_kernels {
 
 template <class T>
@@ -26,7 +28,18 @@ template <class T>
 void matmul_forward(T* out, const T* inp, const T* weight, const T* bias, std::ptrdiff_t N, std::ptrdiff_t C,
                     std::ptrdiff_t OC) {
   mmap<T> o(out, N, OC);
-  o.noalias() = cmap<T>(inp, N, C) * cmap<T>(weight, OC, C).transpose();
+  const int threads = num_threads();
+  if (N <= 32 && threads > 1 && OC * C >= (std::ptrdiff_t{1} << 18)) {
+    // Few rows (decoding): Eigen would run this GEMV-like product on one thread; split the output
+    // columns across threads instead (Eigen stays single-threaded inside the parallel region).
+#pragma omp parallel for schedule(static) num_threads(threads)
+    for (int part = 0; part < threads; ++part) {
+      const std::ptrdiff_t j0 = OC * part / threads, j1 = OC * (part + 1) / threads;
+      o.middleCols(j0, j1 - j0).noalias() = cmap<T>(inp, N, C) * cmap<T>(weight + j0 * C, j1 - j0, C).transpose();
+    }
+  } else {
+    o.noalias() = cmap<T>(inp, N, C) * cmap<T>(weight, OC, C).transpose();
+  }
   if (bias) o.rowwise() += Eigen::Map<const Eigen::Matrix<T, 1, Eigen::Dynamic>>(bias, OC);
 }
 
