@@ -60,6 +60,36 @@ BOOST_AUTO_TEST_CASE(matmul_backward_matches_fd) {
   check_fd(b, loss, db, "matmul dbias");
 }
 
+BOOST_AUTO_TEST_CASE(threaded_matmul_matches_loops) {
+  // Large enough for the per-thread block split (and uneven block edges).
+  rng g(12);
+  const std::ptrdiff_t N = 67, C = 131, OC = 203;
+  V inp = random_vector(N * C, g), w = random_vector(OC * C, g), b = random_vector(OC, g), d = random_vector(N * OC, g);
+  V out(N * OC), dinp(N * C), dw(OC * C, 1.0), db(OC, 1.0);
+  cpu::matmul_forward(out.data(), inp.data(), w.data(), b.data(), N, C, OC);
+  cpu::matmul_backward(dinp.data(), dw.data(), db.data(), d.data(), inp.data(), w.data(), N, C, OC);
+  V eout(N * OC), edinp(N * C, 0), edw(OC * C, 1.0), edb(OC, 1.0);
+  for (std::ptrdiff_t n = 0; n < N; ++n)
+    for (std::ptrdiff_t o = 0; o < OC; ++o) {
+      double s = b[o];
+      for (std::ptrdiff_t c = 0; c < C; ++c) s += inp[n * C + c] * w[o * C + c];
+      eout[n * OC + o] = s;
+      edb[o] += d[n * OC + o];
+      for (std::ptrdiff_t c = 0; c < C; ++c) {
+        edinp[n * C + c] += d[n * OC + o] * w[o * C + c];
+        edw[o * C + c] += d[n * OC + o] * inp[n * C + c];
+      }
+    }
+  check_close(out, eout, 1e-12, 1e-10, "threaded matmul forward");
+  check_close(dinp, edinp, 1e-12, 1e-10, "threaded matmul dinp");
+  check_close(dw, edw, 1e-12, 1e-10, "threaded matmul dweight (accumulated)");
+  check_close(db, edb, 1e-12, 1e-10, "threaded matmul dbias (accumulated)");
+  // A few rows (decoding) against many.
+  V one(3 * OC);
+  cpu::matmul_forward(one.data(), inp.data(), w.data(), b.data(), 3, C, OC);
+  check_close(one, V(eout.begin(), eout.begin() + 3 * OC), 1e-12, 1e-10, "few-row matmul");
+}
+
 BOOST_AUTO_TEST_CASE(gemm_strided_batched_matches_loops) {
   rng g(3);
   const std::ptrdiff_t M = 3, N = 4, K = 5, batch = 2;

@@ -24,32 +24,58 @@ using cmap = Eigen::Map<const row_matrix<T>>;
 template <class T>
 using mmap = Eigen::Map<row_matrix<T>>;
 
+// Runs f(begin, end) over [0, extent) split into one contiguous block per thread (boundaries on
+// multiples of 16), or once over everything for small products. Each block is an independent
+// single-threaded Eigen product (Eigen does not thread inside an OpenMP region), so the threads
+// meet only at the end: unlike Eigen's own parallel GEMM, which synchronises threads inside every
+// product, this stays efficient when the cores are shared with other processes.
+template <class F>
+void parallel_blocks(std::ptrdiff_t extent, double work, F&& f) {
+  const int threads = num_threads();
+  if (threads <= 1 || work < double(1 << 20) || extent < 32) {
+    f(std::ptrdiff_t{0}, extent);
+    return;
+  }
+#pragma omp parallel num_threads(threads)
+  {
+#if defined(_OPENMP)
+    const int t = omp_get_thread_num(), nt = omp_get_num_threads();
+#else
+    const int t = 0, nt = 1;
+#endif
+    auto edge = [&](int k) { return k >= nt ? extent : (extent * k / nt) / 16 * 16; };
+    const std::ptrdiff_t b0 = edge(t), b1 = edge(t + 1);
+    if (b1 > b0) f(b0, b1);
+  }
+}
+
 template <class T>
 void matmul_forward(T* out, const T* inp, const T* weight, const T* bias, std::ptrdiff_t N, std::ptrdiff_t C,
                     std::ptrdiff_t OC) {
-  mmap<T> o(out, N, OC);
-  const int threads = num_threads();
-  if (N <= 32 && threads > 1 && OC * C >= (std::ptrdiff_t{1} << 18)) {
-    // Few rows (decoding): Eigen would run this GEMV-like product on one thread; split the output
-    // columns across threads instead (Eigen stays single-threaded inside the parallel region).
-#pragma omp parallel for schedule(static) num_threads(threads)
-    for (int part = 0; part < threads; ++part) {
-      const std::ptrdiff_t j0 = OC * part / threads, j1 = OC * (part + 1) / threads;
-      o.middleCols(j0, j1 - j0).noalias() = cmap<T>(inp, N, C) * cmap<T>(weight + j0 * C, j1 - j0, C).transpose();
-    }
-  } else {
-    o.noalias() = cmap<T>(inp, N, C) * cmap<T>(weight, OC, C).transpose();
-  }
-  if (bias) o.rowwise() += Eigen::Map<const Eigen::Matrix<T, 1, Eigen::Dynamic>>(bias, OC);
+  using bias_map = Eigen::Map<const Eigen::Matrix<T, 1, Eigen::Dynamic>>;
+  parallel_blocks(OC, double(N) * C * OC, [&](std::ptrdiff_t j0, std::ptrdiff_t j1) {
+    auto o = mmap<T>(out, N, OC).middleCols(j0, j1 - j0);
+    o.noalias() = cmap<T>(inp, N, C) * cmap<T>(weight + j0 * C, j1 - j0, C).transpose();
+    if (bias) o.rowwise() += bias_map(bias + j0, j1 - j0);
+  });
 }
 
 template <class T>
 void matmul_backward(T* dinp, T* dweight, T* dbias, const T* dout, const T* inp, const T* weight, std::ptrdiff_t N,
                      std::ptrdiff_t C, std::ptrdiff_t OC) {
   cmap<T> d(dout, N, OC);
-  if (dinp) mmap<T>(dinp, N, C).noalias() = d * cmap<T>(weight, OC, C);
-  if (dweight) mmap<T>(dweight, OC, C).noalias() += d.transpose() * cmap<T>(inp, N, C);
-  if (dbias) Eigen::Map<Eigen::Matrix<T, 1, Eigen::Dynamic>>(dbias, OC) += d.colwise().sum();
+  const double work = double(N) * C * OC;
+  if (dinp)
+    parallel_blocks(C, work, [&](std::ptrdiff_t c0, std::ptrdiff_t c1) {
+      mmap<T>(dinp, N, C).middleCols(c0, c1 - c0).noalias() = d * cmap<T>(weight, OC, C).middleCols(c0, c1 - c0);
+    });
+  if (dweight || dbias)
+    parallel_blocks(OC, work, [&](std::ptrdiff_t j0, std::ptrdiff_t j1) {
+      if (dweight)
+        mmap<T>(dweight + j0 * C, j1 - j0, C).noalias() += d.middleCols(j0, j1 - j0).transpose() * cmap<T>(inp, N, C);
+      if (dbias)
+        Eigen::Map<Eigen::Matrix<T, 1, Eigen::Dynamic>>(dbias + j0, j1 - j0) += d.middleCols(j0, j1 - j0).colwise().sum();
+    });
 }
 
 // Strided batched GEMM, row-major: A_i at a + i*stride_a is (M,K) (or (K,M) if trans_a), B_i is
