@@ -28,11 +28,13 @@ using mmap = Eigen::Map<row_matrix<T>>;
 // multiples of 16), or once over everything for small products. Each block is an independent
 // single-threaded Eigen product (Eigen does not thread inside an OpenMP region), so the threads
 // meet only at the end: unlike Eigen's own parallel GEMM, which synchronises threads inside every
-// product, this stays efficient when the cores are shared with other processes.
+// product, this stays efficient when the cores are shared with other processes. The threshold is
+// Eigen's own (it threads a product only from 2 x 50000 multiply-adds on), so Eigen never threads
+// a product of this backend by itself.
 template <class F>
 void parallel_blocks(std::ptrdiff_t extent, double work, F&& f) {
   const int threads = num_threads();
-  if (threads <= 1 || work < double(1 << 20) || extent < 32) {
+  if (threads <= 1 || work < 1e5 || extent < 32) {
     f(std::ptrdiff_t{0}, extent);
     return;
   }
