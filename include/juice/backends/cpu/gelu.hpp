@@ -15,7 +15,7 @@ namespace juice::cpu_kernels {
 template <class T>
 void gelu_forward(T* out, const T* inp, std::ptrdiff_t n) {
   const T k = static_cast<T>(0.7978845608028654);  // sqrt(2/pi)
-#pragma omp parallel for simd schedule(static) if (n > parallel_threshold)
+JUICE_OMP(omp parallel for simd schedule(static) if (n > parallel_threshold))
   for (std::ptrdiff_t i = 0; i < n; ++i) {
     const T x = inp[i];
     out[i] = T(0.5) * x * (T(1) + std::tanh(k * (x + T(0.044715) * x * x * x)));
@@ -25,7 +25,7 @@ void gelu_forward(T* out, const T* inp, std::ptrdiff_t n) {
 template <class T>
 void gelu_backward(T* dinp, const T* inp, const T* dout, std::ptrdiff_t n) {
   const T k = static_cast<T>(0.7978845608028654);
-#pragma omp parallel for simd schedule(static) if (n > parallel_threshold)
+JUICE_OMP(omp parallel for simd schedule(static) if (n > parallel_threshold))
   for (std::ptrdiff_t i = 0; i < n; ++i) {
     const T x = inp[i];
     const T u = k * (x + T(0.044715) * x * x * x);

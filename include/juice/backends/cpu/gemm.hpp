@@ -25,20 +25,26 @@ template <class T>
 using mmap = Eigen::Map<row_matrix<T>>;
 
 // Runs f(begin, end) over [0, extent) split into one contiguous block per thread (boundaries on
-// multiples of 16), or once over everything for small products. Each block is an independent
-// single-threaded Eigen product (Eigen does not thread inside an OpenMP region), so the threads
-// meet only at the end: unlike Eigen's own parallel GEMM, which synchronises threads inside every
-// product, this stays efficient when the cores are shared with other processes. The threshold is
-// Eigen's own (it threads a product only from 2 x 50000 multiply-adds on), so Eigen never threads
-// a product of this backend by itself.
+// multiples of 16), or once over everything on one thread for small products (below 2^21
+// multiply-adds). Each block is an independent single-threaded Eigen product, so the threads meet
+// only at the end: unlike Eigen's own parallel GEMM, which synchronises its threads inside every
+// product by spinning, this stays efficient when the cores are shared with other processes. Eigen
+// never threads a product of this backend by itself: inside an OpenMP region it runs serially.
 template <class F>
 void parallel_blocks(std::ptrdiff_t extent, double work, F&& f) {
   const int threads = num_threads();
-  if (threads <= 1 || work < 1e5 || extent < 32) {
+  if (threads <= 1 || work < double(1 << 21) || extent < 32) {
+#if defined(_OPENMP)
+    if (!omp_in_parallel()) {
+      JUICE_OMP(omp parallel num_threads(1))
+      f(std::ptrdiff_t{0}, extent);
+      return;
+    }
+#endif
     f(std::ptrdiff_t{0}, extent);
     return;
   }
-#pragma omp parallel num_threads(threads)
+  JUICE_OMP(omp parallel num_threads(threads))
   {
 #if defined(_OPENMP)
     const int t = omp_get_thread_num(), nt = omp_get_num_threads();

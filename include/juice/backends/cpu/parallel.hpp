@@ -13,10 +13,20 @@
 
 #include <Eigen/Core>
 
+// JUICE_OMP(omp parallel for ...) is an OpenMP pragma when OpenMP is on and nothing otherwise, so
+// consumers compiling without OpenMP get neither threads nor unknown-pragma warnings.
+#if defined(_OPENMP)
+#define JUICE_OMP(directive) _Pragma(#directive)
+#else
+#define JUICE_OMP(directive)
+#endif
+
 namespace juice::cpu_kernels {
 
-// Element-wise loops below this many elements run on one thread: forking costs more than it saves.
-inline constexpr std::ptrdiff_t parallel_threshold = 1 << 15;
+// Loops below this much work (elements, or multiply-adds) run on one thread: forking costs more
+// than it saves, and on a machine shared with other processes a short parallel region can stall
+// for a whole scheduling quantum waiting for a descheduled partner thread.
+inline constexpr std::ptrdiff_t parallel_threshold = 1 << 17;
 
 // Number of threads the backend's loops and Eigen's GEMM use.
 inline int num_threads() {
