@@ -12,12 +12,22 @@
 #include "juice/backends/cpu/cpu.hpp"
 #include "juice/models/transformer.hpp"
 #include "juice/models/transformer_reward.hpp"
+#include "juice/optim/gradients.hpp"
 #include "juice/optim/sgd.hpp"
+#include "juice/algorithms/ppo/value_policy.hpp"
+#include "juice/backends/host/host.hpp"
 #include "fd.hpp"
 #include "model_support.hpp"
 
 using namespace juice;
 using namespace juice::test;
+
+// The shipped types satisfy their concepts; a backend without the layer primitives is rejected.
+static_assert(Policy<transformer<cpu, float>> && Policy<transformer<cpu, double>>);
+static_assert(ValuePolicy<transformer<cpu, float>> && ValuePolicy<transformer<cpu, double>>);
+static_assert(RewardModel<transformer_reward<cpu, float>> && RewardModel<transformer_reward<cpu, double>>);
+static_assert(TransformerBackend<cpu, float> && TransformerBackend<cpu, double>);
+static_assert(Backend<host> && !TransformerBackend<host, float>);
 
 namespace {
 
@@ -212,4 +222,21 @@ BOOST_AUTO_TEST_CASE(snapshot_is_a_frozen_copy) {
   const auto after_ref = ref.logprobs(batch), after = m.logprobs(batch);
   BOOST_CHECK(before == after_ref);
   BOOST_CHECK(before != after);
+}
+
+BOOST_AUTO_TEST_CASE(global_grad_norm_and_clipping_through_the_backend) {
+  transformer<cpu, double> m(tiny_config(), 11);
+  const auto batch = two_rows();
+  rng g(4);
+  const auto w = random_weights(batch, g);
+  m.zero_grad();
+  m.logprobs(batch);
+  m.backward(batch, w);
+  double expect = 0;
+  for (auto& p : m.parameters())
+    for (double x : p.grad) expect += x * x;
+  BOOST_CHECK_CLOSE(grad_norm_sq(m), expect, 1e-10);
+  const double target = 0.5 * std::sqrt(expect);
+  BOOST_CHECK_CLOSE(clip_grad_norm(m, target), std::sqrt(expect), 1e-10);
+  BOOST_CHECK_CLOSE(grad_norm_sq(m), target * target, 1e-9);
 }
