@@ -16,6 +16,9 @@
 // Generation (sample) prefills the prompts and then decodes one token per step with a KV cache;
 // logits() (full recompute) and logits_cached() expose both paths for testing.
 //
+// Scoring and sampling are const but use per-model workspaces: one model must not be used from two
+// threads at once (a snapshot() per thread is fine).
+//
 // Memory: the model keeps its parameters, gradients and the activations of the last logprobs()
 // call; a snapshot() copies only the parameters. IRFT needs no snapshot (it caches reference
 // log-probs per round), so only one model is resident.
@@ -243,6 +246,7 @@ public:
   // (the positions that predict response tokens); zero elsewhere. For tests and tools.
   xt::xtensor<T, 3> logits(const sequence_batch& batch) const {
     detail::check_tokens(batch, config(), "juice::transformer::logits");
+    scored_.valid = false;  // the forward pass below replaces the activations backward() would use
     const std::size_t W = std::max<std::size_t>(detail::max_length(batch), 1), Vn = config().vocab;
     const std::ptrdiff_t C = static_cast<std::ptrdiff_t>(config().channels);
     const T* lnf = trunk_.forward(detail::token_array(batch, W), batch.rows(), W);
