@@ -63,7 +63,7 @@ BOOST_AUTO_TEST_CASE(matmul_backward_matches_fd) {
 BOOST_AUTO_TEST_CASE(threaded_matmul_matches_loops) {
   // Large enough for the per-thread block split (and uneven block edges).
   rng g(12);
-  const std::ptrdiff_t N = 67, C = 131, OC = 403;  // 3.5M multiply-adds: above the split threshold
+  const std::ptrdiff_t N = 67, C = 131, OC = 403;  // 3.5M multiply-adds: above the split threshold (2^19)
   V inp = random_vector(N * C, g), w = random_vector(OC * C, g), b = random_vector(OC, g), d = random_vector(N * OC, g);
   V out(N * OC), dinp(N * C), dw(OC * C, 1.0), db(OC, 1.0);
   cpu::matmul_forward(out.data(), inp.data(), w.data(), b.data(), N, C, OC);

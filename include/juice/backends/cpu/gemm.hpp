@@ -25,7 +25,7 @@ template <class T>
 using mmap = Eigen::Map<row_matrix<T>>;
 
 // Runs f(begin, end) over [0, extent) split into one contiguous block per thread (boundaries on
-// multiples of 16), or once over everything on one thread for small products (below 2^21
+// multiples of 16), or once over everything on one thread for small products (below 2^19
 // multiply-adds). Each block is an independent single-threaded Eigen product, so the threads meet
 // only at the end: unlike Eigen's own parallel GEMM, which synchronises its threads inside every
 // product by spinning, this stays efficient when the cores are shared with other processes. Eigen
@@ -33,7 +33,7 @@ using mmap = Eigen::Map<row_matrix<T>>;
 template <class F>
 void parallel_blocks(std::ptrdiff_t extent, double work, F&& f) {
   const int threads = num_threads();
-  if (threads <= 1 || work < double(1 << 21) || extent < 32) {
+  if (threads <= 1 || work < double(1 << 19) || extent < 32) {
 #if defined(_OPENMP)
     if (!omp_in_parallel()) {
       JUICE_OMP(omp parallel num_threads(1))
