@@ -6,6 +6,8 @@
 //                            with 4 other responses, so all three rates see the same machine load
 //   BM_generate_cached       256 new tokens after 64-token prompts with the KV cache (kv model)
 //   BM_generate_recompute    the same tokens, recomputing the whole prefix for every token
+//   BM_kv124M_cached/_recompute  the same on the 124M shape with one prompt (off by default in
+//                            run-cpu, which passes --benchmark_filter=-BM_kv124M unless --kv-124m)
 // Each benchmark validates once before it times. With --json the program prints one JSON object
 // with the summary fields that benchmarks/run-cpu documents (peak memory figures come from
 // juice_cpu_memprobe and are passed in with --sft-peak-bytes / --irft-peak-bytes).
@@ -227,6 +229,33 @@ void BM_generate_recompute(benchmark::State& state) {
   state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * kv_rows * kv_new));
 }
 
+// ---- optional: the same comparison on the GPT-2 124M shape, one prompt ----------------------------
+// Not run by default (run-cpu --kv-124m): the recompute baseline alone takes minutes here.
+void BM_kv124M_cached(benchmark::State& state) {
+  auto& f = fixture();
+  const auto prompts = random_rows(1, kv_prompt, kv_prompt, f.cfg.vocab, 4);
+  f.model.generation() = generation_options{kv_new, -1, sampling_options{0.0, 0, 1.0}};
+  rng g(1);
+  for (auto _ : state) benchmark::DoNotOptimize(f.model.sample(prompts, 1, g));
+  state.counters["tokens"] = static_cast<double>(kv_new);
+}
+
+void BM_kv124M_recompute(benchmark::State& state) {
+  auto& f = fixture();
+  const auto prompts = random_rows(1, kv_prompt, kv_prompt, f.cfg.vocab, 4);
+  {  // Validate against the cached greedy tokens.
+    f.model.generation() = generation_options{4, -1, sampling_options{0.0, 0, 1.0}};
+    rng g0(1);
+    const auto cached = f.model.sample(prompts, 1, g0);
+    const auto tokens = generate_recompute(f.model, prompts, 4);
+    for (std::size_t s = 0; s < 4; ++s)
+      if (tokens[s] != cached.tokens(0, kv_prompt + s))
+        return fail(state, "124M recompute and KV-cache greedy generations differ at step " + std::to_string(s));
+  }
+  for (auto _ : state) benchmark::DoNotOptimize(generate_recompute(f.model, prompts, kv_new));
+  state.counters["tokens"] = static_cast<double>(kv_new);
+}
+
 // ---- reporter that also records the runs for the JSON summary --------------------------------------
 struct recorded {
   double seconds = 0;  // real time per iteration
@@ -268,6 +297,8 @@ BENCHMARK(BM_sgemm)->Arg(1024)->Unit(benchmark::kMillisecond)->UseRealTime()->Mi
 BENCHMARK(BM_train_step_124M)->Iterations(3)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_generate_cached)->Iterations(1)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_generate_recompute)->Iterations(1)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_kv124M_cached)->Iterations(1)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_kv124M_recompute)->Iterations(1)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 int main(int argc, char** argv) {
   bool json = false;
@@ -318,6 +349,13 @@ int main(int argc, char** argv) {
     if (auto* r = get("BM_generate_recompute")) {
       out["kv_recompute_seconds"] = r->seconds;
       out["kv_cache_speedup"] = r->seconds / c->seconds;
+    }
+  }
+  if (auto* c = get("BM_kv124M_cached")) {
+    out["kv_cached_seconds_124m"] = c->seconds;
+    if (auto* r = get("BM_kv124M_recompute")) {
+      out["kv_recompute_seconds_124m"] = r->seconds;
+      out["kv_cache_speedup_124m"] = r->seconds / c->seconds;
     }
   }
   out["kv_cache_model"] = "L=4 NH=4 C=256 vocab=50257, 4 prompts x 64 tokens, 256 new tokens, greedy";
