@@ -286,6 +286,11 @@ BOOST_AUTO_TEST_CASE(sampling_respects_top_k_top_p_and_is_reproducible) {
   seen.clear();
   for (int i = 0; i < 3000; ++i) seen.insert(cpu_kernels::sample_token(std::span<const float>(logits), sampling_options{1.0, 0, top_p}, g));
   BOOST_CHECK((seen == std::set<int>{1, 3, 5}));
+  // top_k >= V and extreme logits: no truncation, no overflow.
+  const std::vector<double> wide{-1000.0, 0.0, -2000.0};
+  rng gw(2);
+  for (int i = 0; i < 50; ++i)
+    BOOST_CHECK_EQUAL(cpu_kernels::sample_token(std::span<const double>(wide), sampling_options{1.0, 5, 1.0}, gw), 1);
   // Same seed, same draws.
   rng a(5), b(5);
   for (int i = 0; i < 100; ++i)

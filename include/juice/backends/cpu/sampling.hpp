@@ -54,8 +54,7 @@ std::vector<std::pair<int, double>> sampling_support(std::span<const T> logits, 
   } else if (o.top_p < 1) {
     std::sort(order.begin(), order.end(), by_logit);
   }
-  const double top = static_cast<double>(logits[static_cast<std::size_t>(
-      o.top_k > 0 || o.top_p < 1 ? order[0] : *std::min_element(order.begin(), order.end(), by_logit))]);
+  const double top = static_cast<double>(*std::max_element(logits.begin(), logits.end()));
   std::vector<std::pair<int, double>> out;
   out.reserve(keep);
   double total = 0;
