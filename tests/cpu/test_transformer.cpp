@@ -240,3 +240,19 @@ BOOST_AUTO_TEST_CASE(global_grad_norm_and_clipping_through_the_backend) {
   BOOST_CHECK_CLOSE(clip_grad_norm(m, target), std::sqrt(expect), 1e-10);
   BOOST_CHECK_CLOSE(grad_norm_sq(m), target * target, 1e-9);
 }
+
+BOOST_AUTO_TEST_CASE(gradients_match_fd_for_another_shape) {
+  // One layer, three heads of size 4, batch rows of very different lengths.
+  transformer<cpu, double> m(transformer_config{1, 3, 12, 9, 7}, 12);
+  const auto batch = make_batch({{{1}, {2, 3, 4, 5, 6, 0, 1}}, {{6, 5, 4}, {3}}, {{2, 2}, {2, 2}}});
+  rng g(6);
+  const auto wl = random_weights(batch, g), wv = random_weights(batch, g);
+  auto loss = [&] {
+    const auto [lp, v] = m.logprobs_and_values(batch);
+    return weighted(lp, wl) + weighted(v, wv);
+  };
+  m.zero_grad();
+  m.logprobs_and_values(batch);
+  m.backward(batch, &wl, &wv);
+  check_all_gradients(m, loss, "L=1 NH=3 C=12");
+}
