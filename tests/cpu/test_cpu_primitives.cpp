@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <map>
 #include <set>
 
@@ -181,6 +182,27 @@ BOOST_AUTO_TEST_CASE(gelu_backward_matches_fd) {
   V dinp(n);
   cpu::gelu_backward(dinp.data(), inp.data(), r.data(), n);
   check_fd(inp, loss, dinp, "gelu dinp");
+  // The float path (polynomial tanh) against the double definition, forward and backward.
+  {
+    const std::ptrdiff_t m = 20001;
+    std::vector<float> xf(m), of(m), df(m), ones(m, 1.0f);
+    for (std::ptrdiff_t i = 0; i < m; ++i) xf[i] = -12.0f + 24.0f * static_cast<float>(i) / static_cast<float>(m - 1);
+    cpu::gelu_forward(of.data(), xf.data(), m);
+    cpu::gelu_backward(df.data(), xf.data(), ones.data(), m);
+    V xd(xf.begin(), xf.end()), od(m), dd(m), onesd(m, 1.0);
+    cpu::gelu_forward(od.data(), xd.data(), m);
+    cpu::gelu_backward(dd.data(), xd.data(), onesd.data(), m);
+    check_close(V(of.begin(), of.end()), od, 2e-6, 2e-6, "float gelu forward");
+    check_close(V(df.begin(), df.end()), dd, 2e-6, 2e-6, "float gelu backward");
+    // Huge and non-finite inputs: gelu(x) = x for large x, 0 for very negative x, NaN stays NaN.
+    std::vector<float> special{1e30f, -1e30f, 1e6f, -50.0f, std::numeric_limits<float>::quiet_NaN()}, os(5);
+    cpu::gelu_forward(os.data(), special.data(), 5);
+    BOOST_CHECK_EQUAL(os[0], 1e30f);
+    BOOST_CHECK_EQUAL(os[1], -0.0f);
+    BOOST_CHECK_EQUAL(os[2], 1e6f);
+    BOOST_CHECK_SMALL(os[3], 1e-30f);
+    BOOST_CHECK(std::isnan(os[4]));
+  }
   // Residual: out = a + b, gradient is the identity.
   V a = random_vector(n, g), bb = random_vector(n, g), s(n);
   cpu::residual_forward(s.data(), a.data(), bb.data(), n);
