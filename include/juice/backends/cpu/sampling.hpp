@@ -37,16 +37,18 @@ std::vector<std::pair<int, double>> sampling_support(std::span<const T> logits, 
     throw invalid_argument("juice::sample_token: temperature must be >= 0 and top_p in (0, 1] (got " +
                            std::to_string(o.temperature) + ", " + std::to_string(o.top_p) + ").");
   const std::size_t V = logits.size();
+  if (o.temperature == 0) {  // greedy: the first maximal logit
+    std::size_t best = 0;
+    for (std::size_t v = 1; v < V; ++v)
+      if (logits[v] > logits[best]) best = v;
+    return {{static_cast<int>(best), 1.0}};
+  }
   std::vector<int> order(V);
   std::iota(order.begin(), order.end(), 0);
   auto by_logit = [&](int a, int b) {
     return logits[static_cast<std::size_t>(a)] > logits[static_cast<std::size_t>(b)] ||
            (logits[static_cast<std::size_t>(a)] == logits[static_cast<std::size_t>(b)] && a < b);
   };
-  if (o.temperature == 0) {
-    const int best = *std::min_element(order.begin(), order.end(), by_logit);
-    return {{best, 1.0}};
-  }
   std::size_t keep = V;
   if (o.top_k > 0 && o.top_k < V) {
     keep = o.top_k;
