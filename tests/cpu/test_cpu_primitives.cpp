@@ -85,10 +85,12 @@ BOOST_AUTO_TEST_CASE(threaded_matmul_matches_loops) {
   check_close(dinp, edinp, 1e-12, 1e-10, "threaded matmul dinp");
   check_close(dw, edw, 1e-12, 1e-10, "threaded matmul dweight (accumulated)");
   check_close(db, edb, 1e-12, 1e-10, "threaded matmul dbias (accumulated)");
-  // A few rows (decoding) against many.
-  V one(3 * OC);
-  cpu::matmul_forward(one.data(), inp.data(), w.data(), b.data(), 3, C, OC);
-  check_close(one, V(eout.begin(), eout.begin() + 3 * OC), 1e-12, 1e-10, "few-row matmul");
+  // One row and a few rows (decoding) against the loops.
+  for (std::ptrdiff_t rows : {1, 3}) {
+    V few(rows * OC);
+    cpu::matmul_forward(few.data(), inp.data(), w.data(), b.data(), rows, C, OC);
+    check_close(few, V(eout.begin(), eout.begin() + rows * OC), 1e-12, 1e-10, "few-row matmul");
+  }
 }
 
 BOOST_AUTO_TEST_CASE(gemm_strided_batched_matches_loops) {

@@ -61,6 +61,27 @@ template <class T>
 void matmul_forward(T* out, const T* inp, const T* weight, const T* bias, std::ptrdiff_t N, std::ptrdiff_t C,
                     std::ptrdiff_t OC) {
   using bias_map = Eigen::Map<const Eigen::Matrix<T, 1, Eigen::Dynamic>>;
+  using vec = Eigen::Map<const Eigen::Matrix<T, Eigen::Dynamic, 1>>;
+  if (N == 1) {  // one row: Eigen's matrix-vector kernel on each block of weight rows
+    parallel_blocks(OC, double(C) * OC, [&](std::ptrdiff_t j0, std::ptrdiff_t j1) {
+      Eigen::Map<Eigen::Matrix<T, Eigen::Dynamic, 1>> o(out + j0, j1 - j0);
+      o.noalias() = cmap<T>(weight + j0 * C, j1 - j0, C) * vec(inp, C);
+      if (bias) o += vec(bias + j0, j1 - j0);
+    });
+    return;
+  }
+  if (N <= 8) {
+    // Few rows (decoding a batch): a GEMM would pack the whole weight matrix on every call,
+    // tripling the memory traffic of a product that is bound by reading the weights; stream each
+    // weight row once and take its dot product with every input row instead.
+    parallel_blocks(OC, double(N) * C * OC, [&](std::ptrdiff_t j0, std::ptrdiff_t j1) {
+      for (std::ptrdiff_t o = j0; o < j1; ++o) {
+        const vec w(weight + o * C, C);
+        for (std::ptrdiff_t n = 0; n < N; ++n) out[n * OC + o] = w.dot(vec(inp + n * C, C)) + (bias ? bias[o] : T(0));
+      }
+    });
+    return;
+  }
   parallel_blocks(OC, double(N) * C * OC, [&](std::ptrdiff_t j0, std::ptrdiff_t j1) {
     auto o = mmap<T>(out, N, OC).middleCols(j0, j1 - j0);
     o.noalias() = cmap<T>(inp, N, C) * cmap<T>(weight + j0 * C, j1 - j0, C).transpose();
