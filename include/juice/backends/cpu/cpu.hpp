@@ -1,0 +1,162 @@
+// juice/backends/cpu/cpu.hpp
+//
+// juice::cpu, the Backend for transformers on the host: the same memory space as juice::host
+// (std::vector buffers, std::span views), element-wise primitives multi-threaded with OpenMP, and
+// the layer primitives a GPT-2 transformer needs (GEMM through Eigen, embedding, layernorm, causal
+// attention with a KV-cache variant, GELU, residual, fused LM head + log-softmax, sampling). Each
+// family lives in its own header under juice/backends/cpu/ as free functions in
+// juice::cpu_kernels; this struct is the interface models are written against (a CUDA backend
+// provides the same static members). Pointers passed to layer primitives point into buffers of this
+// backend; index arrays (tokens, positions, rows) are int arrays in the backend's memory, which for
+// juice::cpu is the host.
+//
+// Threads: link OpenMP::OpenMP_CXX (or compile with -fopenmp) to run on all cores; without OpenMP
+// everything is correct and serial. cpu::set_num_threads(n) sets the count for both the loops and
+// Eigen's GEMM.
+#pragma once
+
+#include <algorithm>
+#include <cstddef>
+#include <span>
+#include <string_view>
+#include <vector>
+
+#include "juice/backends/cpu/attention.hpp"
+#include "juice/backends/cpu/elementwise.hpp"
+#include "juice/backends/cpu/embedding.hpp"
+#include "juice/backends/cpu/gelu.hpp"
+#include "juice/backends/cpu/gemm.hpp"
+#include "juice/backends/cpu/layernorm.hpp"
+#include "juice/backends/cpu/lm_head.hpp"
+#include "juice/backends/cpu/parallel.hpp"
+#include "juice/backends/cpu/residual.hpp"
+#include "juice/backends/cpu/sampling.hpp"
+#include "juice/concepts/backend.hpp"
+
+namespace juice {
+
+struct cpu {
+  template <class T> using buffer = std::vector<T>;
+  template <class T> using view = std::span<T>;
+  template <class T> using const_view = std::span<const T>;
+
+  static constexpr std::string_view name = "cpu";
+
+  // --- juice::Backend ---
+  template <class T>
+  static buffer<T> allocate(std::size_t n) { return buffer<T>(n, T(0)); }
+  template <class T>
+  static view<T> view_of(buffer<T>& b) { return view<T>(b); }
+  template <class T>
+  static void fill(view<T> x, T a) { cpu_kernels::fill(x, a); }
+  template <class T>
+  static void scale(view<T> x, T a) { cpu_kernels::scale(x, a); }
+  template <class T>
+  static void axpy(T a, const_view<T> y, view<T> x) { cpu_kernels::axpy(a, y, x); }
+  template <class T>
+  static void copy(const_view<T> y, view<T> x) { cpu_kernels::copy(y, x); }
+  template <class T>
+  static double dot(const_view<T> y, const_view<T> z) { return cpu_kernels::dot(y, z); }
+  template <class T>
+  static void sgd_update(view<T> value, const_view<T> grad, const sgd_hyper& h) { cpu_kernels::sgd_update(value, grad, h); }
+  template <class T>
+  static void adamw_update(view<T> value, const_view<T> grad, view<T> m, view<T> v, const adamw_hyper& h) {
+    cpu_kernels::adamw_update(value, grad, m, v, h);
+  }
+
+  // --- memory transfers between the host and this backend (plain copies here) ---
+  template <class T>
+  static void upload(const T* host_src, T* dst, std::size_t n) { std::copy_n(host_src, n, dst); }
+  template <class T>
+  static void download(const T* src, T* host_dst, std::size_t n) { std::copy_n(src, n, host_dst); }
+  template <class T>
+  static T* data(buffer<T>& b) { return b.data(); }
+  template <class T>
+  static const T* data(const buffer<T>& b) { return b.data(); }
+
+  // --- threads ---
+  static void set_num_threads(int n) { cpu_kernels::set_num_threads(n); }
+  static int num_threads() { return cpu_kernels::num_threads(); }
+
+  // --- layer primitives (see each header for shapes and semantics) ---
+  template <class T>
+  static void matmul_forward(T* out, const T* inp, const T* w, const T* b, std::ptrdiff_t N, std::ptrdiff_t C, std::ptrdiff_t OC) {
+    cpu_kernels::matmul_forward(out, inp, w, b, N, C, OC);
+  }
+  template <class T>
+  static void matmul_backward(T* dinp, T* dw, T* db, const T* dout, const T* inp, const T* w, std::ptrdiff_t N,
+                              std::ptrdiff_t C, std::ptrdiff_t OC) {
+    cpu_kernels::matmul_backward(dinp, dw, db, dout, inp, w, N, C, OC);
+  }
+  template <class T>
+  static void embedding_forward(T* out, const int* tok, const int* pos, const T* wte, const T* wpe, std::ptrdiff_t N, std::ptrdiff_t C) {
+    cpu_kernels::embedding_forward(out, tok, pos, wte, wpe, N, C);
+  }
+  template <class T>
+  static void embedding_backward(T* dwte, T* dwpe, const T* dout, const int* tok, const int* pos, std::ptrdiff_t N, std::ptrdiff_t C) {
+    cpu_kernels::embedding_backward(dwte, dwpe, dout, tok, pos, N, C);
+  }
+  template <class T>
+  static void gather_rows(T* out, const T* inp, const int* index, std::ptrdiff_t M, std::ptrdiff_t C) {
+    cpu_kernels::gather_rows(out, inp, index, M, C);
+  }
+  template <class T>
+  static void scatter_add_rows(T* dinp, const T* dout, const int* index, std::ptrdiff_t M, std::ptrdiff_t C) {
+    cpu_kernels::scatter_add_rows(dinp, dout, index, M, C);
+  }
+  template <class T>
+  static void layernorm_forward(T* out, T* mean, T* rstd, const T* inp, const T* w, const T* b, std::ptrdiff_t N, std::ptrdiff_t C) {
+    cpu_kernels::layernorm_forward(out, mean, rstd, inp, w, b, N, C);
+  }
+  template <class T>
+  static void layernorm_backward(T* dinp, T* dw, T* db, const T* dout, const T* inp, const T* w, const T* mean,
+                                 const T* rstd, std::ptrdiff_t N, std::ptrdiff_t C) {
+    cpu_kernels::layernorm_backward(dinp, dw, db, dout, inp, w, mean, rstd, N, C);
+  }
+  template <class T>
+  static void attention_forward(T* out, T* att, const T* qkv, std::ptrdiff_t B, std::ptrdiff_t T_, std::ptrdiff_t C, std::ptrdiff_t NH) {
+    cpu_kernels::attention_forward(out, att, qkv, B, T_, C, NH);
+  }
+  template <class T>
+  static void attention_backward(T* dqkv, const T* dout, const T* att, const T* qkv, std::ptrdiff_t B, std::ptrdiff_t T_,
+                                 std::ptrdiff_t C, std::ptrdiff_t NH) {
+    cpu_kernels::attention_backward(dqkv, dout, att, qkv, B, T_, C, NH);
+  }
+  template <class T>
+  static void attention_cached(T* out, const T* qkv, T* kcache, T* vcache, const int* pos0, std::ptrdiff_t B,
+                               std::ptrdiff_t Tn, std::ptrdiff_t Tmax, std::ptrdiff_t C, std::ptrdiff_t NH) {
+    cpu_kernels::attention_cached(out, qkv, kcache, vcache, pos0, B, Tn, Tmax, C, NH);
+  }
+  template <class T>
+  static void gelu_forward(T* out, const T* inp, std::ptrdiff_t n) { cpu_kernels::gelu_forward(out, inp, n); }
+  template <class T>
+  static void gelu_backward(T* dinp, const T* inp, const T* dout, std::ptrdiff_t n) { cpu_kernels::gelu_backward(dinp, inp, dout, n); }
+  template <class T>
+  static void residual_forward(T* out, const T* a, const T* b, std::ptrdiff_t n) { cpu_kernels::residual_forward(out, a, b, n); }
+  template <class T>
+  static void add_inplace(T* x, const T* y, std::ptrdiff_t n) { cpu_kernels::add_inplace(x, y, n); }
+  template <class T>
+  static void lm_logits(T* logits, const T* h, const T* wte, std::ptrdiff_t M, std::ptrdiff_t C, std::ptrdiff_t V) {
+    cpu_kernels::lm_logits(logits, h, wte, M, C, V);
+  }
+  template <class T>
+  static void lm_logprob_forward(T* logits, T* logp, const T* h, const T* wte, const int* target, std::ptrdiff_t M,
+                                 std::ptrdiff_t C, std::ptrdiff_t V) {
+    cpu_kernels::lm_logprob_forward(logits, logp, h, wte, target, M, C, V);
+  }
+  template <class T>
+  static void lm_logprob_backward(T* dh, T* dwte, T* logits, const T* h, const T* wte, const int* target, const T* g,
+                                  std::ptrdiff_t M, std::ptrdiff_t C, std::ptrdiff_t V) {
+    cpu_kernels::lm_logprob_backward(dh, dwte, logits, h, wte, target, g, M, C, V);
+  }
+  // Samples one token per row of logits(rows,V) (host-visible memory on this backend).
+  template <class T>
+  static void sample_tokens(int* out, const T* logits, std::ptrdiff_t rows, std::ptrdiff_t V, const sampling_options& o, rng& g) {
+    for (std::ptrdiff_t r = 0; r < rows; ++r)
+      out[r] = cpu_kernels::sample_token(std::span<const T>(logits + r * V, static_cast<std::size_t>(V)), o, g);
+  }
+};
+
+static_assert(Backend<cpu>, "juice::cpu must satisfy juice::Backend");
+
+}  // namespace juice

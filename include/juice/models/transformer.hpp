@@ -1,0 +1,366 @@
+// juice/models/transformer.hpp
+//
+// juice::transformer<Backend, T>: a GPT-2 family language model as a juice::Policy (Radford et al.,
+// "Language Models are Unsupervised Multitask Learners", 2019): learned positions, pre-LayerNorm
+// blocks, GELU MLP, LM head tied to the token embedding; any shape through transformer_config. It
+// is generic over the backend: every layer runs through the backend's primitives
+// (juice::TransformerBackend), so the CPU backend and a CUDA backend run the same model code.
+//
+// Heads:
+//   - LM head: logprobs(batch) gives log pi(y_t | x, y_<t) on response tokens only; backward(batch,
+//     weights) back-propagates per-token weights. The (M,V) logits of the M scored positions are
+//     materialised once (the fused LM-head/log-softmax primitive reuses them in backward).
+//   - value head (for PPO): V(s_t) for the state before each response token, from the same forward
+//     pass (logprobs_and_values); backward(batch, logp_weights, value_weights) trains both heads
+//     and the shared trunk in one pass.
+// Generation (sample) prefills the prompts and then decodes one token per step with a KV cache;
+// logits() (full recompute) and logits_cached() expose both paths for testing.
+//
+// Scoring and sampling are const but use per-model workspaces: one model must not be used from two
+// threads at once (a snapshot() per thread is fine).
+//
+// Memory: the model keeps its parameters, gradients and the activations of the last logprobs()
+// call; a snapshot() copies only the parameters. IRFT needs no snapshot (it caches reference
+// log-probs per round), so only one model is resident.
+#pragma once
+
+#include <algorithm>
+#include <cstddef>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "juice/concepts/policy.hpp"
+#include "juice/core/batch.hpp"
+#include "juice/core/batch_ops.hpp"
+#include "juice/core/error.hpp"
+#include "juice/core/parameter.hpp"
+#include "juice/core/rng.hpp"
+#include "juice/models/gpt2_trunk.hpp"
+#include "juice/models/transformer_backend.hpp"
+#include "juice/models/transformer_config.hpp"
+
+namespace juice {
+
+namespace detail {
+
+// Checks token ids and lengths of a batch against a transformer's vocabulary and context.
+inline void check_tokens(const sequence_batch& batch, const transformer_config& cfg, const std::string& where) {
+  validate(batch, where);
+  for (std::size_t b = 0; b < batch.rows(); ++b) {
+    if (static_cast<std::size_t>(batch.length(b)) > cfg.context)
+      throw invalid_argument(where + ": row " + std::to_string(b) + " has " + std::to_string(batch.length(b)) +
+                             " tokens but the context is " + std::to_string(cfg.context) + ".");
+    for (std::int32_t t = 0; t < batch.length(b); ++t) {
+      const auto tok = batch.tokens(b, static_cast<std::size_t>(t));
+      if (tok < 0 || static_cast<std::size_t>(tok) >= cfg.vocab)
+        throw invalid_argument(where + ": row " + std::to_string(b) + " position " + std::to_string(t) + " has token " +
+                               std::to_string(tok) + ", outside the vocabulary [0, " + std::to_string(cfg.vocab) + ").");
+    }
+  }
+}
+
+// The tokens of a batch's first `width` positions as a row-major int array.
+inline std::vector<int> token_array(const sequence_batch& batch, std::size_t width) {
+  std::vector<int> out(batch.rows() * width, 0);
+  for (std::size_t b = 0; b < batch.rows(); ++b)
+    for (std::size_t t = 0; t < std::min(width, batch.width()); ++t) out[b * width + t] = batch.tokens(b, t);
+  return out;
+}
+
+inline std::size_t max_length(const sequence_batch& batch) {
+  std::int32_t w = 0;
+  for (std::size_t b = 0; b < batch.rows(); ++b) w = std::max(w, batch.length(b));
+  return static_cast<std::size_t>(w);
+}
+
+}  // namespace detail
+
+template <class Backend, class T>
+class transformer {
+  static_assert(TransformerBackend<Backend, T>,
+                "juice::transformer: the backend must provide the transformer primitives (juice::TransformerBackend); "
+                "see juice/models/transformer_backend.hpp");
+
+public:
+  using scalar_type = T;
+  using backend_type = Backend;
+  using B = Backend;
+
+  // A freshly initialised model (GPT-2 initialisation from `seed`).
+  explicit transformer(transformer_config cfg, std::uint64_t seed = 0, generation_options gen = {})
+      : trunk_(cfg, {{"value_head.weight", cfg.channels}, {"value_head.bias", 1}}, seed), gen_(gen) {}
+
+  transformer(transformer&&) noexcept = default;
+  transformer& operator=(transformer&&) noexcept = default;
+
+  [[nodiscard]] const transformer_config& config() const { return trunk_.config(); }
+  // Sampling options used by sample(); editable.
+  generation_options& generation() { return gen_; }
+  [[nodiscard]] const generation_options& generation() const { return gen_; }
+  // The shared trunk (parameters and workspaces), e.g. to initialise a reward model from it.
+  [[nodiscard]] const detail::gpt2_trunk<B, T>& trunk() const { return trunk_; }
+  detail::gpt2_trunk<B, T>& trunk() { return trunk_; }
+  // Number of parameters, value head included.
+  [[nodiscard]] std::size_t num_parameters() const { return trunk_.size(); }
+
+  // --- juice::Parameterised ---
+  std::vector<parameter<B, T>> parameters() { return trunk_.parameters(); }
+  void zero_grad() { trunk_.zero_grad(); }
+
+  // --- juice::Policy ---
+  token_values<T> logprobs(const sequence_batch& batch) const { return logprobs_and_values(batch).first; }
+
+  // Per-token log-probs and values V(s_t) on response tokens (zero elsewhere), from one forward pass.
+  std::pair<token_values<T>, token_values<T>> logprobs_and_values(const sequence_batch& batch) const {
+    detail::check_tokens(batch, config(), "juice::transformer::logprobs");
+    const std::size_t W = std::max<std::size_t>(detail::max_length(batch), 1);
+    const std::ptrdiff_t C = static_cast<std::ptrdiff_t>(config().channels), V = static_cast<std::ptrdiff_t>(config().vocab);
+    const T* lnf = trunk_.forward(detail::token_array(batch, W), batch.rows(), W);
+    // The scored positions: hidden state at t-1 predicts the response token at t.
+    auto& s = scored_;
+    s.rows.clear();
+    s.index.clear();
+    s.target.clear();
+    s.batch_rows = batch.rows();
+    s.width = W;
+    for (std::size_t b = 0; b < batch.rows(); ++b)
+      for (auto t = batch.prompt_length(b); t < batch.length(b); ++t) {
+        s.rows.emplace_back(b, static_cast<std::size_t>(t));
+        s.index.push_back(static_cast<int>(b * W + static_cast<std::size_t>(t) - 1));
+        s.target.push_back(batch.tokens(b, static_cast<std::size_t>(t)));
+      }
+    const std::size_t M = s.index.size();
+    token_values<T> logp = xt::zeros<T>({batch.rows(), batch.width()});
+    token_values<T> values = xt::zeros<T>({batch.rows(), batch.width()});
+    s.valid = true;
+    if (M == 0) return {logp, values};
+    ensure(s.index_dev, M);
+    ensure(s.target_dev, M);
+    ensure(s.h, M * config().channels);
+    ensure(s.logits, M * config().vocab);
+    ensure(s.logp, M);
+    ensure(s.value, M);
+    B::upload(s.index.data(), B::data(s.index_dev), M);
+    B::upload(s.target.data(), B::data(s.target_dev), M);
+    const auto Mi = static_cast<std::ptrdiff_t>(M);
+    B::gather_rows(B::data(s.h), lnf, B::data(s.index_dev), Mi, C);
+    B::lm_logprob_forward(B::data(s.logits), B::data(s.logp), B::data(s.h), trunk_.param(0), B::data(s.target_dev), Mi, C, V);
+    const std::size_t vh = trunk_.head_index(0);
+    B::matmul_forward(B::data(s.value), B::data(s.h), trunk_.param(vh), trunk_.param(vh + 1), Mi, C, std::ptrdiff_t{1});
+    std::vector<T> lp(M), val(M);
+    B::download(B::data(s.logp), lp.data(), M);
+    B::download(B::data(s.value), val.data(), M);
+    for (std::size_t m = 0; m < M; ++m) {
+      logp(s.rows[m].first, s.rows[m].second) = lp[m];
+      values(s.rows[m].first, s.rows[m].second) = val[m];
+    }
+    return {logp, values};
+  }
+
+  // Adds d/dtheta sum_{b,t} weights(b,t) logp(b,t); call once after logprobs(batch).
+  void backward(const sequence_batch& batch, const token_values<T>& weights) { backward(batch, &weights, nullptr); }
+
+  // Adds d/dtheta of sum logp_weights .* logp + value_weights .* values (either may be null);
+  // call once after logprobs_and_values(batch) (or logprobs(batch)) on the same batch.
+  void backward(const sequence_batch& batch, const token_values<T>* logp_weights, const token_values<T>* value_weights) {
+    auto& s = scored_;
+    if (!s.valid || s.batch_rows != batch.rows() || trunk_.last_rows() != batch.rows())
+      throw invalid_argument("juice::transformer::backward: call logprobs(batch) on the same batch first (once per backward).");
+    s.valid = false;
+    const std::size_t M = s.index.size();
+    if (M == 0) return;
+    const std::ptrdiff_t C = static_cast<std::ptrdiff_t>(config().channels), V = static_cast<std::ptrdiff_t>(config().vocab);
+    const auto Mi = static_cast<std::ptrdiff_t>(M);
+    ensure(s.dh, M * config().channels);
+    ensure(s.dh2, M * config().channels);
+    ensure(s.g, M);
+    std::vector<T> g(M);
+    T* dh = B::data(s.dh);
+    bool have = false;
+    if (logp_weights) {
+      check_shape(*logp_weights, batch);
+      for (std::size_t m = 0; m < M; ++m) g[m] = (*logp_weights)(s.rows[m].first, s.rows[m].second);
+      B::upload(g.data(), B::data(s.g), M);
+      B::lm_logprob_backward(dh, trunk_.grad(0), B::data(s.logits), B::data(s.h), trunk_.param(0), B::data(s.target_dev),
+                             B::data(s.g), Mi, C, V);
+      have = true;
+    }
+    if (value_weights) {
+      check_shape(*value_weights, batch);
+      for (std::size_t m = 0; m < M; ++m) g[m] = (*value_weights)(s.rows[m].first, s.rows[m].second);
+      B::upload(g.data(), B::data(s.g), M);
+      const std::size_t vh = trunk_.head_index(0);
+      T* target = have ? B::data(s.dh2) : dh;
+      B::matmul_backward(target, trunk_.grad(vh), trunk_.grad(vh + 1), B::data(s.g), B::data(s.h), trunk_.param(vh), Mi, C,
+                         std::ptrdiff_t{1});
+      if (have) B::add_inplace(dh, target, Mi * C);
+      have = true;
+    }
+    if (!have) return;
+    T* dlnf = trunk_.trunk_grad_buffer();
+    B::scatter_add_rows(dlnf, dh, B::data(s.index_dev), Mi, C);
+    trunk_.backward(dlnf);
+  }
+
+  // n responses per prompt row, generated with the KV cache (see generation()).
+  sequence_batch sample(const sequence_batch& prompts, std::size_t n, rng& g) const {
+    detail::check_tokens(prompts, config(), "juice::transformer::sample: prompts");
+    const std::size_t P = prompts.rows(), R = P * n, maxnew = gen_.max_new_tokens;
+    std::size_t maxp = 0;
+    for (std::size_t p = 0; p < P; ++p) maxp = std::max<std::size_t>(maxp, static_cast<std::size_t>(prompts.prompt_length(p)));
+    sequence_batch out(R, maxp + maxnew);
+    for (std::size_t p = 0; p < P; ++p)
+      for (std::size_t k = 0; k < n; ++k) {
+        const std::size_t r = p * n + k;
+        std::copy_n(&prompts.tokens(p, 0), prompts.prompt_length(p), &out.tokens(r, 0));
+        out.prompt_length(r) = out.length(r) = prompts.prompt_length(p);
+        out.weight(r) = prompts.weight(p) / static_cast<double>(n);
+        out.source(r) = static_cast<std::int32_t>(p);
+      }
+    if (R == 0 || maxnew == 0) return out;
+    if (maxp + maxnew > config().context)
+      throw invalid_argument("juice::transformer::sample: prompts of " + std::to_string(maxp) + " tokens plus " +
+                             std::to_string(maxnew) + " new tokens exceed the context of " + std::to_string(config().context) + ".");
+    std::vector<char> done(R, 0);
+    std::vector<int> next(R);
+    decode(out, maxp, maxnew, [&](const T* logits, std::size_t step) {
+      B::sample_tokens(next.data(), logits, static_cast<std::ptrdiff_t>(R), static_cast<std::ptrdiff_t>(config().vocab),
+                       gen_.sampling, g);
+      bool all = true;
+      for (std::size_t r = 0; r < R; ++r) {
+        if (done[r]) continue;
+        out.tokens(r, static_cast<std::size_t>(out.length(r))) = next[r];
+        ++out.length(r);
+        if (next[r] == gen_.eos || step + 1 == maxnew) done[r] = 1;
+        all = all && done[r];
+      }
+      return all ? std::vector<int>{} : std::vector<int>(next);
+    });
+    return out;
+  }
+
+  transformer snapshot() const { return transformer(*this); }
+
+  // Logits (rows, width, V) by full recompute at every position t in [prompt_length-1, length-1)
+  // (the positions that predict response tokens); zero elsewhere. For tests and tools.
+  xt::xtensor<T, 3> logits(const sequence_batch& batch) const {
+    detail::check_tokens(batch, config(), "juice::transformer::logits");
+    scored_.valid = false;  // the forward pass below replaces the activations backward() would use
+    const std::size_t W = std::max<std::size_t>(detail::max_length(batch), 1), Vn = config().vocab;
+    const std::ptrdiff_t C = static_cast<std::ptrdiff_t>(config().channels);
+    const T* lnf = trunk_.forward(detail::token_array(batch, W), batch.rows(), W);
+    xt::xtensor<T, 3> out = xt::zeros<T>({batch.rows(), batch.width(), Vn});
+    typename B::template buffer<T> lg = B::template allocate<T>(batch.rows() * W * Vn);
+    B::lm_logits(B::data(lg), lnf, trunk_.param(0), static_cast<std::ptrdiff_t>(batch.rows() * W), C,
+                 static_cast<std::ptrdiff_t>(Vn));
+    std::vector<T> host(batch.rows() * W * Vn);
+    B::download(B::data(lg), host.data(), host.size());
+    for (std::size_t b = 0; b < batch.rows(); ++b)
+      for (auto t = batch.prompt_length(b) - 1; t + 1 < batch.length(b); ++t)
+        std::copy_n(&host[(b * W + static_cast<std::size_t>(t)) * Vn], Vn, &out(b, static_cast<std::size_t>(t), 0));
+    return out;
+  }
+
+  // The same logits through the KV-cache path: prefill the prompts, then feed the response tokens
+  // one step at a time (exactly what sample() does with the sampled tokens).
+  xt::xtensor<T, 3> logits_cached(const sequence_batch& batch) const {
+    detail::check_tokens(batch, config(), "juice::transformer::logits_cached");
+    const std::size_t R = batch.rows(), Vn = config().vocab;
+    std::size_t maxp = 0, maxr = 0;
+    for (std::size_t b = 0; b < R; ++b) {
+      maxp = std::max<std::size_t>(maxp, static_cast<std::size_t>(batch.prompt_length(b)));
+      maxr = std::max(maxr, batch.response_length(b));
+    }
+    xt::xtensor<T, 3> out = xt::zeros<T>({R, batch.width(), Vn});
+    if (R == 0 || maxr == 0) return out;
+    sequence_batch work = batch;
+    for (std::size_t b = 0; b < R; ++b) work.length(b) = work.prompt_length(b);
+    std::vector<T> host(R * Vn);
+    decode(work, maxp, maxr, [&](const T* logits, std::size_t step) {
+      B::download(logits, host.data(), host.size());
+      std::vector<int> next(R, 0);
+      for (std::size_t b = 0; b < R; ++b) {
+        const std::size_t t = static_cast<std::size_t>(batch.prompt_length(b)) + step;  // predicted position
+        if (step < batch.response_length(b)) {
+          std::copy_n(&host[b * Vn], Vn, &out(b, t - 1, 0));
+          next[b] = batch.tokens(b, t);
+        }
+      }
+      return step + 1 < maxr ? next : std::vector<int>{};
+    });
+    return out;
+  }
+
+private:
+  using ibuf = typename B::template buffer<int>;
+  using tbuf = typename B::template buffer<T>;
+
+  transformer(const transformer& o) : trunk_(o.trunk_), gen_(o.gen_) {}
+
+  template <class Buf>
+  static void ensure(Buf& b, std::size_t n) {
+    if (b.size() < n) b = B::template allocate<typename Buf::value_type>(n);
+  }
+
+  static void check_shape(const token_values<T>& w, const sequence_batch& batch) {
+    if (w.shape()[0] != batch.rows() || w.shape()[1] != batch.width())
+      throw invalid_argument("juice::transformer::backward: the weights are (" + std::to_string(w.shape()[0]) + "," +
+                             std::to_string(w.shape()[1]) + ") but the batch is (" + std::to_string(batch.rows()) + "," +
+                             std::to_string(batch.width()) + ").");
+  }
+
+  // KV-cache decoding of `rows` sequences: prefill positions [0, maxp) (row b's last prompt token
+  // is at prompt_length(b)-1), then for step = 0, 1, ...: on_logits(logits (rows,V) of the position
+  // predicting response token `step`, step) returns the tokens to feed next (empty: stop).
+  template <class F>
+  void decode(const sequence_batch& rows, std::size_t maxp, std::size_t steps, F&& on_logits) const {
+    const std::size_t R = rows.rows(), Cn = config().channels, Vn = config().vocab;
+    const std::ptrdiff_t C = static_cast<std::ptrdiff_t>(Cn), V = static_cast<std::ptrdiff_t>(Vn);
+    trunk_.cache_begin(R, maxp + steps);
+    auto& d = decode_ws_;
+    ensure(d.index, R);
+    ensure(d.h, R * Cn);
+    ensure(d.logits, R * Vn);
+    std::vector<int> pos0(R, 0), idx(R);
+    const T* lnf = trunk_.cache_forward(detail::token_array(rows, maxp), pos0, maxp);
+    for (std::size_t b = 0; b < R; ++b) idx[b] = static_cast<int>(b * maxp + static_cast<std::size_t>(rows.prompt_length(b)) - 1);
+    B::upload(idx.data(), B::data(d.index), R);
+    B::gather_rows(B::data(d.h), lnf, B::data(d.index), static_cast<std::ptrdiff_t>(R), C);
+    for (std::size_t step = 0;; ++step) {
+      B::lm_logits(B::data(d.logits), B::data(d.h), trunk_.param(0), static_cast<std::ptrdiff_t>(R), C, V);
+      const std::vector<int> next = on_logits(B::data(d.logits), step);
+      if (next.empty() || step + 1 >= steps) break;
+      for (std::size_t b = 0; b < R; ++b) pos0[b] = rows.prompt_length(b) + static_cast<int>(step);
+      const T* h = trunk_.cache_forward(next, pos0, 1);
+      B::copy(typename B::template const_view<T>(h, R * Cn), B::view_of(d.h).subspan(0, R * Cn));
+    }
+  }
+
+  struct scored_positions {
+    bool valid = false;
+    std::size_t batch_rows = 0, width = 0;
+    std::vector<std::pair<std::size_t, std::size_t>> rows;
+    std::vector<int> index, target;
+    ibuf index_dev, target_dev;
+    tbuf h, logits, logp, value, dh, dh2, g;
+  };
+  struct decode_workspace {
+    ibuf index;
+    tbuf h, logits;
+  };
+
+  detail::gpt2_trunk<B, T> trunk_;
+  generation_options gen_;
+  mutable scored_positions scored_;
+  mutable decode_workspace decode_ws_;
+};
+
+}  // namespace juice
+
+#include "juice/backends/cpu/cpu.hpp"
+
+namespace juice {
+static_assert(Policy<transformer<cpu, float>>, "juice::transformer<cpu, float> must satisfy juice::Policy");
+static_assert(Policy<transformer<cpu, double>>, "juice::transformer<cpu, double> must satisfy juice::Policy");
+}  // namespace juice
