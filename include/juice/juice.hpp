@@ -2,7 +2,9 @@
 //
 // Everything in juice that runs on the host: concepts, generic algorithms (SFT, RFT, IRFT/SPIN),
 // optimizers, token-level MDP utilities, diagnostics and the tabular backend. (The CSV/JSONL
-// writers, juice/diagnostics/writers.hpp, need nlohmann-json and are included on their own.) The CUDA backend has its own umbrella header.
+// writers, juice/diagnostics/writers.hpp, need nlohmann-json and are included on their own.)
+// The CPU transformer stack is included on its own too: juice/backends/cpu/cpu.hpp,
+// juice/models/transformer.hpp, juice/models/transformer_reward.hpp, juice/algorithms/ppo/ppo.hpp. The CUDA backend has its own umbrella header.
 #pragma once
 
 #include "juice/algorithms/generation.hpp"
