@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "juice/backends/cpu/attention.hpp"
+#include "juice/backends/host/host.hpp"
 #include "juice/backends/cpu/elementwise.hpp"
 #include "juice/backends/cpu/embedding.hpp"
 #include "juice/backends/cpu/gelu.hpp"
@@ -35,18 +36,11 @@
 
 namespace juice {
 
-struct cpu {
-  template <class T> using buffer = std::vector<T>;
-  template <class T> using view = std::span<T>;
-  template <class T> using const_view = std::span<const T>;
-
+// The host's memory space (buffers, views, allocate, view_of) with threaded primitives.
+struct cpu : host {
   static constexpr std::string_view name = "cpu";
 
   // --- juice::Backend ---
-  template <class T>
-  static buffer<T> allocate(std::size_t n) { return buffer<T>(n, T(0)); }
-  template <class T>
-  static view<T> view_of(buffer<T>& b) { return view<T>(b); }
   template <class T>
   static void fill(view<T> x, T a) { cpu_kernels::fill(x, a); }
   template <class T>
