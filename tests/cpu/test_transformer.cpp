@@ -74,10 +74,11 @@ BOOST_AUTO_TEST_CASE(lm_head_gradients_match_fd) {
   check_all_gradients(m, [&] { return weighted(m.logprobs(batch), w); }, "LM head");
 }
 
-BOOST_AUTO_TEST_CASE(lm_and_value_heads_together_match_fd) {
-  transformer<cpu, double> m(tiny_config(), 4);
-  const auto batch = two_rows();
-  rng g(2);
+// Random per-token weights on both heads; the joint backward pass against finite differences of
+// sum(wl .* logp) + sum(wv .* value) over every parameter.
+static void check_lm_and_value_gradients(transformer<cpu, double>& m, const sequence_batch& batch, std::uint64_t seed,
+                                         const char* label) {
+  rng g(seed);
   const auto wl = random_weights(batch, g), wv = random_weights(batch, g);
   auto loss = [&] {
     const auto [lp, v] = m.logprobs_and_values(batch);
@@ -86,7 +87,13 @@ BOOST_AUTO_TEST_CASE(lm_and_value_heads_together_match_fd) {
   m.zero_grad();
   m.logprobs_and_values(batch);
   m.backward(batch, &wl, &wv);
-  check_all_gradients(m, loss, "LM+value heads");
+  check_all_gradients(m, loss, label);
+}
+
+BOOST_AUTO_TEST_CASE(lm_and_value_heads_together_match_fd) {
+  transformer<cpu, double> m(tiny_config(), 4);
+  const auto batch = two_rows();
+  check_lm_and_value_gradients(m, batch, 2, "LM+value heads");
 }
 
 BOOST_AUTO_TEST_CASE(reward_head_gradients_match_fd) {
@@ -245,14 +252,5 @@ BOOST_AUTO_TEST_CASE(gradients_match_fd_for_another_shape) {
   // One layer, three heads of size 4, batch rows of very different lengths.
   transformer<cpu, double> m(transformer_config{1, 3, 12, 9, 7}, 12);
   const auto batch = make_batch({{{1}, {2, 3, 4, 5, 6, 0, 1}}, {{6, 5, 4}, {3}}, {{2, 2}, {2, 2}}});
-  rng g(6);
-  const auto wl = random_weights(batch, g), wv = random_weights(batch, g);
-  auto loss = [&] {
-    const auto [lp, v] = m.logprobs_and_values(batch);
-    return weighted(lp, wl) + weighted(v, wv);
-  };
-  m.zero_grad();
-  m.logprobs_and_values(batch);
-  m.backward(batch, &wl, &wv);
-  check_all_gradients(m, loss, "L=1 NH=3 C=12");
+  check_lm_and_value_gradients(m, batch, 6, "L=1 NH=3 C=12");
 }
