@@ -15,6 +15,7 @@
 #include "juice/core/error.hpp"
 #include "juice/optim/adamw.hpp"
 #include "juice/optim/gradients.hpp"
+#include "juice/optim/sgd.hpp"
 
 using namespace juice;
 
@@ -58,6 +59,15 @@ BOOST_AUTO_TEST_CASE(one_optimizer_refuses_a_second_model_of_the_same_shape) {
   opt.step(b);
   const std::vector<double> expected{1 - 0.1, -2 - 0.1, 3 + 0.1, 4 - 0.1};
   for (std::size_t i = 0; i < 4; ++i) BOOST_TEST(b.value[i] == expected[i], boost::test_tools::tolerance(1e-7));
+}
+
+BOOST_AUTO_TEST_CASE(sgd_keeps_no_per_model_state_and_may_serve_two_models) {
+  model<false> a, b;
+  sgd opt(sgd_hyper{0.5});
+  opt.step(a);
+  opt.step(b);  // no moments to mix
+  BOOST_TEST(a.value == b.value);
+  BOOST_TEST(a.value[0] == 1 - 0.5 * 0.5);
 }
 
 BOOST_AUTO_TEST_CASE(a_copied_optimizer_carries_its_moments) {

@@ -3,9 +3,10 @@
 // gradient_descent<Rule>: the one optimizer template. A Rule owns the per-element update (through a
 // Backend primitive) and says how much state it keeps per parameter element; the template owns that
 // state, the step count and an optional learning-rate schedule. juice::sgd and juice::adamw are
-// aliases (the pattern of ensmallen's AdamType<UpdateRule>). State belongs to one model: the first
-// model stepped binds the optimizer, and stepping another model (even one of the same shape, whose
-// moments would silently mix) is refused until reset(). On a FlatParameterised model the update is
+// aliases (the pattern of ensmallen's AdamType<UpdateRule>). Per-element state belongs to one
+// model: the first model stepped binds an AdamW optimizer, and stepping another model (even one of
+// the same shape, whose moments would silently mix) is refused until reset(); SGD keeps no such
+// state and may serve several models. On a FlatParameterised model the update is
 // one backend call over the whole parameter block.
 #pragma once
 
@@ -61,7 +62,9 @@ public:
   void step(M& model) {
     using B = typename M::backend_type;
     using S = typename M::scalar_type;
-    if (owner_ && owner_ != static_cast<const void*>(&model))
+    // Only state that is per element (AdamW's moments) binds the optimizer to one model: a
+    // stateless rule (SGD) may serve several models.
+    if (Rule::state_per_element > 0 && owner_ && owner_ != static_cast<const void*>(&model))
       throw invalid_argument("juice::gradient_descent::step: this optimizer already holds the state of another model; "
                              "use one optimizer per model (or reset() it).");
     auto b = backend_of(model);
