@@ -2,11 +2,13 @@
 //
 // The GPT-2 trunk shared by the policy (juice::transformer) and the reward model
 // (juice::transformer_reward): token + learned position embeddings, L pre-LayerNorm blocks
-// (causal multi-head attention, GELU MLP, residuals) and the final LayerNorm, written against
-// backend primitives only (Radford et al. 2019; layer order as in karpathy/llm.c). All parameters
-// (trunk first, then the owner's head tensors) live in one backend buffer and their gradients in
-// another, so zero_grad is one fill. Two workspaces: the training one keeps every layer's
-// activations of the last forward pass for backward(); the inference one holds a KV cache.
+// (causal multi-head attention, GELU MLP, residuals) and the final LayerNorm, written against the
+// juice::TransformerBackend contract only (Radford et al. 2019; layer order as in karpathy/llm.c).
+// The trunk holds its backend object. All parameters (trunk first, then the owner's head tensors)
+// live in one backend buffer and their gradients in another, so zero_grad is one fill and an
+// optimizer step one call. Two workspaces: the training one keeps every layer's activations of the
+// last forward pass for backward(); the inference one holds a KV cache. Host traffic per training
+// forward pass is two uploads (tokens, positions), whatever the number of layers.
 #pragma once
 
 #include <cmath>
@@ -18,7 +20,7 @@
 #include "juice/core/error.hpp"
 #include "juice/core/parameter.hpp"
 #include "juice/core/rng.hpp"
-#include "juice/models/transformer_backend.hpp"
+#include "juice/concepts/transformer_backend.hpp"
 #include "juice/models/transformer_config.hpp"
 
 namespace juice::detail {
@@ -34,6 +36,10 @@ class gpt2_trunk {
 public:
   using buffer = typename B::template buffer<T>;
   using ibuffer = typename B::template buffer<int>;
+  using ptr = typename B::template pointer<T>;
+  using cptr = typename B::template const_pointer<T>;
+  using iptr = typename B::template pointer<int>;
+  using ciptr = typename B::template const_pointer<int>;
 
   // Per-layer parameter tensors, in storage order.
   enum tensor { ln1w, ln1b, qkvw, qkvb, projw, projb, ln2w, ln2b, fcw, fcb, fcprojw, fcprojb, per_layer };
@@ -41,8 +47,8 @@ public:
   // A trunk of the given shape with the extra head tensors (name, size) appended; initialised as
   // GPT-2 (weights N(0, 0.02), residual projections N(0, 0.02/sqrt(2L)), positions N(0, 0.01),
   // biases 0, LayerNorm gains 1; heads N(0, 0.02)) from `seed`.
-  gpt2_trunk(transformer_config cfg, std::vector<std::pair<std::string, std::size_t>> heads, std::uint64_t seed)
-      : cfg_(cfg) {
+  gpt2_trunk(B backend, transformer_config cfg, std::vector<std::pair<std::string, std::size_t>> heads, std::uint64_t seed)
+      : be_(std::move(backend)), cfg_(cfg) {
     cfg_.validate();
     const std::size_t C = cfg_.channels;
     add("wte", cfg_.vocab * C);
@@ -66,16 +72,18 @@ public:
     add("ln_f.bias", C);
     trunk_size_ = total_;
     for (auto& [n, s] : heads) add(n, s);
-    params_ = B::template allocate<T>(total_);
-    grads_ = B::template allocate<T>(total_);
+    params_ = be_.template allocate<T>(total_);
+    grads_ = be_.template allocate<T>(total_);
     initialise(seed);
   }
 
   // Copies hold the parameters (gradients start at zero) but no workspace: a snapshot costs one
-  // parameter copy plus one gradient buffer.
+  // parameter copy plus one gradient buffer, made by the backend (buffers need not be copyable).
   gpt2_trunk(const gpt2_trunk& o)
-      : cfg_(o.cfg_), names_(o.names_), sizes_(o.sizes_), offset_(o.offset_), total_(o.total_),
-        trunk_size_(o.trunk_size_), params_(o.params_), grads_(B::template allocate<T>(o.total_)) {}
+      : be_(o.be_), cfg_(o.cfg_), names_(o.names_), sizes_(o.sizes_), offset_(o.offset_), total_(o.total_),
+        trunk_size_(o.trunk_size_), params_(be_.template allocate<T>(o.total_)), grads_(be_.template allocate<T>(o.total_)) {
+    be_.copy(be_.const_view_at(be_.data(o.params_), total_), be_.view_of(params_));
+  }
   gpt2_trunk& operator=(const gpt2_trunk& o) {
     if (this != &o) *this = gpt2_trunk(o);
     return *this;
@@ -84,6 +92,8 @@ public:
   gpt2_trunk& operator=(gpt2_trunk&&) noexcept = default;
 
   [[nodiscard]] const transformer_config& config() const { return cfg_; }
+  // The backend object the parameters and workspaces live in.
+  B& backend() const { return be_; }
   // Number of parameters (trunk and heads).
   [[nodiscard]] std::size_t size() const { return total_; }
   // Number of trunk parameters (a prefix of the storage).
@@ -91,9 +101,9 @@ public:
 
   // Pointer to tensor i's values / gradient (i indexes the storage order: 0 wte, 1 wpe, then
   // 2 + 12 l + tensor, then ln_f weight and bias, then the heads).
-  T* param(std::size_t i) { return B::data(params_) + offset_[i]; }
-  const T* param(std::size_t i) const { return B::data(params_) + offset_[i]; }
-  T* grad(std::size_t i) { return B::data(grads_) + offset_[i]; }
+  ptr param(std::size_t i) { return be_.data(params_) + off(offset_[i]); }
+  cptr param(std::size_t i) const { return be_.data(params_) + off(offset_[i]); }
+  ptr grad(std::size_t i) { return be_.data(grads_) + off(offset_[i]); }
   std::size_t layer_tensor(std::size_t l, tensor t) const { return 2 + l * per_layer + t; }
   std::size_t lnf_index() const { return 2 + cfg_.layers * per_layer; }
   std::size_t head_index(std::size_t k) const { return lnf_index() + 2 + k; }
@@ -101,13 +111,17 @@ public:
   std::vector<parameter<B, T>> parameters() {
     std::vector<parameter<B, T>> out;
     out.reserve(names_.size());
-    auto pv = B::view_of(params_);
-    auto gv = B::view_of(grads_);
     for (std::size_t i = 0; i < names_.size(); ++i)
-      out.push_back(parameter<B, T>{names_[i], pv.subspan(offset_[i], sizes_[i]), gv.subspan(offset_[i], sizes_[i])});
+      out.push_back(parameter<B, T>{names_[i], be_.view_at(param(i), sizes_[i]), be_.view_at(grad(i), sizes_[i])});
     return out;
   }
-  void zero_grad() { B::fill(B::view_of(grads_), T(0)); }
+  // Every parameter and gradient as one block (storage order), for fused optimizer calls.
+  parameter<B, T> parameter_block() { return parameter<B, T>{"parameters", be_.view_of(params_), be_.view_of(grads_)}; }
+  // Name and size of tensor i (storage order).
+  [[nodiscard]] const std::string& name(std::size_t i) const { return names_[i]; }
+  [[nodiscard]] std::size_t tensor_size(std::size_t i) const { return sizes_[i]; }
+  [[nodiscard]] std::size_t tensor_count() const { return names_.size(); }
+  void zero_grad() { be_.fill(be_.view_of(grads_), T(0)); }
 
   // The parameter values of `other` (same shape): the trunk prefix, and the heads if they match.
   void copy_parameters_from(const gpt2_trunk& other, bool trunk_only) {
@@ -115,13 +129,13 @@ public:
     if (other.cfg_.layers != cfg_.layers || other.cfg_.channels != cfg_.channels || other.cfg_.vocab != cfg_.vocab ||
         other.cfg_.context != cfg_.context || other.cfg_.heads != cfg_.heads || other.total_ < n)
       throw invalid_argument("juice::transformer: cannot copy parameters between models of different shapes.");
-    B::copy(typename B::template const_view<T>(B::data(other.params_), n), B::view_of(params_).subspan(0, n));
+    be_.copy(be_.const_view_at(be_.data(other.params_), n), be_.view_at(be_.data(params_), n));
   }
 
   // ---- training path -------------------------------------------------------------------------
   // Forward pass over tokens (rows, width) given on the host (row-major), positions 0..width-1;
   // returns the final LayerNorm output (rows*width, C) in backend memory, valid until the next call.
-  const T* forward(const std::vector<int>& tokens, std::size_t rows, std::size_t width) const {
+  cptr forward(const std::vector<int>& tokens, std::size_t rows, std::size_t width) const {
     auto& a = acts_;
     const std::ptrdiff_t C = static_cast<std::ptrdiff_t>(cfg_.channels), NH = static_cast<std::ptrdiff_t>(cfg_.heads);
     const std::ptrdiff_t Bn = static_cast<std::ptrdiff_t>(rows), Tn = static_cast<std::ptrdiff_t>(width), N = Bn * Tn;
@@ -130,22 +144,22 @@ public:
     reserve(a, static_cast<std::size_t>(N));
     std::vector<int> pos(static_cast<std::size_t>(N));
     for (std::ptrdiff_t n = 0; n < N; ++n) pos[static_cast<std::size_t>(n)] = static_cast<int>(n % Tn);
-    B::upload(tokens.data(), B::data(a.tokens), static_cast<std::size_t>(N));
-    B::upload(pos.data(), B::data(a.positions), static_cast<std::size_t>(N));
-    B::embedding_forward(B::data(a.encoded), B::data(a.tokens), B::data(a.positions), param(0), param(1), N, C);
+    be_.upload(tokens.data(), be_.data(a.tokens), static_cast<std::size_t>(N));
+    be_.upload(pos.data(), be_.data(a.positions), static_cast<std::size_t>(N));
+    be_.embedding_forward(be_.data(a.encoded), cdata(a.tokens), cdata(a.positions), param(0), param(1), N, C);
     for (std::size_t l = 0; l < cfg_.layers; ++l) {
       auto& L = a.layers[l];
-      const T* in = l == 0 ? B::data(a.encoded) : B::data(a.layers[l - 1].res3);
+      const cptr in = l == 0 ? cdata(a.encoded) : cdata(a.layers[l - 1].res3);
       block_forward(l, L, in, Bn, Tn, C, NH);
     }
-    B::layernorm_forward(B::data(a.lnf), B::data(a.lnf_mean), B::data(a.lnf_rstd), B::data(a.layers.back().res3),
-                         param(lnf_index()), param(lnf_index() + 1), N, C);
-    return B::data(a.lnf);
+    be_.layernorm_forward(be_.data(a.lnf), be_.data(a.lnf_mean), be_.data(a.lnf_rstd), cdata(a.layers.back().res3),
+                          param(lnf_index()), param(lnf_index() + 1), N, C);
+    return cdata(a.lnf);
   }
 
   // Adds d/dtheta of sum(dlnf .* lnf) for the last forward pass; dlnf is (rows*width, C) in backend
   // memory (it may be trunk_grad_buffer()).
-  void backward(const T* dlnf) {
+  void backward(cptr dlnf) {
     auto& a = acts_;
     const std::ptrdiff_t C = static_cast<std::ptrdiff_t>(cfg_.channels), NH = static_cast<std::ptrdiff_t>(cfg_.heads);
     const std::ptrdiff_t Bn = static_cast<std::ptrdiff_t>(a.rows), Tn = static_cast<std::ptrdiff_t>(a.width), N = Bn * Tn;
@@ -154,39 +168,36 @@ public:
     ensure(d.dtmp, static_cast<std::size_t>(N * C));
     ensure(d.dqkv, static_cast<std::size_t>(N * 3 * C));
     ensure(d.dfch, static_cast<std::size_t>(N * 4 * C));
-    T* dres = B::data(d.dres);
-    T* dtmp = B::data(d.dtmp);
-    T* dqkv = B::data(d.dqkv);
-    T* dfch = B::data(d.dfch);
-    B::fill(typename B::template view<T>(dres, static_cast<std::size_t>(N * C)), T(0));
-    B::layernorm_backward(dres, grad(lnf_index()), grad(lnf_index() + 1), dlnf, B::data(a.layers.back().res3),
-                          param(lnf_index()), B::data(a.lnf_mean), B::data(a.lnf_rstd), N, C);
+    const ptr dres = be_.data(d.dres), dtmp = be_.data(d.dtmp), dqkv = be_.data(d.dqkv), dfch = be_.data(d.dfch);
+    be_.fill(be_.view_at(dres, static_cast<std::size_t>(N * C)), T(0));
+    be_.layernorm_backward(dres, grad(lnf_index()), grad(lnf_index() + 1), dlnf, cdata(a.layers.back().res3),
+                           std::as_const(*this).param(lnf_index()), cdata(a.lnf_mean), cdata(a.lnf_rstd), N, C);
     for (std::size_t l = cfg_.layers; l-- > 0;) {
       auto& L = a.layers[l];
-      const T* in = l == 0 ? B::data(a.encoded) : B::data(a.layers[l - 1].res3);
-      auto P = [&](tensor t) { return param(layer_tensor(l, t)); };
+      const cptr in = l == 0 ? cdata(a.encoded) : cdata(a.layers[l - 1].res3);
+      auto P = [&](tensor t) { return std::as_const(*this).param(layer_tensor(l, t)); };
       auto G = [&](tensor t) { return grad(layer_tensor(l, t)); };
       // MLP branch.
-      B::matmul_backward(dfch, G(fcprojw), G(fcprojb), dres, B::data(L.fch_gelu), P(fcprojw), N, 4 * C, C);
-      B::gelu_backward(dfch, B::data(L.fch), dfch, N * 4 * C);
-      B::matmul_backward(dtmp, G(fcw), G(fcb), dfch, B::data(L.ln2), P(fcw), N, C, 4 * C);
-      B::layernorm_backward(dres, G(ln2w), G(ln2b), dtmp, B::data(L.res2), P(ln2w), B::data(L.ln2_mean),
-                            B::data(L.ln2_rstd), N, C);
+      be_.matmul_backward(dfch, G(fcprojw), G(fcprojb), cptr(dres), cdata(L.fch_gelu), P(fcprojw), N, 4 * C, C);
+      be_.gelu_backward(dfch, cdata(L.fch), cptr(dfch), N * 4 * C);
+      be_.matmul_backward(dtmp, G(fcw), G(fcb), cptr(dfch), cdata(L.ln2), P(fcw), N, C, 4 * C);
+      be_.layernorm_backward(dres, G(ln2w), G(ln2b), cptr(dtmp), cdata(L.res2), P(ln2w), cdata(L.ln2_mean),
+                             cdata(L.ln2_rstd), N, C);
       // Attention branch.
-      B::matmul_backward(dtmp, G(projw), G(projb), dres, B::data(L.atty), P(projw), N, C, C);
-      B::attention_backward(dqkv, dtmp, B::data(L.att), B::data(L.qkv), Bn, Tn, C, NH);
-      B::matmul_backward(dtmp, G(qkvw), G(qkvb), dqkv, B::data(L.ln1), P(qkvw), N, C, 3 * C);
-      B::layernorm_backward(dres, G(ln1w), G(ln1b), dtmp, in, P(ln1w), B::data(L.ln1_mean), B::data(L.ln1_rstd), N, C);
+      be_.matmul_backward(dtmp, G(projw), G(projb), cptr(dres), cdata(L.atty), P(projw), N, C, C);
+      be_.attention_backward(dqkv, cptr(dtmp), cdata(L.att), cdata(L.qkv), Bn, Tn, C, NH);
+      be_.matmul_backward(dtmp, G(qkvw), G(qkvb), cptr(dqkv), cdata(L.ln1), P(qkvw), N, C, 3 * C);
+      be_.layernorm_backward(dres, G(ln1w), G(ln1b), cptr(dtmp), in, P(ln1w), cdata(L.ln1_mean), cdata(L.ln1_rstd), N, C);
     }
-    B::embedding_backward(grad(0), grad(1), dres, B::data(a.tokens), B::data(a.positions), N, C);
+    be_.embedding_backward(grad(0), grad(1), cptr(dres), cdata(a.tokens), cdata(a.positions), N, C);
   }
 
   // A zero-filled (rows*width, C) gradient buffer for the owner's head to scatter into.
-  T* trunk_grad_buffer() const {
+  ptr trunk_grad_buffer() const {
     const std::size_t n = acts_.rows * acts_.width * cfg_.channels;
     ensure(grads_ws_.dlnf, n);
-    B::fill(typename B::template view<T>(B::data(grads_ws_.dlnf), n), T(0));
-    return B::data(grads_ws_.dlnf);
+    be_.fill(be_.view_at(be_.data(grads_ws_.dlnf), n), T(0));
+    return be_.data(grads_ws_.dlnf);
   }
   // Rows and width of the last training forward pass.
   [[nodiscard]] std::size_t last_rows() const { return acts_.rows; }
@@ -210,15 +221,21 @@ public:
     }
   }
 
-  // Runs `tokens` (rows, width; host) at positions pos0[b] .. pos0[b]+width-1 of each row through
-  // the cached model; returns the final LayerNorm output (rows*width, C) in backend memory.
-  const T* cache_forward(const std::vector<int>& tokens, const std::vector<int>& pos0, std::size_t width) const {
+  // A backend int buffer of at least n elements for the tokens fed to cache_forward.
+  iptr cache_tokens(std::size_t n) const {
+    ensure(cache_.tokens, n);
+    return be_.data(cache_.tokens);
+  }
+
+  // Runs the tokens (rows, width) at `tokens` (backend memory) at positions pos0[b] ..
+  // pos0[b]+width-1 of each row through the cached model; returns the final LayerNorm output
+  // (rows*width, C) in backend memory. Uploads pos0 (and, for width > 1, the positions): with
+  // width 1 that is one upload of `rows` ints, whatever the number of layers.
+  cptr cache_forward(ciptr tokens, const std::vector<int>& pos0, std::size_t width) const {
     auto& c = cache_;
     const std::ptrdiff_t C = static_cast<std::ptrdiff_t>(cfg_.channels), NH = static_cast<std::ptrdiff_t>(cfg_.heads);
     const std::ptrdiff_t Bn = static_cast<std::ptrdiff_t>(c.rows), Tn = static_cast<std::ptrdiff_t>(width), N = Bn * Tn;
     const std::size_t sN = static_cast<std::size_t>(N), sC = cfg_.channels;
-    ensure(c.tokens, sN);
-    ensure(c.positions, sN);
     ensure(c.pos0, c.rows);
     ensure(c.res, sN * sC);
     ensure(c.ln, sN * sC);
@@ -227,37 +244,41 @@ public:
     ensure(c.tmp, sN * sC);
     ensure(c.fch, sN * 4 * sC);
     ensure(c.fchg, sN * 4 * sC);
-    std::vector<int> pos(sN);
-    for (std::ptrdiff_t b = 0; b < Bn; ++b)
-      for (std::ptrdiff_t t = 0; t < Tn; ++t) {
-        const int p = pos0[static_cast<std::size_t>(b)] + static_cast<int>(t);
-        if (p < 0 || static_cast<std::size_t>(p) >= c.max_len)
-          throw invalid_argument("juice::transformer: position " + std::to_string(p) + " is outside the KV cache (" +
-                                 std::to_string(c.max_len) + " positions).");
-        pos[static_cast<std::size_t>(b * Tn + t)] = p;
-      }
-    B::upload(tokens.data(), B::data(c.tokens), sN);
-    B::upload(pos.data(), B::data(c.positions), sN);
-    B::upload(pos0.data(), B::data(c.pos0), c.rows);
-    T* res = B::data(c.res);
-    B::embedding_forward(res, B::data(c.tokens), B::data(c.positions), param(0), param(1), N, C);
+    for (std::ptrdiff_t b = 0; b < Bn; ++b) {
+      const int first = pos0[static_cast<std::size_t>(b)], last = first + static_cast<int>(Tn) - 1;
+      if (first < 0 || static_cast<std::size_t>(last) >= c.max_len)
+        throw invalid_argument("juice::transformer: position " + std::to_string(first < 0 ? first : last) +
+                               " is outside the KV cache (" + std::to_string(c.max_len) + " positions).");
+    }
+    be_.upload(pos0.data(), be_.data(c.pos0), c.rows);
+    ciptr positions = cdata(c.pos0);
+    if (width > 1) {
+      std::vector<int> pos(sN);
+      for (std::ptrdiff_t b = 0; b < Bn; ++b)
+        for (std::ptrdiff_t t = 0; t < Tn; ++t)
+          pos[static_cast<std::size_t>(b * Tn + t)] = pos0[static_cast<std::size_t>(b)] + static_cast<int>(t);
+      ensure(c.positions, sN);
+      be_.upload(pos.data(), be_.data(c.positions), sN);
+      positions = cdata(c.positions);
+    }
+    const ptr res = be_.data(c.res), ln = be_.data(c.ln), tmp = be_.data(c.tmp);
+    be_.embedding_forward(res, tokens, positions, param(0), param(1), N, C);
     for (std::size_t l = 0; l < cfg_.layers; ++l) {
       auto P = [&](tensor t) { return param(layer_tensor(l, t)); };
-      B::layernorm_forward(B::data(c.ln), static_cast<T*>(nullptr), static_cast<T*>(nullptr), res, P(ln1w), P(ln1b), N, C);
-      B::matmul_forward(B::data(c.qkv), B::data(c.ln), P(qkvw), P(qkvb), N, C, 3 * C);
-      B::attention_cached(B::data(c.atty), B::data(c.qkv), B::data(c.k[l]), B::data(c.v[l]), B::data(c.pos0), Bn, Tn,
-                          static_cast<std::ptrdiff_t>(c.max_len), C, NH);
-      B::matmul_forward(B::data(c.tmp), B::data(c.atty), P(projw), P(projb), N, C, C);
-      B::add_inplace(res, B::data(c.tmp), N * C);
-      B::layernorm_forward(B::data(c.ln), static_cast<T*>(nullptr), static_cast<T*>(nullptr), res, P(ln2w), P(ln2b), N, C);
-      B::matmul_forward(B::data(c.fch), B::data(c.ln), P(fcw), P(fcb), N, C, 4 * C);
-      B::gelu_forward(B::data(c.fchg), B::data(c.fch), N * 4 * C);
-      B::matmul_forward(B::data(c.tmp), B::data(c.fchg), P(fcprojw), P(fcprojb), N, 4 * C, C);
-      B::add_inplace(res, B::data(c.tmp), N * C);
+      be_.layernorm_forward(ln, ptr{}, ptr{}, cptr(res), P(ln1w), P(ln1b), N, C);
+      be_.matmul_forward(be_.data(c.qkv), cptr(ln), P(qkvw), P(qkvb), N, C, 3 * C);
+      be_.attention_cached(be_.data(c.atty), cdata(c.qkv), be_.data(c.k[l]), be_.data(c.v[l]), cdata(c.pos0), Bn, Tn,
+                           static_cast<std::ptrdiff_t>(c.max_len), C, NH);
+      be_.matmul_forward(tmp, cdata(c.atty), P(projw), P(projb), N, C, C);
+      be_.add_inplace(res, cptr(tmp), N * C);
+      be_.layernorm_forward(ln, ptr{}, ptr{}, cptr(res), P(ln2w), P(ln2b), N, C);
+      be_.matmul_forward(be_.data(c.fch), cptr(ln), P(fcw), P(fcb), N, C, 4 * C);
+      be_.gelu_forward(be_.data(c.fchg), cdata(c.fch), N * 4 * C);
+      be_.matmul_forward(tmp, cdata(c.fchg), P(fcprojw), P(fcprojb), N, 4 * C, C);
+      be_.add_inplace(res, cptr(tmp), N * C);
     }
-    B::layernorm_forward(B::data(c.ln), static_cast<T*>(nullptr), static_cast<T*>(nullptr), res, param(lnf_index()),
-                         param(lnf_index() + 1), N, C);
-    return B::data(c.ln);
+    be_.layernorm_forward(ln, ptr{}, ptr{}, cptr(res), param(lnf_index()), param(lnf_index() + 1), N, C);
+    return cptr(ln);
   }
 
   // Frees both workspaces (parameters and gradients stay).
@@ -272,8 +293,8 @@ private:
     buffer ln1, ln1_mean, ln1_rstd, qkv, atty, att, res2, ln2, ln2_mean, ln2_rstd, fch, fch_gelu, res3;
   };
   struct activations {
-    std::size_t rows = 0, width = 0, capacity_n = 0, capacity_t = 0;
-    typename B::template buffer<int> tokens, positions;
+    std::size_t rows = 0, width = 0;
+    ibuffer tokens, positions;
     buffer encoded, lnf, lnf_mean, lnf_rstd, tmp;
     std::vector<layer_acts> layers;
   };
@@ -283,13 +304,21 @@ private:
   struct kv_cache {
     std::size_t rows = 0, max_len = 0;
     std::vector<buffer> k, v;
-    typename B::template buffer<int> tokens, positions, pos0;
+    ibuffer tokens, positions, pos0;
     buffer res, ln, qkv, atty, tmp, fch, fchg;
   };
 
-  template <class Buf>
-  static void ensure(Buf& b, std::size_t n) {
-    if (b.size() < n) b = B::template allocate<typename Buf::value_type>(n);
+  static std::ptrdiff_t off(std::size_t n) { return static_cast<std::ptrdiff_t>(n); }
+
+  cptr cdata(const buffer& b) const { return be_.data(b); }
+  ciptr cdata(const ibuffer& b) const { return be_.data(b); }
+
+  // Grows a workspace buffer to at least n elements (contents not kept).
+  void ensure(buffer& b, std::size_t n) const {
+    if (b.size() < n) b = be_.template allocate<T>(n);
+  }
+  void ensure(ibuffer& b, std::size_t n) const {
+    if (b.size() < n) b = be_.template allocate<int>(n);
   }
 
   void reserve(activations& a, std::size_t N) const {
@@ -319,21 +348,21 @@ private:
     }
   }
 
-  void block_forward(std::size_t l, layer_acts& L, const T* in, std::ptrdiff_t Bn, std::ptrdiff_t Tn, std::ptrdiff_t C,
+  void block_forward(std::size_t l, layer_acts& L, cptr in, std::ptrdiff_t Bn, std::ptrdiff_t Tn, std::ptrdiff_t C,
                      std::ptrdiff_t NH) const {
     const std::ptrdiff_t N = Bn * Tn;
     auto P = [&](tensor t) { return param(layer_tensor(l, t)); };
-    T* tmp = B::data(acts_.tmp);
-    B::layernorm_forward(B::data(L.ln1), B::data(L.ln1_mean), B::data(L.ln1_rstd), in, P(ln1w), P(ln1b), N, C);
-    B::matmul_forward(B::data(L.qkv), B::data(L.ln1), P(qkvw), P(qkvb), N, C, 3 * C);
-    B::attention_forward(B::data(L.atty), B::data(L.att), B::data(L.qkv), Bn, Tn, C, NH);
-    B::matmul_forward(tmp, B::data(L.atty), P(projw), P(projb), N, C, C);
-    B::residual_forward(B::data(L.res2), in, tmp, N * C);
-    B::layernorm_forward(B::data(L.ln2), B::data(L.ln2_mean), B::data(L.ln2_rstd), B::data(L.res2), P(ln2w), P(ln2b), N, C);
-    B::matmul_forward(B::data(L.fch), B::data(L.ln2), P(fcw), P(fcb), N, C, 4 * C);
-    B::gelu_forward(B::data(L.fch_gelu), B::data(L.fch), N * 4 * C);
-    B::matmul_forward(tmp, B::data(L.fch_gelu), P(fcprojw), P(fcprojb), N, 4 * C, C);
-    B::residual_forward(B::data(L.res3), B::data(L.res2), tmp, N * C);
+    const ptr tmp = be_.data(acts_.tmp);
+    be_.layernorm_forward(be_.data(L.ln1), be_.data(L.ln1_mean), be_.data(L.ln1_rstd), in, P(ln1w), P(ln1b), N, C);
+    be_.matmul_forward(be_.data(L.qkv), cdata(L.ln1), P(qkvw), P(qkvb), N, C, 3 * C);
+    be_.attention_forward(be_.data(L.atty), be_.data(L.att), cdata(L.qkv), Bn, Tn, C, NH);
+    be_.matmul_forward(tmp, cdata(L.atty), P(projw), P(projb), N, C, C);
+    be_.residual_forward(be_.data(L.res2), in, cptr(tmp), N * C);
+    be_.layernorm_forward(be_.data(L.ln2), be_.data(L.ln2_mean), be_.data(L.ln2_rstd), cdata(L.res2), P(ln2w), P(ln2b), N, C);
+    be_.matmul_forward(be_.data(L.fch), cdata(L.ln2), P(fcw), P(fcb), N, C, 4 * C);
+    be_.gelu_forward(be_.data(L.fch_gelu), cdata(L.fch), N * 4 * C);
+    be_.matmul_forward(tmp, cdata(L.fch_gelu), P(fcprojw), P(fcprojb), N, 4 * C, C);
+    be_.residual_forward(be_.data(L.res3), cdata(L.res2), cptr(tmp), N * C);
   }
 
   void add(std::string name, std::size_t n) {
@@ -365,9 +394,10 @@ private:
     }
     fill_const(lnf_index(), 1);
     for (std::size_t i = lnf_index() + 2; i < names_.size(); ++i) fill_normal(i, 0.02);
-    B::upload(host.data(), B::data(params_), total_);
+    be_.upload(host.data(), be_.data(params_), total_);
   }
 
+  mutable B be_;
   transformer_config cfg_;
   std::vector<std::string> names_;
   std::vector<std::size_t> sizes_, offset_;

@@ -3,8 +3,10 @@
 // juice::transformer<Backend, T>: a GPT-2 family language model as a juice::Policy (Radford et al.,
 // "Language Models are Unsupervised Multitask Learners", 2019): learned positions, pre-LayerNorm
 // blocks, GELU MLP, LM head tied to the token embedding; any shape through transformer_config. It
-// is generic over the backend: every layer runs through the backend's primitives
-// (juice::TransformerBackend), so the CPU backend and a CUDA backend run the same model code.
+// is generic over the backend: every layer runs through the primitives of the backend object it
+// holds (juice::TransformerBackend), so the CPU backend and a CUDA backend run the same model code.
+// Parameters and gradients each live in one backend buffer (parameter_block()), so an optimizer
+// step, a gradient norm or a clip is one backend call.
 //
 // Heads:
 //   - LM head: logprobs(batch) gives log pi(y_t | x, y_<t) on response tokens only; backward(batch,
@@ -13,8 +15,12 @@
 //   - value head (for PPO): V(s_t) for the state before each response token, from the same forward
 //     pass (logprobs_and_values); backward(batch, logp_weights, value_weights) trains both heads
 //     and the shared trunk in one pass.
-// Generation (sample) prefills the prompts and then decodes one token per step with a KV cache;
-// logits() (full recompute) and logits_cached() expose both paths for testing.
+// Generation (sample) prefills the prompts and then decodes one token per step with a KV cache,
+// following juice's sampling protocol (juice/core/sampling.hpp): per step the host draws one uniform
+// per row, and the only download is the rows' sampled ids. logits() (full recompute) and
+// logits_cached() expose both paths for testing.
+// Host traffic is constant in the number of layers: a logprobs() call uploads tokens, positions,
+// scored indices and targets and downloads the log-probs and values; backward() uploads the weights.
 //
 // Scoring and sampling are const but use per-model workspaces: one model must not be used from two
 // threads at once (a snapshot() per thread is fine).
@@ -36,8 +42,9 @@
 #include "juice/core/error.hpp"
 #include "juice/core/parameter.hpp"
 #include "juice/core/rng.hpp"
+#include "juice/core/sampling.hpp"
+#include "juice/concepts/transformer_backend.hpp"
 #include "juice/models/gpt2_trunk.hpp"
-#include "juice/models/transformer_backend.hpp"
 #include "juice/models/transformer_config.hpp"
 
 namespace juice {
@@ -80,21 +87,27 @@ template <class Backend, class T>
 class transformer {
   static_assert(TransformerBackend<Backend, T>,
                 "juice::transformer: the backend must provide the transformer primitives (juice::TransformerBackend); "
-                "see juice/models/transformer_backend.hpp");
+                "see juice/concepts/transformer_backend.hpp");
 
 public:
   using scalar_type = T;
   using backend_type = Backend;
   using B = Backend;
 
-  // A freshly initialised model (GPT-2 initialisation from `seed`).
+  // A freshly initialised model (GPT-2 initialisation from `seed`) on a default backend object.
   explicit transformer(transformer_config cfg, std::uint64_t seed = 0, generation_options gen = {})
-      : trunk_(cfg, {{"value_head.weight", cfg.channels}, {"value_head.bias", 1}}, seed), gen_(gen) {}
+    requires std::default_initializable<B>
+      : transformer(B{}, cfg, seed, gen) {}
+  // The same on the given backend object (which may own streams, handles and workspaces).
+  transformer(B backend, transformer_config cfg, std::uint64_t seed = 0, generation_options gen = {})
+      : trunk_(std::move(backend), cfg, {{"value_head.weight", cfg.channels}, {"value_head.bias", 1}}, seed), gen_(gen) {}
 
   transformer(transformer&&) noexcept = default;
   transformer& operator=(transformer&&) noexcept = default;
 
   [[nodiscard]] const transformer_config& config() const { return trunk_.config(); }
+  // The backend object the model runs on.
+  B& backend() const { return trunk_.backend(); }
   // Sampling options used by sample(); editable.
   generation_options& generation() { return gen_; }
   [[nodiscard]] const generation_options& generation() const { return gen_; }
@@ -104,8 +117,9 @@ public:
   // Number of parameters, value head included.
   [[nodiscard]] std::size_t num_parameters() const { return trunk_.size(); }
 
-  // --- juice::Parameterised ---
+  // --- juice::Parameterised / FlatParameterised ---
   std::vector<parameter<B, T>> parameters() { return trunk_.parameters(); }
+  parameter<B, T> parameter_block() { return trunk_.parameter_block(); }
   void zero_grad() { trunk_.zero_grad(); }
 
   // --- juice::Policy ---
@@ -114,9 +128,10 @@ public:
   // Per-token log-probs and values V(s_t) on response tokens (zero elsewhere), from one forward pass.
   std::pair<token_values<T>, token_values<T>> logprobs_and_values(const sequence_batch& batch) const {
     detail::check_tokens(batch, config(), "juice::transformer::logprobs");
+    B& be = backend();
     const std::size_t W = std::max<std::size_t>(detail::max_length(batch), 1);
     const std::ptrdiff_t C = static_cast<std::ptrdiff_t>(config().channels), V = static_cast<std::ptrdiff_t>(config().vocab);
-    const T* lnf = trunk_.forward(detail::token_array(batch, W), batch.rows(), W);
+    const cptr lnf = trunk_.forward(detail::token_array(batch, W), batch.rows(), W);
     // The scored positions: hidden state at t-1 predicts the response token at t.
     auto& s = scored_;
     s.rows.clear();
@@ -139,21 +154,20 @@ public:
     ensure(s.target_dev, M);
     ensure(s.h, M * config().channels);
     ensure(s.logits, M * config().vocab);
-    ensure(s.logp, M);
-    ensure(s.value, M);
-    B::upload(s.index.data(), B::data(s.index_dev), M);
-    B::upload(s.target.data(), B::data(s.target_dev), M);
+    ensure(s.out, 2 * M);
+    be.upload(s.index.data(), be.data(s.index_dev), M);
+    be.upload(s.target.data(), be.data(s.target_dev), M);
     const auto Mi = static_cast<std::ptrdiff_t>(M);
-    B::gather_rows(B::data(s.h), lnf, B::data(s.index_dev), Mi, C);
-    B::lm_logprob_forward(B::data(s.logits), B::data(s.logp), B::data(s.h), trunk_.param(0), B::data(s.target_dev), Mi, C, V);
+    const ptr out = be.data(s.out);
+    be.gather_rows(be.data(s.h), lnf, cdata(s.index_dev), Mi, C);
+    be.lm_logprob_forward(be.data(s.logits), out, cdata(s.h), trunk_.param(0), cdata(s.target_dev), Mi, C, V);
     const std::size_t vh = trunk_.head_index(0);
-    B::matmul_forward(B::data(s.value), B::data(s.h), trunk_.param(vh), trunk_.param(vh + 1), Mi, C, std::ptrdiff_t{1});
-    std::vector<T> lp(M), val(M);
-    B::download(B::data(s.logp), lp.data(), M);
-    B::download(B::data(s.value), val.data(), M);
+    be.matmul_forward(out + Mi, cdata(s.h), trunk_.param(vh), trunk_.param(vh + 1), Mi, C, std::ptrdiff_t{1});
+    std::vector<T> host(2 * M);  // log-probs then values: one download
+    be.download(cptr(out), host.data(), 2 * M);
     for (std::size_t m = 0; m < M; ++m) {
-      logp(s.rows[m].first, s.rows[m].second) = lp[m];
-      values(s.rows[m].first, s.rows[m].second) = val[m];
+      logp(s.rows[m].first, s.rows[m].second) = host[m];
+      values(s.rows[m].first, s.rows[m].second) = host[M + m];
     }
     return {logp, values};
   }
@@ -169,43 +183,42 @@ public:
       throw invalid_argument("juice::transformer::backward: call logprobs(batch) on the same batch first (once per backward).");
     s.valid = false;
     const std::size_t M = s.index.size();
-    if (M == 0) return;
+    if (M == 0 || (!logp_weights && !value_weights)) return;
+    B& be = backend();
     const std::ptrdiff_t C = static_cast<std::ptrdiff_t>(config().channels), V = static_cast<std::ptrdiff_t>(config().vocab);
     const auto Mi = static_cast<std::ptrdiff_t>(M);
     ensure(s.dh, M * config().channels);
     ensure(s.dh2, M * config().channels);
-    ensure(s.g, M);
-    std::vector<T> g(M);
-    T* dh = B::data(s.dh);
-    bool have = false;
-    if (logp_weights) {
-      check_shape(*logp_weights, batch);
-      for (std::size_t m = 0; m < M; ++m) g[m] = (*logp_weights)(s.rows[m].first, s.rows[m].second);
-      B::upload(g.data(), B::data(s.g), M);
-      B::lm_logprob_backward(dh, trunk_.grad(0), B::data(s.logits), B::data(s.h), trunk_.param(0), B::data(s.target_dev),
-                             B::data(s.g), Mi, C, V);
-      have = true;
+    ensure(s.g, 2 * M);
+    // Both heads' weights in one upload: log-prob weights then value weights.
+    std::vector<T> g(2 * M, T(0));
+    if (logp_weights) check_shape(*logp_weights, batch);
+    if (value_weights) check_shape(*value_weights, batch);
+    for (std::size_t m = 0; m < M; ++m) {
+      if (logp_weights) g[m] = (*logp_weights)(s.rows[m].first, s.rows[m].second);
+      if (value_weights) g[M + m] = (*value_weights)(s.rows[m].first, s.rows[m].second);
     }
+    be.upload(g.data(), be.data(s.g), 2 * M);
+    const ptr dh = be.data(s.dh);
+    if (logp_weights)
+      be.lm_logprob_backward(dh, trunk_.grad(0), be.data(s.logits), cdata(s.h), std::as_const(trunk_).param(0),
+                             cdata(s.target_dev), cdata(s.g), Mi, C, V);
     if (value_weights) {
-      check_shape(*value_weights, batch);
-      for (std::size_t m = 0; m < M; ++m) g[m] = (*value_weights)(s.rows[m].first, s.rows[m].second);
-      B::upload(g.data(), B::data(s.g), M);
       const std::size_t vh = trunk_.head_index(0);
-      T* target = have ? B::data(s.dh2) : dh;
-      B::matmul_backward(target, trunk_.grad(vh), trunk_.grad(vh + 1), B::data(s.g), B::data(s.h), trunk_.param(vh), Mi, C,
-                         std::ptrdiff_t{1});
-      if (have) B::add_inplace(dh, target, Mi * C);
-      have = true;
+      const ptr target = logp_weights ? be.data(s.dh2) : dh;
+      be.matmul_backward(target, trunk_.grad(vh), trunk_.grad(vh + 1), cdata(s.g) + Mi, cdata(s.h),
+                         std::as_const(trunk_).param(vh), Mi, C, std::ptrdiff_t{1});
+      if (logp_weights) be.add_inplace(dh, cptr(target), Mi * C);
     }
-    if (!have) return;
-    T* dlnf = trunk_.trunk_grad_buffer();
-    B::scatter_add_rows(dlnf, dh, B::data(s.index_dev), Mi, C);
+    const ptr dlnf = trunk_.trunk_grad_buffer();
+    be.scatter_add_rows(dlnf, cptr(dh), cdata(s.index_dev), Mi, C);
     trunk_.backward(dlnf);
   }
 
   // n responses per prompt row, generated with the KV cache (see generation()).
   sequence_batch sample(const sequence_batch& prompts, std::size_t n, rng& g) const {
     detail::check_tokens(prompts, config(), "juice::transformer::sample: prompts");
+    validate(gen_.sampling);
     const std::size_t P = prompts.rows(), R = P * n, maxnew = gen_.max_new_tokens;
     std::size_t maxp = 0;
     for (std::size_t p = 0; p < P; ++p) maxp = std::max<std::size_t>(maxp, static_cast<std::size_t>(prompts.prompt_length(p)));
@@ -222,11 +235,17 @@ public:
     if (maxp + maxnew > config().context)
       throw invalid_argument("juice::transformer::sample: prompts of " + std::to_string(maxp) + " tokens plus " +
                              std::to_string(maxnew) + " new tokens exceed the context of " + std::to_string(config().context) + ".");
+    B& be = backend();
+    ensure_as<double>(decode_ws_.uniforms, R);  // (not ensure(): with T = double the overloads would clash)
     std::vector<char> done(R, 0);
     std::vector<int> next(R);
-    decode(out, maxp, maxnew, [&](const T* logits, std::size_t step) {
-      B::sample_tokens(next.data(), logits, static_cast<std::ptrdiff_t>(R), static_cast<std::ptrdiff_t>(config().vocab),
-                       gen_.sampling, g);
+    std::vector<double> u(R);
+    decode(out, maxp, maxnew, [&](cptr logits, iptr next_dev, std::size_t step) {
+      for (double& x : u) x = g.uniform();  // the protocol: one uniform per row and step
+      be.upload(u.data(), be.data(decode_ws_.uniforms), R);
+      be.sample_tokens(next_dev, logits, be.data(std::as_const(decode_ws_.uniforms)), static_cast<std::ptrdiff_t>(R),
+                       static_cast<std::ptrdiff_t>(config().vocab), gen_.sampling);
+      be.download(ciptr(next_dev), next.data(), R);
       bool all = true;
       for (std::size_t r = 0; r < R; ++r) {
         if (done[r]) continue;
@@ -235,7 +254,7 @@ public:
         if (next[r] == gen_.eos || step + 1 == maxnew) done[r] = 1;
         all = all && done[r];
       }
-      return all ? std::vector<int>{} : std::vector<int>(next);
+      return !all;
     });
     return out;
   }
@@ -247,15 +266,16 @@ public:
   xt::xtensor<T, 3> logits(const sequence_batch& batch) const {
     detail::check_tokens(batch, config(), "juice::transformer::logits");
     scored_.valid = false;  // the forward pass below replaces the activations backward() would use
+    B& be = backend();
     const std::size_t W = std::max<std::size_t>(detail::max_length(batch), 1), Vn = config().vocab;
     const std::ptrdiff_t C = static_cast<std::ptrdiff_t>(config().channels);
-    const T* lnf = trunk_.forward(detail::token_array(batch, W), batch.rows(), W);
+    const cptr lnf = trunk_.forward(detail::token_array(batch, W), batch.rows(), W);
     xt::xtensor<T, 3> out = xt::zeros<T>({batch.rows(), batch.width(), Vn});
-    typename B::template buffer<T> lg = B::template allocate<T>(batch.rows() * W * Vn);
-    B::lm_logits(B::data(lg), lnf, trunk_.param(0), static_cast<std::ptrdiff_t>(batch.rows() * W), C,
+    tbuf lg = be.template allocate<T>(batch.rows() * W * Vn);
+    be.lm_logits(be.data(lg), lnf, trunk_.param(0), static_cast<std::ptrdiff_t>(batch.rows() * W), C,
                  static_cast<std::ptrdiff_t>(Vn));
     std::vector<T> host(batch.rows() * W * Vn);
-    B::download(B::data(lg), host.data(), host.size());
+    be.download(cdata(lg), host.data(), host.size());
     for (std::size_t b = 0; b < batch.rows(); ++b)
       for (auto t = batch.prompt_length(b) - 1; t + 1 < batch.length(b); ++t)
         std::copy_n(&host[(b * W + static_cast<std::size_t>(t)) * Vn], Vn, &out(b, static_cast<std::size_t>(t), 0));
@@ -274,20 +294,23 @@ public:
     }
     xt::xtensor<T, 3> out = xt::zeros<T>({R, batch.width(), Vn});
     if (R == 0 || maxr == 0) return out;
+    B& be = backend();
     sequence_batch work = batch;
     for (std::size_t b = 0; b < R; ++b) work.length(b) = work.prompt_length(b);
     std::vector<T> host(R * Vn);
-    decode(work, maxp, maxr, [&](const T* logits, std::size_t step) {
-      B::download(logits, host.data(), host.size());
-      std::vector<int> next(R, 0);
+    std::vector<int> next(R, 0);
+    decode(work, maxp, maxr, [&](cptr logits, iptr next_dev, std::size_t step) {
+      be.download(logits, host.data(), host.size());
       for (std::size_t b = 0; b < R; ++b) {
         const std::size_t t = static_cast<std::size_t>(batch.prompt_length(b)) + step;  // predicted position
+        next[b] = 0;
         if (step < batch.response_length(b)) {
           std::copy_n(&host[b * Vn], Vn, &out(b, t - 1, 0));
           next[b] = batch.tokens(b, t);
         }
       }
-      return step + 1 < maxr ? next : std::vector<int>{};
+      be.upload(next.data(), next_dev, R);
+      return step + 1 < maxr;
     });
     return out;
   }
@@ -295,13 +318,24 @@ public:
 private:
   using ibuf = typename B::template buffer<int>;
   using tbuf = typename B::template buffer<T>;
+  using dbuf = typename B::template buffer<double>;
+  using ptr = typename B::template pointer<T>;
+  using cptr = typename B::template const_pointer<T>;
+  using iptr = typename B::template pointer<int>;
+  using ciptr = typename B::template const_pointer<int>;
 
   transformer(const transformer& o) : trunk_(o.trunk_), gen_(o.gen_) {}
 
-  template <class Buf>
-  static void ensure(Buf& b, std::size_t n) {
-    if (b.size() < n) b = B::template allocate<typename Buf::value_type>(n);
+  cptr cdata(const tbuf& b) const { return backend().data(b); }
+  ciptr cdata(const ibuf& b) const { return backend().data(b); }
+
+  // Grows a workspace buffer to at least n elements (contents not kept).
+  template <class E, class Buf>
+  void ensure_as(Buf& b, std::size_t n) const {
+    if (b.size() < n) b = backend().template allocate<E>(n);
   }
+  void ensure(tbuf& b, std::size_t n) const { ensure_as<T>(b, n); }
+  void ensure(ibuf& b, std::size_t n) const { ensure_as<int>(b, n); }
 
   static void check_shape(const token_values<T>& w, const sequence_batch& batch) {
     if (w.shape()[0] != batch.rows() || w.shape()[1] != batch.width())
@@ -312,9 +346,11 @@ private:
 
   // KV-cache decoding of `rows` sequences: prefill positions [0, maxp) (row b's last prompt token
   // is at prompt_length(b)-1), then for step = 0, 1, ...: on_logits(logits (rows,V) of the position
-  // predicting response token `step`, step) returns the tokens to feed next (empty: stop).
+  // predicting response token `step`, next (rows) ints, step) writes the tokens to feed next into
+  // `next` (backend memory) and returns whether to go on.
   template <class F>
   void decode(const sequence_batch& rows, std::size_t maxp, std::size_t steps, F&& on_logits) const {
+    B& be = backend();
     const std::size_t R = rows.rows(), Cn = config().channels, Vn = config().vocab;
     const std::ptrdiff_t C = static_cast<std::ptrdiff_t>(Cn), V = static_cast<std::ptrdiff_t>(Vn);
     trunk_.cache_begin(R, maxp + steps);
@@ -323,17 +359,19 @@ private:
     ensure(d.h, R * Cn);
     ensure(d.logits, R * Vn);
     std::vector<int> pos0(R, 0), idx(R);
-    const T* lnf = trunk_.cache_forward(detail::token_array(rows, maxp), pos0, maxp);
+    const iptr tokens = trunk_.cache_tokens(std::max(R * maxp, R));
+    const std::vector<int> prompt = detail::token_array(rows, maxp);
+    be.upload(prompt.data(), tokens, R * maxp);
+    const cptr lnf = trunk_.cache_forward(ciptr(tokens), pos0, maxp);
     for (std::size_t b = 0; b < R; ++b) idx[b] = static_cast<int>(b * maxp + static_cast<std::size_t>(rows.prompt_length(b)) - 1);
-    B::upload(idx.data(), B::data(d.index), R);
-    B::gather_rows(B::data(d.h), lnf, B::data(d.index), static_cast<std::ptrdiff_t>(R), C);
+    be.upload(idx.data(), be.data(d.index), R);
+    be.gather_rows(be.data(d.h), lnf, cdata(d.index), static_cast<std::ptrdiff_t>(R), C);
     for (std::size_t step = 0;; ++step) {
-      B::lm_logits(B::data(d.logits), B::data(d.h), trunk_.param(0), static_cast<std::ptrdiff_t>(R), C, V);
-      const std::vector<int> next = on_logits(B::data(d.logits), step);
-      if (next.empty() || step + 1 >= steps) break;
+      be.lm_logits(be.data(d.logits), cdata(d.h), trunk_.param(0), static_cast<std::ptrdiff_t>(R), C, V);
+      if (!on_logits(cdata(d.logits), tokens, step) || step + 1 >= steps) break;
       for (std::size_t b = 0; b < R; ++b) pos0[b] = rows.prompt_length(b) + static_cast<int>(step);
-      const T* h = trunk_.cache_forward(next, pos0, 1);
-      B::copy(typename B::template const_view<T>(h, R * Cn), B::view_of(d.h).subspan(0, R * Cn));
+      const cptr h = trunk_.cache_forward(ciptr(tokens), pos0, 1);
+      be.copy(be.const_view_at(h, R * Cn), be.view_at(be.data(d.h), R * Cn));
     }
   }
 
@@ -343,11 +381,12 @@ private:
     std::vector<std::pair<std::size_t, std::size_t>> rows;
     std::vector<int> index, target;
     ibuf index_dev, target_dev;
-    tbuf h, logits, logp, value, dh, dh2, g;
+    tbuf h, logits, out, dh, dh2, g;
   };
   struct decode_workspace {
     ibuf index;
     tbuf h, logits;
+    dbuf uniforms;
   };
 
   detail::gpt2_trunk<B, T> trunk_;
@@ -356,11 +395,4 @@ private:
   mutable decode_workspace decode_ws_;
 };
 
-}  // namespace juice
-
-#include "juice/backends/cpu/cpu.hpp"
-
-namespace juice {
-static_assert(Policy<transformer<cpu, float>>, "juice::transformer<cpu, float> must satisfy juice::Policy");
-static_assert(Policy<transformer<cpu, double>>, "juice::transformer<cpu, double> must satisfy juice::Policy");
 }  // namespace juice

@@ -7,7 +7,7 @@
 #include <cstddef>
 #include <string>
 
-#include "juice/backends/cpu/sampling.hpp"
+#include "juice/core/sampling.hpp"
 #include "juice/core/error.hpp"
 
 namespace juice {

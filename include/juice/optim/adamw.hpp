@@ -16,13 +16,12 @@ struct adamw_rule {
   using hyper_type = adamw_hyper;
   static constexpr std::size_t state_per_element = 2;  // first and second moments
 
-  template <class Param, class State>
-  static void apply(Param& p, State& state, hyper_type h, std::size_t step) {
-    using B = typename Param::backend_type;
-    using S = typename Param::scalar_type;
+  template <class B, class Param, class State>
+  static void apply(B& b, Param& p, State& state, hyper_type h, std::size_t step) {
     h.bias_correction1 = 1 - std::pow(h.beta1, static_cast<double>(step));
     h.bias_correction2 = 1 - std::pow(h.beta2, static_cast<double>(step));
-    B::template adamw_update<S>(p.value, p.grad, B::view_of(state[0]), B::view_of(state[1]), h);
+    using C = typename B::template const_view<typename Param::scalar_type>;
+    b.adamw_update(p.value, C(p.grad), b.view_of(state[0]), b.view_of(state[1]), h);
   }
 };
 

@@ -1,7 +1,8 @@
 // juice/optim/gradients.hpp
 //
 // Whole-model gradient utilities through the Backend primitives: squared norm, clipping, an L2
-// penalty's gradient, and a finiteness check that names the step.
+// penalty's gradient, and a finiteness check that names the step. On a FlatParameterised model each
+// is one backend call over the whole parameter block (one host synchronisation for a norm).
 #pragma once
 
 #include <cmath>
@@ -15,21 +16,22 @@ namespace juice {
 // sum over all parameters of ||grad||^2.
 template <Parameterised M>
 double grad_norm_sq(M& model) {
-  using B = typename M::backend_type;
-  using S = typename M::scalar_type;
+  using C = typename M::backend_type::template const_view<typename M::scalar_type>;
+  auto b = backend_of(model);
   double s = 0;
-  for (auto& p : model.parameters()) s += B::template dot<S>(p.grad, p.grad);
+  for (auto& p : parameter_groups(model)) s += b.dot(C(p.grad), C(p.grad));
   return s;
 }
 
 // Scales all gradients by min(1, max_norm / ||grad||); returns the norm before clipping.
 template <Parameterised M>
 double clip_grad_norm(M& model, double max_norm) {
-  using B = typename M::backend_type;
   using S = typename M::scalar_type;
   const double norm = std::sqrt(grad_norm_sq(model));
-  if (norm > max_norm && norm > 0)
-    for (auto& p : model.parameters()) B::template scale<S>(p.grad, static_cast<S>(max_norm / norm));
+  if (norm > max_norm && norm > 0) {
+    auto b = backend_of(model);
+    for (auto& p : parameter_groups(model)) b.scale(p.grad, static_cast<S>(max_norm / norm));
+  }
   return norm;
 }
 
@@ -39,17 +41,18 @@ void add_l2_gradient(M& model, double lambda) {
   using B = typename M::backend_type;
   using S = typename M::scalar_type;
   if (lambda == 0) return;
-  for (auto& p : model.parameters())
-    B::template axpy<S>(static_cast<S>(lambda), typename B::template const_view<S>(p.value), p.grad);
+  auto b = backend_of(model);
+  for (auto& p : parameter_groups(model))
+    b.axpy(static_cast<S>(lambda), typename B::template const_view<S>(p.value), p.grad);
 }
 
 // (lambda/2) ||theta||^2.
 template <Parameterised M>
 double l2_penalty(M& model, double lambda) {
-  using B = typename M::backend_type;
-  using S = typename M::scalar_type;
+  using C = typename M::backend_type::template const_view<typename M::scalar_type>;
+  auto b = backend_of(model);
   double s = 0;
-  for (auto& p : model.parameters()) s += B::template dot<S>(p.value, p.value);
+  for (auto& p : parameter_groups(model)) s += b.dot(C(p.value), C(p.value));
   return 0.5 * lambda * s;
 }
 

@@ -15,11 +15,10 @@ struct sgd_rule {
   using hyper_type = sgd_hyper;
   static constexpr std::size_t state_per_element = 0;
 
-  template <class Param, class State>
-  static void apply(Param& p, State&, const hyper_type& h, std::size_t /*step*/) {
-    using B = typename Param::backend_type;
-    using S = typename Param::scalar_type;
-    B::template sgd_update<S>(p.value, p.grad, h);
+  template <class B, class Param, class State>
+  static void apply(B& b, Param& p, State&, const hyper_type& h, std::size_t /*step*/) {
+    using C = typename B::template const_view<typename Param::scalar_type>;
+    b.sgd_update(p.value, C(p.grad), h);
   }
 };
 

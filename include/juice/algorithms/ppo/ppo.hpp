@@ -139,13 +139,13 @@ public:
   Opt& optimizer() { return opt_; }
   [[nodiscard]] const ppo_stats& last_stats() const { return stats_; }
 
-  // One PPO iteration on fresh rollouts for `prompts` (see the header comment).
-  template <class P, class R>
+  // One PPO iteration on fresh rollouts for `prompts` (see the header comment). Constrained, so that
+  // juice::PolicyImprover<ppo, P, R> is false unless P is a juice::ValuePolicy (a Policy with a value
+  // head: logprobs_and_values and backward(batch, logp_weights*, value_weights*); see
+  // juice/algorithms/ppo/value_policy.hpp) and R a juice::RewardModel.
+  template <ValuePolicy P, RewardModel R>
+    requires Optimizer<Opt, P>
   void improve(P& policy, const P& reference, R& reward, const sequence_batch& prompts, double beta, rng& g) {
-    static_assert(ValuePolicy<P>, "juice::ppo: P must satisfy juice::ValuePolicy (a Policy with a value head: "
-                                  "logprobs_and_values and backward(batch, logp_weights*, value_weights*)); see juice/algorithms/ppo/value_policy.hpp");
-    static_assert(RewardModel<R>, "juice::ppo: R must satisfy juice::RewardModel; see docs/concepts.md#rewardmodel");
-    static_assert(Optimizer<Opt, P>, "juice::ppo: the optimizer must satisfy juice::Optimizer<P>");
     using S = typename P::scalar_type;
     const sequence_batch rollout = policy.sample(prompts, options_.samples_per_prompt, g);
     const auto raw_score = reward.rewards(rollout);
@@ -209,13 +209,4 @@ private:
 
 using ppo = ppo_improver<adamw>;
 
-}  // namespace juice
-
-#include "juice/models/transformer.hpp"
-#include "juice/models/transformer_reward.hpp"
-
-namespace juice {
-static_assert(ValuePolicy<transformer<cpu, float>>, "juice::transformer must satisfy juice::ValuePolicy");
-static_assert(PolicyImprover<ppo, transformer<cpu, float>, transformer_reward<cpu, float>>,
-              "juice::ppo must satisfy juice::PolicyImprover for the transformer policy and reward");
 }  // namespace juice

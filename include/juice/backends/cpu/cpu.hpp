@@ -1,18 +1,16 @@
 // juice/backends/cpu/cpu.hpp
 //
 // juice::cpu, the Backend for transformers on the host: the same memory space as juice::host
-// (std::vector buffers, std::span views), element-wise primitives multi-threaded with OpenMP, and
-// the layer primitives a GPT-2 transformer needs (GEMM through Eigen, embedding, layernorm, causal
-// attention with a KV-cache variant, GELU, residual, fused LM head + log-softmax, sampling). Each
-// family lives in its own header under juice/backends/cpu/ as free functions in
-// juice::cpu_kernels; this struct is the interface models are written against (a CUDA backend
-// provides the same static members). Pointers passed to layer primitives point into buffers of this
-// backend; index arrays (tokens, positions, rows) are int arrays in the backend's memory, which for
-// juice::cpu is the host.
+// (std::vector buffers, std::span views, raw pointers as handles), element-wise primitives
+// multi-threaded with OpenMP, and the layer primitives of juice::TransformerBackend (GEMM through
+// Eigen, embedding, layernorm, causal attention with a KV-cache variant, GELU, residual, fused LM
+// head + log-softmax, sampling). Each family lives in its own header under juice/backends/cpu/ as
+// free functions in juice::cpu_kernels; this type is the interface models hold. It is stateless, so
+// its members are static (a model calls them through its backend object all the same).
 //
 // Threads: link OpenMP::OpenMP_CXX (or compile with -fopenmp) to run on all cores; without OpenMP
 // everything is correct and serial. cpu::set_num_threads(n) sets the count for both the loops and
-// Eigen's GEMM.
+// Eigen's GEMM (a process-wide OpenMP setting, as OpenMP has no other).
 #pragma once
 
 #include <algorithm>
@@ -33,6 +31,7 @@
 #include "juice/backends/cpu/residual.hpp"
 #include "juice/backends/cpu/sampling.hpp"
 #include "juice/concepts/backend.hpp"
+#include "juice/concepts/transformer_backend.hpp"
 
 namespace juice {
 
@@ -58,7 +57,9 @@ struct cpu : host {
     cpu_kernels::adamw_update(value, grad, m, v, h);
   }
 
-  // --- memory transfers between the host and this backend (plain copies here) ---
+  // --- memory handles and transfers between the host and this backend (plain copies here) ---
+  template <class T> using pointer = T*;
+  template <class T> using const_pointer = const T*;
   template <class T>
   static void upload(const T* host_src, T* dst, std::size_t n) { std::copy_n(host_src, n, dst); }
   template <class T>
@@ -67,6 +68,10 @@ struct cpu : host {
   static T* data(buffer<T>& b) { return b.data(); }
   template <class T>
   static const T* data(const buffer<T>& b) { return b.data(); }
+  template <class T>
+  static view<T> view_at(T* p, std::size_t n) { return {p, n}; }
+  template <class T>
+  static const_view<T> const_view_at(const T* p, std::size_t n) { return {p, n}; }
 
   // --- threads ---
   static void set_num_threads(int n) { cpu_kernels::set_num_threads(n); }
@@ -143,14 +148,16 @@ struct cpu : host {
                                   std::ptrdiff_t M, std::ptrdiff_t C, std::ptrdiff_t V) {
     cpu_kernels::lm_logprob_backward(dh, dwte, logits, h, wte, target, g, M, C, V);
   }
-  // Samples one token per row of logits(rows,V) (host-visible memory on this backend).
+  // One token per row of logits(rows,V) by juice's sampling protocol, row r with uniform u[r].
   template <class T>
-  static void sample_tokens(int* out, const T* logits, std::ptrdiff_t rows, std::ptrdiff_t V, const sampling_options& o, rng& g) {
-    for (std::ptrdiff_t r = 0; r < rows; ++r)
-      out[r] = cpu_kernels::sample_token(std::span<const T>(logits + r * V, static_cast<std::size_t>(V)), o, g);
+  static void sample_tokens(int* out, const T* logits, const double* u, std::ptrdiff_t rows, std::ptrdiff_t V,
+                            const sampling_options& o) {
+    cpu_kernels::sample_tokens(out, logits, u, rows, V, o);
   }
 };
 
 static_assert(Backend<cpu>, "juice::cpu must satisfy juice::Backend");
+static_assert(TransformerBackend<cpu, float> && TransformerBackend<cpu, double>,
+              "juice::cpu must satisfy juice::TransformerBackend");
 
 }  // namespace juice
