@@ -5,7 +5,15 @@
 #   juice::thrust_omp  the same portable device code built by the C++ compiler against Thrust's
 #                      OpenMP system (juice::thrust_omp_backend): needs only the toolkit's CCCL
 #                      headers and OpenMP, no nvcc and no GPU, so CI runs the device code.
-set(JUICE_ENABLE_CUDA AUTO CACHE STRING "Build the CUDA backend target juice::cuda: AUTO (when a CUDA compiler is found), ON or OFF")
+# AUTO only where juice is the top-level project: a project that adds juice with add_subdirectory
+# gets no CUDA language enabled behind its back unless it sets JUICE_ENABLE_CUDA=ON.
+if(JUICE_TOP_LEVEL)
+  set(_juice_cuda_default AUTO)
+else()
+  set(_juice_cuda_default OFF)
+endif()
+set(JUICE_ENABLE_CUDA ${_juice_cuda_default} CACHE STRING
+    "Build the CUDA backend target juice::cuda: AUTO (when a CUDA compiler is found; the default at top level), ON or OFF")
 set_property(CACHE JUICE_ENABLE_CUDA PROPERTY STRINGS AUTO ON OFF)
 
 set(JUICE_HAVE_CUDA OFF)
