@@ -32,6 +32,10 @@ struct write_report {
 
 BOOST_TEST_GLOBAL_FIXTURE(write_report);
 
+static_assert(juice::Backend<juice::cuda>);
+static_assert(juice::test::device::transformer_backend_but_attention<juice::cuda, float>);
+static_assert(juice::test::device::transformer_backend_but_attention<juice::cuda, double>);
+
 JUICE_DEVICE_PRIMITIVE_TESTS(make_cuda)
 
 BOOST_AUTO_TEST_CASE(copies_share_the_stream) {
