@@ -63,7 +63,7 @@ rate time_gemm(cublasHandle_t h, cudaStream_t s, cudaDataType_t type, int M, int
   JUICE_CUDA_CHECK(cudaMemcpy(da, ha.data(), ha.size(), cudaMemcpyHostToDevice));
   JUICE_CUDA_CHECK(cudaMemcpy(db, hb.data(), hb.size(), cudaMemcpyHostToDevice));
   const float one = 1, zero = 0;
-  auto run = [&] {  // column-major out^T(N,M) = b(N,K)... op(b^T view)=T, op(a^T view)=N
+  auto run = [&] {  // column-major out^T(N,M) = op(b) a^T, op = T on b's column-major (K,N) view
     JUICE_CUDA_CHECK(cublasGemmEx(h, CUBLAS_OP_T, CUBLAS_OP_N, N, M, K, &one, db, type, K, da, type, K, &zero, dc,
                                   CUDA_R_32F, N, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
   };

@@ -38,11 +38,14 @@ public:
   context() {
     JUICE_CUDA_CHECK(cudaGetDevice(&device_));
     JUICE_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
-    if (const auto s = cublasCreate(&blas_); s != CUBLAS_STATUS_SUCCESS) {
+    try {  // a throwing constructor runs no destructor: release what exists, then rethrow
+      JUICE_CUDA_CHECK(cublasCreate(&blas_));
+      JUICE_CUDA_CHECK(cublasSetStream(blas_, stream_));
+    } catch (...) {
+      if (blas_) cublasDestroy(blas_);
       cudaStreamDestroy(stream_);
-      JUICE_CUDA_CHECK(s);
+      throw;
     }
-    JUICE_CUDA_CHECK(cublasSetStream(blas_, stream_));
   }
   context(const context&) = delete;
   context& operator=(const context&) = delete;
@@ -136,8 +139,9 @@ public:
   template <class T>
   const T* data(const buffer<T>& b) { return b.get(); }
 
-  // host -> device, enqueued (the host array must stay valid until the stream reaches the copy:
-  // pageable memory is staged by the driver before the call returns)
+  // host -> device, enqueued on the stream. From pageable memory (std::vector) the driver stages the
+  // data before returning, so the host array may be reused at once; from pinned memory it must stay
+  // valid until the stream reaches the copy.
   template <class T>
   void upload(const T* host_src, T* dst, std::size_t n) {
     if (n == 0) return;
@@ -151,8 +155,8 @@ public:
     synchronize();
   }
 
-  // out(N,OC) = inp(N,C) w(OC,C)^T (+ bias): column-major out^T(OC,N) = w^T... i.e. op(w)=T on the
-  // column-major (C,OC) view of w, op(inp)=N on the (C,N) view of inp.
+  // out(N,OC) = inp(N,C) w(OC,C)^T (+ bias), overwritten: column-major out^T(OC,N) = op(w) inp^T
+  // with op = T on the column-major (C,OC) view of w and the (C,N) view of inp as it is.
   template <class T>
   void gemm_forward(T* out, const T* inp, const T* w, const T* bias, index N, index C, index OC) {
     const T one = 1, zero = 0;

@@ -3,8 +3,8 @@
 // Checked CUDA and cuBLAS calls: JUICE_CUDA_CHECK(call) runs the call and, when it does not return
 // success, throws juice::cuda_error with a sentence naming the call as written, the source file and
 // line, and the library's name and description of the status, e.g.
-//   "juice::cuda: cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking) failed at
-//    include/juice/backends/cuda/cuda_backend.hpp:52: cudaErrorInsufficientDriver (CUDA driver
+//   "juice::cuda: cudaGetDevice(&device_) failed at
+//    include/juice/backends/cuda/cuda_backend.hpp:39: cudaErrorInsufficientDriver (CUDA driver
 //    version is insufficient for CUDA runtime version)."
 // Needs the CUDA runtime and cuBLAS headers (the juice::cuda target).
 #pragma once
