@@ -1,5 +1,5 @@
 cmake_minimum_required(VERSION 3.20)
-# Fails if a layer includes one above it: models/ and algorithms/ include no backend header, and
+# Fails if a layer includes one above it, or a header outside backends/cuda/ includes CUDA: models/ and algorithms/ include no backend header, and
 # algorithms/ no model header (the contracts between them are concepts). ROOT = include/juice.
 set(bad "")
 foreach(rule "models;backends/" "algorithms;backends/" "algorithms;models/")
@@ -11,6 +11,18 @@ foreach(rule "models;backends/" "algorithms;backends/" "algorithms;models/")
     foreach(l ${lines})
       string(APPEND bad "\n  ${h}: ${l}")
     endforeach()
+  endforeach()
+endforeach()
+# The CUDA backend stays behind its own target: no header outside backends/cuda/ includes one of
+# its headers, so juice::juice consumers never see CUDA (or Thrust) headers.
+file(GLOB_RECURSE headers ${ROOT}/*.hpp ${ROOT}/*.cuh)
+foreach(h ${headers})
+  if(h MATCHES "/backends/cuda/")
+    continue()
+  endif()
+  file(STRINGS ${h} lines REGEX "^#include [<\"](juice/backends/cuda/|cuda|cublas|thrust/|cub/)")
+  foreach(l ${lines})
+    string(APPEND bad "\n  ${h}: ${l} (CUDA belongs behind juice::cuda)")
   endforeach()
 endforeach()
 if(bad)

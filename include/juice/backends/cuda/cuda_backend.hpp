@@ -1,0 +1,191 @@
+// juice/backends/cuda/cuda_backend.hpp
+//
+// juice::cuda, the backend on an NVIDIA GPU. An object owning, through a shared context, one CUDA
+// stream and one cuBLAS handle bound to it (copies of the backend share them; nothing is global).
+// Every primitive is enqueued on that stream and may run asynchronously; a download, a dot product
+// and synchronize() wait for it. Memory: cuda::buffer<T> owns device memory from the stream-ordered
+// allocator (cudaMallocAsync, zero-filled; freed with cudaFreeAsync on the same stream), handles are
+// raw device pointers, views juice::device_span. The element-wise and row-wise primitives are the
+// portable functors of juice/backends/cuda/*.cuh, launched through Thrust (the same code the OpenMP
+// backend runs in CI); the GEMMs are cuBLAS (row-major through the usual transposition: a row-major
+// (R,C) matrix is a column-major (C,R) one, so out = inp w^T is computed as out^T = w inp^T).
+// Every CUDA and cuBLAS call is checked (juice/backends/cuda/error.hpp). Compile with nvcc
+// (-std=c++20); link CUDA::cudart and CUDA::cublas (the juice::cuda target does all this).
+#pragma once
+
+#include <cstddef>
+#include <memory>
+#include <string_view>
+#include <type_traits>
+#include <utility>
+
+#include <cublas_v2.h>
+#include <cuda_runtime.h>
+#include <thrust/system/cuda/execution_policy.h>
+
+#include "juice/backends/cuda/error.hpp"
+#include "juice/backends/cuda/linear.cuh"
+#include "juice/backends/cuda/primitives.hpp"
+#include "juice/concepts/backend.hpp"
+
+namespace juice {
+
+namespace cuda_detail {
+
+// The device state a juice::cuda and its copies share: the current device, a stream, a cuBLAS handle.
+class context {
+public:
+  context() {
+    JUICE_CUDA_CHECK(cudaGetDevice(&device_));
+    JUICE_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
+    try {  // a throwing constructor runs no destructor: release what exists, then rethrow
+      JUICE_CUDA_CHECK(cublasCreate(&blas_));
+      JUICE_CUDA_CHECK(cublasSetStream(blas_, stream_));
+    } catch (...) {
+      if (blas_) cublasDestroy(blas_);
+      cudaStreamDestroy(stream_);
+      throw;
+    }
+  }
+  context(const context&) = delete;
+  context& operator=(const context&) = delete;
+  ~context() {  // destructors do not throw: errors here are ignored, as the handles go anyway
+    cudaStreamSynchronize(stream_);
+    cublasDestroy(blas_);
+    cudaStreamDestroy(stream_);
+  }
+  [[nodiscard]] cudaStream_t stream() const { return stream_; }
+  [[nodiscard]] cublasHandle_t blas() const { return blas_; }
+  [[nodiscard]] int device() const { return device_; }
+
+private:
+  int device_ = 0;
+  cudaStream_t stream_ = nullptr;
+  cublasHandle_t blas_ = nullptr;
+};
+
+// Owning device array, move-only; freed on its context's stream, after the work enqueued before.
+template <class T>
+class device_buffer {
+public:
+  device_buffer() = default;
+  device_buffer(std::shared_ptr<context> ctx, std::size_t n) : ctx_(std::move(ctx)), n_(n) {
+    if (n_ == 0) return;
+    void* p = nullptr;
+    JUICE_CUDA_CHECK(cudaMallocAsync(&p, n_ * sizeof(T), ctx_->stream()));
+    p_ = static_cast<T*>(p);
+    JUICE_CUDA_CHECK(cudaMemsetAsync(p_, 0, n_ * sizeof(T), ctx_->stream()));
+  }
+  device_buffer(device_buffer&& o) noexcept
+      : ctx_(std::move(o.ctx_)), p_(std::exchange(o.p_, nullptr)), n_(std::exchange(o.n_, 0)) {}
+  device_buffer& operator=(device_buffer&& o) noexcept {
+    if (this != &o) {
+      release();
+      ctx_ = std::move(o.ctx_);
+      p_ = std::exchange(o.p_, nullptr);
+      n_ = std::exchange(o.n_, 0);
+    }
+    return *this;
+  }
+  ~device_buffer() { release(); }
+
+  [[nodiscard]] std::size_t size() const { return n_; }  // element count (host metadata)
+  [[nodiscard]] T* get() const { return p_; }            // device address
+
+private:
+  void release() noexcept {
+    if (p_) cudaFreeAsync(p_, ctx_->stream());
+    p_ = nullptr;
+  }
+  std::shared_ptr<context> ctx_;
+  T* p_ = nullptr;
+  std::size_t n_ = 0;
+};
+
+// cuBLAS GEMM per precision, column-major: C(m,n) = alpha op(A) op(B) + beta C.
+inline cublasStatus_t gemm(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k,
+                           const float* alpha, const float* a, int lda, const float* b, int ldb, const float* beta,
+                           float* c, int ldc) {
+  return cublasSgemm(h, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+inline cublasStatus_t gemm(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k,
+                           const double* alpha, const double* a, int lda, const double* b, int ldb, const double* beta,
+                           double* c, int ldc) {
+  return cublasDgemm(h, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+
+}  // namespace cuda_detail
+
+class cuda : public device_primitives<cuda> {
+public:
+  static constexpr std::string_view name = "cuda";
+  template <class T> using buffer = cuda_detail::device_buffer<T>;
+
+  // A stream and a cuBLAS handle on the current device; throws juice::cuda_error without one.
+  cuda() : ctx_(std::make_shared<cuda_detail::context>()) {}
+
+  [[nodiscard]] cudaStream_t stream() const { return ctx_->stream(); }     // where the primitives run
+  [[nodiscard]] cublasHandle_t cublas() const { return ctx_->blas(); }     // bound to stream()
+  [[nodiscard]] auto exec() const { return thrust::cuda::par_nosync.on(ctx_->stream()); }
+  // Waits for everything enqueued so far.
+  void synchronize() { JUICE_CUDA_CHECK(cudaStreamSynchronize(ctx_->stream())); }
+
+  template <class T>
+  buffer<T> allocate(std::size_t n) { return buffer<T>(ctx_, n); }
+  template <class T>
+  view<T> view_of(buffer<T>& b) { return {b.get(), b.size()}; }
+  template <class T>
+  T* data(buffer<T>& b) { return b.get(); }
+  template <class T>
+  const T* data(const buffer<T>& b) { return b.get(); }
+
+  // host -> device, enqueued on the stream. From pageable memory (std::vector) the driver stages the
+  // data before returning, so the host array may be reused at once; from pinned memory it must stay
+  // valid until the stream reaches the copy.
+  template <class T>
+  void upload(const T* host_src, T* dst, std::size_t n) {
+    if (n == 0) return;
+    JUICE_CUDA_CHECK(cudaMemcpyAsync(dst, host_src, n * sizeof(T), cudaMemcpyHostToDevice, ctx_->stream()));
+  }
+  // device -> host; waits for the stream, so host_dst holds the data on return
+  template <class T>
+  void download(const T* src, T* host_dst, std::size_t n) {
+    if (n == 0) return;
+    JUICE_CUDA_CHECK(cudaMemcpyAsync(host_dst, src, n * sizeof(T), cudaMemcpyDeviceToHost, ctx_->stream()));
+    synchronize();
+  }
+
+  // out(N,OC) = inp(N,C) w(OC,C)^T (+ bias), overwritten: column-major out^T(OC,N) = op(w) inp^T
+  // with op = T on the column-major (C,OC) view of w and the (C,N) view of inp as it is.
+  template <class T>
+  void gemm_forward(T* out, const T* inp, const T* w, const T* bias, index N, index C, index OC) {
+    const T one = 1, zero = 0;
+    JUICE_CUDA_CHECK(cuda_detail::gemm(cublas(), CUBLAS_OP_T, CUBLAS_OP_N, narrow(OC), narrow(N), narrow(C), &one, w,
+                                       narrow(C), inp, narrow(C), &zero, out, narrow(OC)));
+    if (bias) device_kernels::add_bias(exec(), out, bias, N, OC);
+  }
+  // dinp(N,C) = dout w (overwritten); dw(OC,C) += dout^T inp; dbias(OC) += sum_n dout. Null skips.
+  template <class T>
+  void gemm_backward(T* dinp, T* dw, T* dbias, const T* dout, const T* inp, const T* w, index N, index C, index OC) {
+    const T one = 1, zero = 0;
+    if (dinp)  // column-major dinp^T(C,N) = w^T(C,OC) dout^T(OC,N)
+      JUICE_CUDA_CHECK(cuda_detail::gemm(cublas(), CUBLAS_OP_N, CUBLAS_OP_N, narrow(C), narrow(N), narrow(OC), &one, w,
+                                         narrow(C), dout, narrow(OC), &zero, dinp, narrow(C)));
+    if (dw)  // column-major dw^T(C,OC) += inp^T(C,N) dout(N,OC)
+      JUICE_CUDA_CHECK(cuda_detail::gemm(cublas(), CUBLAS_OP_N, CUBLAS_OP_T, narrow(C), narrow(OC), narrow(N), &one,
+                                         inp, narrow(C), dout, narrow(OC), &one, dw, narrow(C)));
+    if (dbias) device_kernels::bias_grad(exec(), dbias, dout, N, OC);
+  }
+
+private:
+  static int narrow(index n) {
+    if (n < 0 || n > 2147483647)
+      throw invalid_argument("juice::cuda: a GEMM dimension (" + std::to_string(n) + ") does not fit cuBLAS's int.");
+    return static_cast<int>(n);
+  }
+  std::shared_ptr<cuda_detail::context> ctx_;
+};
+
+static_assert(Backend<cuda>, "juice::cuda must satisfy juice::Backend");
+
+}  // namespace juice

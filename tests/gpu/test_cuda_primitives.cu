@@ -1,0 +1,57 @@
+// juice::cuda on a real GPU: the same primitive checks the thrust-omp tests run in CI
+// (tests/support/device_checks.hpp), here with cuBLAS GEMMs and the functors compiled by nvcc.
+// Without a device (cudaGetDeviceCount failing or returning 0) the program prints why and exits
+// with 77, which ctest reports as skipped (SKIP_RETURN_CODE), never as passed.
+// With JUICE_GPU_CHECK_REPORT=<file> it also writes "<check> <worst |diff|>" lines for
+// scripts/gpu-check.
+#define BOOST_TEST_MODULE cuda_primitives
+#define BOOST_TEST_NO_MAIN
+#include <boost/test/unit_test.hpp>
+
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+
+#include "device_checks.hpp"
+#include "juice/backends/cuda/cuda.hpp"
+
+namespace {
+
+juice::cuda make_cuda() { return {}; }
+
+struct write_report {
+  ~write_report() {
+    const char* path = std::getenv("JUICE_GPU_CHECK_REPORT");
+    if (!path) return;
+    std::ofstream out(path);
+    for (const auto& [name, err] : juice::test::device::worst_errors()) out << name << '\t' << err << '\n';
+  }
+};
+
+}  // namespace
+
+BOOST_TEST_GLOBAL_FIXTURE(write_report);
+
+static_assert(juice::Backend<juice::cuda>);
+static_assert(juice::test::device::transformer_backend_but_attention<juice::cuda, float>);
+static_assert(juice::test::device::transformer_backend_but_attention<juice::cuda, double>);
+
+JUICE_DEVICE_PRIMITIVE_TESTS(make_cuda)
+
+BOOST_AUTO_TEST_CASE(copies_share_the_stream) {
+  juice::cuda a;
+  juice::cuda b = a;
+  BOOST_CHECK(a.stream() == b.stream());
+  BOOST_CHECK(a.cublas() == b.cublas());
+}
+
+int main(int argc, char* argv[]) {
+  int count = 0;
+  const cudaError_t status = cudaGetDeviceCount(&count);
+  if (status != cudaSuccess || count == 0) {
+    std::printf("SKIPPED: no CUDA device (cudaGetDeviceCount: %s, %d devices)\n",
+                status == cudaSuccess ? "success" : cudaGetErrorName(status), count);
+    return 77;
+  }
+  return boost::unit_test::unit_test_main(&init_unit_test, argc, argv);
+}
