@@ -18,6 +18,7 @@
 
 #include "juice/concepts/tokenizer.hpp"
 #include "juice/core/batch.hpp"
+#include "juice/core/batch_ops.hpp"
 #include "juice/core/error.hpp"
 #include "juice/data/data_error.hpp"
 #include "juice/data/jsonl.hpp"
@@ -39,11 +40,6 @@ struct tokenized_demonstration {
 struct tokenized_pair {
   std::vector<token_t> prompt, chosen, rejected;
   std::size_t line = 0;
-};
-
-// A minibatch of pairs: row b of `chosen` and row b of `rejected` answer the same prompt.
-struct pair_batch {
-  sequence_batch chosen, rejected;
 };
 
 namespace data::detail {
@@ -156,7 +152,8 @@ inline pair_batch make_batch(const std::vector<tokenized_pair>& data, std::size_
     wc = std::max(wc, data[i].prompt.size() + data[i].chosen.size());
     wr = std::max(wr, data[i].prompt.size() + data[i].rejected.size());
   }
-  pair_batch out{sequence_batch(count, wc), sequence_batch(count, wr)};
+  // juice::pair_batch (core/batch_ops.hpp): row b of chosen and of rejected answer the same prompt.
+  pair_batch out{sequence_batch(count, wc), sequence_batch(count, wr), xt::xtensor<double, 1>({count}, 1.0 / static_cast<double>(count))};
   for (std::size_t i = 0; i < count; ++i) {
     data::detail::put_row(out.chosen, i, data[first + i].prompt, data[first + i].chosen, first + i);
     data::detail::put_row(out.rejected, i, data[first + i].prompt, data[first + i].rejected, first + i);
