@@ -55,6 +55,7 @@ BOOST_AUTO_TEST_CASE(bad_demonstrations_name_file_and_line) {
   check_throws_with([&] { demos("{\"prompt\": 3, \"response\": \"b\"}\n"); }, "d.jsonl line 1: the field \"prompt\" is number, not a string");
   check_throws_with([&] { demos("{\"prompt\": \"a\", \"response\": \"\"}\n"); }, "d.jsonl line 1: the field \"response\" is empty");
   check_throws_with([&] { demos("{\"prompt\": \"\xFF\", \"response\": \"b\"}\n"); }, "d.jsonl line 1: malformed JSON");
+  check_throws_with([&] { demos(good + "{\"prompt\": 1e999, \"response\": \"b\"}\n"); }, "d.jsonl line 2: malformed JSON");
   check_throws_with([&] { demos("\n  \n"); }, "d.jsonl: holds no records");
   check_throws_with([] { juice::read_demonstrations("/nonexistent/demos.jsonl"); }, "/nonexistent/demos.jsonl: cannot be opened");
 }

@@ -59,7 +59,8 @@ void for_each_jsonl_object(std::istream& in, const std::string& name, OnObject&&
     nlohmann::json json;
     try {
       json = nlohmann::json::parse(line);
-    } catch (const nlohmann::json::parse_error& e) {
+    } catch (const nlohmann::json::exception& e) {
+      // Not only parse_error: a number too large for a double is out_of_range (found by fuzzing).
       // nlohmann's text says "line 1"; the column and the reason are what help here.
       std::string reason = e.what();
       if (const auto c = reason.find("column"); c != std::string::npos) reason = reason.substr(c);
