@@ -230,6 +230,12 @@ BOOST_AUTO_TEST_CASE(broken_vocabularies_are_refused_with_the_line) {
   check_throws_with([&] { from_tiktoken("YQ== 0\nYg== 7\n"); }, "v.tiktoken line 2: rank 7 is not below");
   check_throws_with([&] { from_tiktoken("YQ== 0\nYQ== 1\n"); }, "v.tiktoken line 2: the token repeats");
   check_throws_with([&] { from_tiktoken("YQ== 0\n"); }, "v.tiktoken: byte 0 is not a token");
+  check_throws_with([&] {
+    juice::bpe_options o;
+    o.special_tokens = {""};
+    std::istringstream in(tiny_tiktoken());
+    juice::bpe_tokenizer::from_tiktoken(in, "v.tiktoken", o);
+  }, "a special token cannot be empty");
   const auto vocab = tiny_vocab_json();
   check_throws_with([&] { from_hf("{", "a a\n"); }, "vocab.json: not valid JSON");
   check_throws_with([&] { from_hf("[1]", "a a\n"); }, "vocab.json: expected a JSON object");

@@ -268,7 +268,10 @@ private:
     token_t merged;
   };
 
-  bpe_tokenizer(bpe_options options, bool pair_merges) : options_(std::move(options)), pair_merges_(pair_merges) {}
+  bpe_tokenizer(bpe_options options, bool pair_merges) : options_(std::move(options)), pair_merges_(pair_merges) {
+    for (const auto& special : options_.special_tokens)
+      if (special.empty()) throw invalid_argument("juice::bpe_tokenizer: a special token cannot be empty text.");
+  }
 
   static std::uint64_t pair_key(token_t a, token_t b) {
     return (static_cast<std::uint64_t>(static_cast<std::uint32_t>(a)) << 32) | static_cast<std::uint32_t>(b);
