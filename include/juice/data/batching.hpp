@@ -103,9 +103,10 @@ inline void check_range(std::size_t first, std::size_t count, std::size_t size, 
 }  // namespace data::detail
 
 // Tokenizes every demonstration and fits it to the context (see the header comment).
-template <Tokenizer Tok>
+template <class Tok>
 std::vector<tokenized_demonstration> tokenize(const demonstration_set& set, const Tok& tokenizer,
                                               const batch_options& options = {}) {
+  static_assert(Tokenizer<Tok>, "juice::tokenize: Tok must satisfy juice::Tokenizer; see docs/data.md#tokenizers");
   data::detail::check_options(options, tokenizer.eos().has_value(), "juice::tokenize");
   std::vector<tokenized_demonstration> out;
   out.reserve(set.records.size());
@@ -119,8 +120,9 @@ std::vector<tokenized_demonstration> tokenize(const demonstration_set& set, cons
 }
 
 // Tokenizes every pair; the shared prompt is fitted against the longer of the two responses.
-template <Tokenizer Tok>
+template <class Tok>
 std::vector<tokenized_pair> tokenize(const preference_set& set, const Tok& tokenizer, const batch_options& options = {}) {
+  static_assert(Tokenizer<Tok>, "juice::tokenize: Tok must satisfy juice::Tokenizer; see docs/data.md#tokenizers");
   data::detail::check_options(options, tokenizer.eos().has_value(), "juice::tokenize");
   std::vector<tokenized_pair> out;
   out.reserve(set.records.size());
