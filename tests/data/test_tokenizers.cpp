@@ -4,9 +4,13 @@
 #define BOOST_TEST_MODULE juice data tokenizers
 #include <boost/test/unit_test.hpp>
 
+#include <filesystem>
+#include <fstream>
 #include <sstream>
 #include <string>
 #include <vector>
+
+#include <unistd.h>
 
 #include "juice/data/data.hpp"
 
@@ -243,4 +247,23 @@ BOOST_AUTO_TEST_CASE(broken_vocabularies_are_refused_with_the_line) {
   check_throws_with([&] { from_hf(vocab, "#version: 0.2\na a\nab\n"); }, "merges.txt line 3: expected");
   check_throws_with([&] { from_hf(vocab, "x y\n"); }, "merges.txt line 1: the merged token is not in vocab.json");
   check_throws_with([&] { from_hf(vocab, "\xE2\x82\xAC a\n"); }, "merges.txt line 1: a character outside");
+}
+
+BOOST_AUTO_TEST_CASE(load_tokenizer_finds_the_form_from_the_path) {
+  namespace fs = std::filesystem;
+  const fs::path root = fs::temp_directory_path() / ("juice-load-tokenizer-" + std::to_string(::getpid()));
+  fs::create_directories(root / "tik");
+  fs::create_directories(root / "hf");
+  fs::create_directories(root / "empty");
+  std::ofstream(root / "tik" / "tiny.tiktoken") << tiny_tiktoken();
+  std::ofstream(root / "hf" / "vocab.json") << tiny_vocab_json();
+  std::ofstream(root / "hf" / "merges.txt") << tiny_merges;
+  BOOST_TEST(juice::load_tokenizer("byte").vocab_size() == 257u);
+  for (const auto& spec : {root / "tik", root / "tik" / "tiny.tiktoken", root / "hf"}) {
+    const auto t = juice::load_tokenizer(spec.string());
+    BOOST_TEST(t.encode("abc") == (ids{260}), boost::test_tools::per_element());
+  }
+  check_throws_with([&] { juice::load_tokenizer((root / "empty").string()); }, "holds neither vocab.json + merges.txt");
+  check_throws_with([&] { juice::load_tokenizer((root / "missing").string()); }, "neither \"byte\" nor an existing file");
+  fs::remove_all(root);
 }
