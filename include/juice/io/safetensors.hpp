@@ -354,7 +354,7 @@ public:
     auto fail = [&](const std::string& why) {
       throw invalid_argument("juice::io::safetensors_writer: tensor '" + name + "' " + why);
     };
-    if (name.empty() || name == "__metadata__") fail("has a name the format reserves or cannot hold.");
+    if (name == "__metadata__") fail("has the name the format reserves for its metadata.");
     if (entries_.count(name)) fail("was added twice.");
     if (as != dtype::F32 && as != dtype::F64 && as != dtype::F16 && as != dtype::BF16)
       fail("cannot be written as " + std::string(dtype_name(as)) + "; juice writes F32, F64, F16 or BF16.");
