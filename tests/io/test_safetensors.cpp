@@ -5,10 +5,12 @@
 // writer's exact bytes, and atomic writes.
 #include <boost/test/unit_test.hpp>
 
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmath>
+#include <csignal>
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
@@ -265,6 +267,8 @@ BOOST_AUTO_TEST_CASE(every_error_names_the_reason) {
   check_error(make_file(R"({"a":{"dtype":"F17","shape":[1],"data_offsets":[0,4]}})", four), {"tensor 'a'", "unknown dtype 'F17'"});
   check_error(make_file(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,4]}})", four),
               {"tensor 'a'", "spanning 4 bytes", "needs 8 bytes"});
+  check_error(make_file(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,8]}})", bytes(8)),
+              {"tensor 'a'", "spanning 8 bytes", "needs 4 bytes"});
   check_error(make_file(R"({"a":{"dtype":"F32","shape":[-1],"data_offsets":[0,4]}})", four), {"tensor 'a'", "non-negative"});
   check_error(make_file(R"({"a":{"dtype":"F32","shape":[4294967296,4294967296],"data_offsets":[0,4]}})", four),
               {"tensor 'a'", "overflows"});
@@ -389,6 +393,28 @@ BOOST_AUTO_TEST_CASE(atomic_write_replaces_whole_and_leaves_nothing_on_failure) 
   BOOST_CHECK_THROW(write_file_atomically(d / "dir.safetensors", small), io_error);
   BOOST_TEST(entries(d) == 2u);  // m.safetensors and the folder, no temporary
   BOOST_TEST(fs::is_directory(d / "dir.safetensors" / "inside"));
+
+  // A write that fails half way (the file-size limit stands in for a full disk): the old file stays
+  // whole and the temporary file is removed.
+  {
+    rlimit old{};
+    ::getrlimit(RLIMIT_FSIZE, &old);
+    rlimit low = old;
+    low.rlim_cur = 1 << 16;
+    auto previous = std::signal(SIGXFSZ, SIG_IGN);
+    BOOST_REQUIRE(::setrlimit(RLIMIT_FSIZE, &low) == 0);
+    bool threw = false;
+    try {
+      write_file_atomically(p, big);
+    } catch (const io_error& e) {
+      threw = std::string(e.what()).find("writing") != std::string::npos;
+    }
+    ::setrlimit(RLIMIT_FSIZE, &old);
+    std::signal(SIGXFSZ, previous);
+    BOOST_TEST(threw);
+    BOOST_TEST(read_file(p) == small, boost::test_tools::per_element());
+    BOOST_TEST(entries(d) == 2u);
+  }
 
   // An unwritable folder (only meaningful when not root: root writes anywhere).
   if (::geteuid() != 0) {
