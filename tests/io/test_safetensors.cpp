@@ -296,6 +296,13 @@ BOOST_AUTO_TEST_CASE(file_errors_name_the_file) {
     BOOST_TEST(std::string(e.what()).find(p.string()) != std::string::npos);
   }
   BOOST_CHECK_THROW((void)safetensors_file::load(d / "absent.safetensors"), io_error);
+  // A folder is refused before its (meaningless) size is used to allocate anything.
+  try {
+    (void)safetensors_file::load(d);
+    BOOST_FAIL("a folder was read as a file");
+  } catch (const io_error& e) {
+    BOOST_TEST(std::string(e.what()).find("not a regular file") != std::string::npos, e.what());
+  }
   fs::remove_all(d);
 }
 

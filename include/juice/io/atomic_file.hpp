@@ -18,7 +18,6 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <random>
 #include <span>
 #include <string>
@@ -40,17 +39,33 @@ public:
   using error::error;
 };
 
-// The whole content of `path`.
+// The whole content of `path`, which must be a regular file (a folder or a device is refused
+// before anything is allocated).
 inline std::vector<std::uint8_t> read_file(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw io_error("juice::io: cannot open " + path.string() + " for reading: " + std::strerror(errno) + ".");
-  in.seekg(0, std::ios::end);
-  const std::streamoff size = in.tellg();
-  if (size < 0) throw io_error("juice::io: cannot determine the size of " + path.string() + ".");
-  in.seekg(0, std::ios::beg);
-  std::vector<std::uint8_t> bytes(static_cast<std::size_t>(size));
-  if (size > 0 && !in.read(reinterpret_cast<char*>(bytes.data()), size))
-    throw io_error("juice::io: cannot read " + path.string() + " (" + std::to_string(size) + " bytes).");
+  auto fail = [&](const std::string& what, int err) {
+    throw io_error("juice::io: cannot read " + path.string() + ": " + what + (err ? std::string(": ") + std::strerror(err) : "") + ".");
+  };
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) fail("cannot open it", errno);
+  struct ::stat st {};
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    const int err = errno;
+    ::close(fd);
+    fail("not a regular file", S_ISREG(st.st_mode) ? err : 0);
+  }
+  std::vector<std::uint8_t> bytes(static_cast<std::size_t>(st.st_size));
+  std::size_t done = 0;
+  while (done < bytes.size()) {
+    const ::ssize_t n = ::read(fd, bytes.data() + done, bytes.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      const int err = n < 0 ? errno : 0;
+      ::close(fd);
+      fail("it ended after " + std::to_string(done) + " of " + std::to_string(bytes.size()) + " bytes", err);
+    }
+    done += static_cast<std::size_t>(n);
+  }
+  ::close(fd);
   return bytes;
 }
 
