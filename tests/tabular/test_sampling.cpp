@@ -14,27 +14,6 @@
 using namespace juice;
 using space = tabular::bandit_space;
 
-namespace {
-// Over 400 seeds, the mean of the sampled estimate is within 4 standard errors of the exact value,
-// entry by entry.
-template <class Estimate>
-void check_unbiased(const std::vector<double>& exact_value, Estimate&& estimate, std::uint64_t first_seed) {
-  const std::size_t seeds = 400, P = exact_value.size();
-  std::vector<double> mean(P, 0), sq(P, 0);
-  for (std::size_t s = 0; s < seeds; ++s) {
-    const auto g = estimate(first_seed + s);
-    for (std::size_t i = 0; i < P; ++i) {
-      mean[i] += g[i] / seeds;
-      sq[i] += g[i] * g[i] / seeds;
-    }
-  }
-  for (std::size_t i = 0; i < P; ++i) {
-    const double se = std::sqrt(std::max(sq[i] - mean[i] * mean[i], 0.0) / seeds);
-    BOOST_CHECK_MESSAGE(std::abs(mean[i] - exact_value[i]) <= 4 * se + 1e-12,
-                        "entry " << i << ": sampled mean " << mean[i] << " vs exact " << exact_value[i] << " (se " << se << ")");
-  }
-}
-}  // namespace
 
 BOOST_AUTO_TEST_CASE(sampled_reward_gradient_is_unbiased) {
   // One RFT reward step with zero learning rate leaves the gradient of the linear loss in the
@@ -60,7 +39,7 @@ BOOST_AUTO_TEST_CASE(sampled_reward_gradient_is_unbiased) {
     return test::to_vector<double>(r.parameters()[0].grad);
   };
   const auto exact_grad = gradient(exact{}, 0);
-  check_unbiased(exact_grad, [&](std::uint64_t seed) { return gradient(sampled{2}, seed); }, 1000);
+  test::check_unbiased(exact_grad, 400, [&](std::size_t k) { return gradient(sampled{2}, 1000 + k); }, "RFT reward gradient");
 }
 
 BOOST_AUTO_TEST_CASE(sampled_irft_round_start_gradient_is_unbiased) {
@@ -84,7 +63,7 @@ BOOST_AUTO_TEST_CASE(sampled_irft_round_start_gradient_is_unbiased) {
     return test::to_vector<double>(pi.parameters()[0].grad);
   };
   const auto exact_grad = gradient(exact{}, 0);
-  check_unbiased(exact_grad, [&](std::uint64_t seed) { return gradient(sampled{1}, seed); }, 77);
+  test::check_unbiased(exact_grad, 400, [&](std::size_t k) { return gradient(sampled{1}, 77 + k); }, "IRFT round-start gradient");
 }
 
 BOOST_AUTO_TEST_CASE(sampled_rft_ends_near_the_exact_optimum) {
