@@ -100,29 +100,29 @@ BOOST_AUTO_TEST_CASE(spin_is_one_round_over_all_data) {
 }
 
 BOOST_AUTO_TEST_CASE(irft_rounds_use_their_own_chunk) {
-  // Demonstrations of prompt 0 then prompt 1: with T = 2 each round sees one prompt only, so the
-  // logits of the other prompt do not move in that round.
+  // Demonstrations of prompt 0 then prompt 1: with T = 2 round 0 sees only prompt 0 and round 1 only
+  // prompt 1. Each prompt has its own row of logits, so during round t exactly the row of chunk t moves.
   auto pi = random_policy(2, 3, 4);
   const auto demos = test::bandit_rows({{0, 1}, {0, 1}, {1, 2}, {1, 2}});
-  const auto before = pi.logits();
-  const Eigen::MatrixXd start = before;
   sgd opt(sgd_hyper{0.5});
   irft_options o;
-  o.rounds = 1;  // first half only: emulate round 0 by running on that chunk
+  o.rounds = 2;
   o.steps_per_round = 2;
   o.chunk_rounds = true;
-  auto first = select_rows(demos, std::vector<std::size_t>{0, 1});
-  irft(o).run(pi, first, opt, exact{});
-  BOOST_CHECK((pi.logits().row(1) - start.row(1)).norm() == 0);
-  BOOST_CHECK((pi.logits().row(0) - start.row(0)).norm() > 0);
-
-  auto pi2 = random_policy(2, 3, 4);
-  o.rounds = 2;
-  recorder rec;
-  irft(o).run(pi2, demos, opt, exact{}, rec);
-  BOOST_CHECK_EQUAL(rec.events.size(), 4u);
-  BOOST_CHECK(rec.events[2].round_start);
-  BOOST_CHECK_EQUAL(rec.events[2].round, 1u);
+  std::vector<Eigen::MatrixXd> after{pi.logits()};  // the logits before any update, then after each
+  std::vector<std::size_t> rounds;
+  irft(o).run(pi, demos, opt, exact{}, [&](const step_event& e) {
+    after.push_back(pi.logits());
+    rounds.push_back(e.round);
+  });
+  BOOST_REQUIRE_EQUAL(after.size(), 5u);
+  BOOST_CHECK((rounds == std::vector<std::size_t>{0, 0, 1, 1}));
+  for (std::size_t k = 1; k < after.size(); ++k) {
+    const std::size_t own = rounds[k - 1], other = 1 - own;
+    BOOST_TEST((after[k].row(own) - after[k - 1].row(own)).norm() > 1e-6, "update " << k << " did not move prompt " << own);
+    BOOST_TEST((after[k].row(other) - after[k - 1].row(other)).norm() == 0.0,
+               "update " << k << " of round " << own << " moved prompt " << other);
+  }
 }
 
 BOOST_AUTO_TEST_CASE(irft_online_regeneration_keeps_a_reference_and_runs) {

@@ -12,7 +12,7 @@
 #include "juice/algorithms/rft/rft.hpp"
 #include "juice/algorithms/sft/sft.hpp"
 #include "juice/backends/tabular/tabular.hpp"
-#include "juice/diagnostics/irl_likelihood.hpp"
+#include "juice/objectives/irl_likelihood.hpp"
 #include "juice_test.hpp"
 
 using namespace juice;

@@ -4,7 +4,8 @@ cmake_minimum_required(VERSION 3.20)
 #   EXPECT=json exit 0 and stdout is the `juice toy --json` object: params, and rows SFT,
 #               IRL-optimum, RFT, IRFT in that order, each with a probability vector summing to 1;
 #               SFT's pi(a1) >= 0.999 and IRFT's pi(a1) between the IRL optimum's and SFT's
-#   EXPECT=fail non-zero exit, nothing on stdout, exactly one line on stderr matching REGEX
+#   EXPECT=fail non-zero exit, nothing on stdout, exactly one line on stderr matching REGEX, and
+#               (with NO_FILE) no file left at that path
 string(REPLACE "|" ";" ARGS "${ARGS}")  # arguments arrive "|"-separated
 execute_process(COMMAND ${JUICE} ${ARGS} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
 if(EXPECT STREQUAL "ok")
@@ -65,6 +66,9 @@ else()
   endif()
   if(NOT line MATCHES "${REGEX}")
     message(FATAL_ERROR "message does not match '${REGEX}': ${line}")
+  endif()
+  if(NO_FILE AND EXISTS "${NO_FILE}")
+    message(FATAL_ERROR "failed but left the output file ${NO_FILE} behind")
   endif()
   message(STATUS "rejected with: ${line}")
 endif()

@@ -12,7 +12,7 @@
 #include "juice/backends/tabular/tabular.hpp"
 #include "juice/diagnostics/alignment.hpp"
 #include "juice/diagnostics/implicit_reward.hpp"
-#include "juice/diagnostics/irl_likelihood.hpp"
+#include "juice/objectives/irl_likelihood.hpp"
 #include "juice/mdp/random_mdp.hpp"
 #include "juice/optim/sgd.hpp"
 #include "juice_test.hpp"
@@ -90,36 +90,6 @@ BOOST_AUTO_TEST_CASE(implicit_reward_gradient_is_the_demonstration_likelihood_gr
   test::check_close(exact, fd, 1e-8, 1e-6, "implicit reward: grad E_D log pi");
 }
 
-// Mean of M draws of a vector estimator against the exact vector, along 8 fixed random directions
-// u: u . mean lies within 4 standard errors of u . exact. (Coordinate-wise checks would trip on
-// coordinates whose rare events no draw hits, where the sample standard error is zero.)
-template <class Draw>
-void check_unbiased(const std::vector<double>& exact, std::size_t M, Draw draw, const std::string& what) {
-  constexpr std::size_t U = 8;
-  rng dir(2718);
-  std::vector<std::vector<double>> u(U, std::vector<double>(exact.size()));
-  for (auto& d : u) for (double& e : d) e = mdp::standard_normal(dir);
-  std::vector<double> m(U, 0.0), m2(U, 0.0), want(U, 0.0);
-  for (std::size_t j = 0; j < U; ++j)
-    for (std::size_t i = 0; i < exact.size(); ++i) want[j] += u[j][i] * exact[i];
-  for (std::size_t k = 0; k < M; ++k) {
-    const auto v = draw(k);
-    for (std::size_t j = 0; j < U; ++j) {
-      double p = 0;
-      for (std::size_t i = 0; i < v.size(); ++i) p += u[j][i] * v[i];
-      m[j] += p;
-      m2[j] += p * p;
-    }
-  }
-  for (std::size_t j = 0; j < U; ++j) {
-    const double mean = m[j] / static_cast<double>(M);
-    const double se = std::sqrt(std::max(0.0, m2[j] / static_cast<double>(M) - mean * mean) / static_cast<double>(M));
-    BOOST_TEST(se > 0.0);
-    BOOST_TEST(std::abs(mean - want[j]) <= 4 * se,
-               what << ": direction " << j << ": mean " << mean << " vs exact " << want[j] << " (se " << se << ")");
-  }
-}
-
 BOOST_AUTO_TEST_CASE(rft_linear_reward_step_is_unbiased_for_grad_l) {
   problem p;
   tabular::reward<double, tree> r(p.t, tabular::reward_kind::token_sum);
@@ -133,7 +103,7 @@ BOOST_AUTO_TEST_CASE(rft_linear_reward_step_is_unbiased_for_grad_l) {
   tabular::exact_policy_step{}.improve(pi, p.ref, r, p.t.prompts(), p.beta, p.g);
   sequence_batch data = p.demos;
   normalise_weights(data);
-  check_unbiased(exact, 3000, [&](std::size_t k) {
+  test::check_unbiased(exact, 3000, [&](std::size_t k) {
     rng g = rng::stream(5, k);
     const auto pairs = make_pairs(data, generate(pi, prompts_of(data), sampled{1}, g));
     const auto both = concat_rows(pairs.chosen, pairs.rejected);
@@ -154,7 +124,7 @@ BOOST_AUTO_TEST_CASE(irft_round_start_gradient_is_unbiased_for_grad_l) {
   const auto exact = grad_of(pi.parameters()[0].grad);
   sequence_batch data = p.demos;
   normalise_weights(data);
-  check_unbiased(exact, 3000, [&](std::size_t k) {
+  test::check_unbiased(exact, 3000, [&](std::size_t k) {
     rng g = rng::stream(6, k);
     const auto pairs = make_pairs(data, generate(pi, prompts_of(data), sampled{1}, g));
     const auto both = concat_rows(pairs.chosen, pairs.rejected);

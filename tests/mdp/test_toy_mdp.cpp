@@ -1,9 +1,12 @@
 // The toy-mdp experiments (juice/experiments/toy_mdp.hpp): the robustness experiment is
-// deterministic for a fixed seed, the rate experiment's exact measure bounds the algorithm's own
-// round-start estimate, and bad options are rejected with one-line sentences.
+// deterministic for a fixed seed, IRFT's round-start estimate over beta^2 is the exact ||grad l||^2
+// the rate experiment measures, the rate is at least 1/sqrt(TK) on the default problem, and bad
+// options are rejected with one-line sentences.
 #define BOOST_TEST_MODULE toy_mdp
 #include <algorithm>
 #include <cmath>
+#include <string>
+#include <vector>
 
 #include <boost/test/unit_test.hpp>
 
@@ -74,22 +77,58 @@ BOOST_AUTO_TEST_CASE(robustness_rows_are_sane) {
   BOOST_TEST(std::isnan(run_toy_mdp_robustness(o).back().win_rate_minus_sft_mean));
 }
 
-BOOST_AUTO_TEST_CASE(rate_exact_measure_bounds_the_reported_estimate) {
+BOOST_AUTO_TEST_CASE(rate_round_start_estimate_is_the_exact_measure) {
+  // The rate experiment reports IRFT's round-start estimate over beta^2 as ||grad l||^2. With the
+  // linear loss and exact generation, z = 0 at a round start and the step's gradient is
+  // -beta (E_D grad log pi(y) - E_pi grad log pi(y~)) = -beta grad l(theta_t), so the estimate over
+  // beta^2 must equal the exact measure at theta_t, the iterate the previous update left behind.
   toy_mdp_rate_options o;
   o.mdp = {3, 2, 2, false};
-  o.budgets = {8, 32, 128};
+  o.beta = 0.5;
+  o.budgets = {8, 32};
   o.steps_per_round = 4;
+  o.rft = false;
+  double previous = -1;  // exact ||grad l||^2 after the last update seen
+  std::size_t compared = 0;
+  double worst = 0;
+  std::vector<double> round_start_min;  // per budget: min of the exact measure over the round starts
+  o.on_step = [&](const std::string& method, std::size_t, const step_event& e, double exact_after) {
+    BOOST_REQUIRE(method == "IRFT");
+    if (e.global_step == 1) {  // a new budget starts from the initial policy
+      previous = -1;
+      // Round 0 starts at the initial policy, where no update has been measured yet: take the
+      // event itself (the identity is checked on every later round).
+      round_start_min.push_back(e.grad_norm_sq / (o.beta * o.beta));
+    }
+    if (e.round_start && previous >= 0) {
+      const double reported = e.grad_norm_sq / (o.beta * o.beta);
+      worst = std::max(worst, std::abs(reported - previous) / previous);
+      round_start_min.back() = std::min(round_start_min.back(), previous);
+      ++compared;
+    }
+    previous = exact_after;
+  };
   const auto r = run_toy_mdp_rate(o);
-  BOOST_REQUIRE(r.irft.min_grad_norm_sq.size() == 3u);
-  for (std::size_t i = 0; i < 3; ++i) {
-    // The round starts are among the iterates the exact measure visits.
-    BOOST_TEST(r.irft.min_event_grad_norm_sq[i] >= r.irft.min_grad_norm_sq[i] * (1 - 1e-9));
-    BOOST_TEST(r.rft.min_event_grad_norm_sq[i] >= r.rft.min_grad_norm_sq[i] * (1 - 1e-9));
-  }
-  BOOST_TEST(r.irft.fit.slope < 0.0);
-  BOOST_TEST(r.rft.fit.slope < 0.0);
+  BOOST_TEST(compared == (8 / 4 - 1) + (32 / 4 - 1));
+  BOOST_TEST(worst < 1e-9, "worst relative gap between the round-start estimate and the exact measure: " << worst);
+  // What the experiment reports is that minimum, on the same scale.
+  BOOST_REQUIRE(round_start_min.size() == 2u);
+  for (std::size_t i = 0; i < 2; ++i)
+    BOOST_TEST(r.irft.min_event_grad_norm_sq[i] == round_start_min[i], boost::test_tools::tolerance(1e-9));
+  // And a seed gives the same run.
+  o.on_step = nullptr;
   const auto again = run_toy_mdp_rate(o);
   BOOST_TEST(again.irft.min_grad_norm_sq == r.irft.min_grad_norm_sq, boost::test_tools::per_element());
+}
+
+BOOST_AUTO_TEST_CASE(rate_on_the_default_problem_is_at_least_one_over_sqrt_budget) {
+  // The paper's claim: min ||grad l||^2 = O(1/sqrt(TK)) with eta ~ 1/sqrt(TK), i.e. a log-log slope
+  // of -0.5 or steeper. The default problem (docs/results.md) with budgets up to 1024.
+  toy_mdp_rate_options o;
+  o.budgets = {16, 64, 256, 1024};
+  const auto r = run_toy_mdp_rate(o);
+  BOOST_TEST(r.irft.fit.slope <= -0.5);
+  BOOST_TEST(r.rft.fit.slope <= -0.5);
 }
 
 BOOST_AUTO_TEST_CASE(bad_options_are_rejected_with_one_line_sentences) {

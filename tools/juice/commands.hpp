@@ -3,9 +3,21 @@
 // one-line message and a non-zero exit.
 #pragma once
 
+#include <string>
+#include <vector>
+
 #include <CLI/CLI.hpp>
 
 namespace juice::cli {
+
+// Shared option checks: CLI11 validators, so that --help lists the allowed values and ranges and a
+// bad value is rejected before anything runs.
+// Counts (steps, rounds, samples, ...): a non-negative number small enough to finish.
+inline CLI::Range count_range() { return CLI::Range(0.0, 1e7); }
+// Seeds: a non-negative number that fits std::uint64_t.
+inline CLI::Range seed_range() { return CLI::Range(0.0, 1.8e19); }
+// Generation of y~.
+inline CLI::IsMember mode_names() { return CLI::IsMember(std::vector<std::string>{"exact", "sampled"}); }
 
 // `juice toy`: the paper's one-state example (Table 1).
 void add_toy_command(CLI::App& app);

@@ -11,6 +11,7 @@
 
 int main(int argc, char** argv) {
   CLI::App app{"juice: reward learning from demonstrations (SFT, RFT, IRFT/SPIN)", "juice"};
+  app.set_version_flag("--version", "juice " JUICE_VERSION);
   app.require_subcommand(1);
   juice::cli::add_toy_command(app);
   juice::cli::add_toy_mdp_command(app);
@@ -19,6 +20,8 @@ int main(int argc, char** argv) {
   } catch (const CLI::CallForHelp& e) {
     return app.exit(e);
   } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
     fmt::print(stderr, "juice: error: {}\n", e.what());

@@ -37,8 +37,6 @@ nlohmann::json params_json(const experiments::one_state_options& o) {
 
 void run_toy(toy_args& a) {
   auto& o = a.o;
-  if (a.mode != "exact" && a.mode != "sampled")
-    throw juice::invalid_argument("unknown mode '" + a.mode + "' (use exact or sampled)");
   o.exact = a.mode == "exact";
   const auto rows = experiments::run_one_state(o);
   if (a.json) {
@@ -75,21 +73,23 @@ void add_toy_command(CLI::App& app) {
       ->delimiter(',')->capture_default_str();
   cmd->add_option("--counts", o.counts, "demonstrations of each action, comma-separated")
       ->delimiter(',')->capture_default_str();
-  cmd->add_option("--sft-steps", o.sft_steps, "SFT AdamW steps")->capture_default_str();
+  cmd->add_option("--sft-steps", o.sft_steps, "SFT AdamW steps")->check(count_range())->capture_default_str();
   cmd->add_option("--sft-lr", o.sft_lr, "SFT learning rate")->capture_default_str();
-  cmd->add_option("--rft-iterations", o.rft_iterations, "RFT iterations")->capture_default_str();
+  cmd->add_option("--rft-iterations", o.rft_iterations, "RFT iterations")->check(count_range())->capture_default_str();
   cmd->add_option("--rft-lr", o.rft_lr, "RFT reward learning rate (SGD)")->capture_default_str();
-  cmd->add_option("--rft-policy-step", o.rft_policy_step, "RFT policy step: exact or mirror")->capture_default_str();
+  cmd->add_option("--rft-policy-step", o.rft_policy_step, "RFT policy step")
+      ->check(CLI::IsMember(std::vector<std::string>{"exact", "mirror"}))->capture_default_str();
   cmd->add_option("--rft-alpha", o.rft_alpha, "mirror policy step rate")->capture_default_str();
-  cmd->add_option("--irft-rounds", o.irft_rounds, "IRFT rounds T")->capture_default_str();
-  cmd->add_option("--irft-steps", o.irft_steps, "IRFT steps per round K")->capture_default_str();
+  cmd->add_option("--irft-rounds", o.irft_rounds, "IRFT rounds T")->check(count_range())->capture_default_str();
+  cmd->add_option("--irft-steps", o.irft_steps, "IRFT steps per round K")->check(count_range())->capture_default_str();
   cmd->add_option("--irft-lr", o.irft_lr, "IRFT learning rate (SGD)")->capture_default_str();
-  cmd->add_option("--irft-loss", o.irft_loss, "IRFT loss: sigmoid, hinge, linear or ipo")->capture_default_str();
-  cmd->add_option("--mode", args->mode, "generation of y~: exact (enumerate) or sampled")->capture_default_str();
-  cmd->add_option("--samples", o.samples, "samples per demonstration in sampled mode")->capture_default_str();
-  cmd->add_option("--seed", o.seed, "random seed")->capture_default_str();
-  cmd->add_option("--methods", o.methods, "methods to run, comma-separated: SFT,IRL-optimum,RFT,IRFT")
-      ->delimiter(',')->capture_default_str();
+  cmd->add_option("--irft-loss", o.irft_loss, "IRFT loss")
+      ->check(CLI::IsMember(std::vector<std::string>{"sigmoid", "hinge", "linear", "ipo"}))->capture_default_str();
+  cmd->add_option("--mode", args->mode, "generation of y~ (exact: enumerate)")->check(mode_names())->capture_default_str();
+  cmd->add_option("--samples", o.samples, "samples per demonstration in sampled mode")->check(count_range())->capture_default_str();
+  cmd->add_option("--seed", o.seed, "random seed")->check(seed_range())->capture_default_str();
+  cmd->add_option("--methods", o.methods, "methods to run, comma-separated")
+      ->delimiter(',')->check(CLI::IsMember(experiments::one_state_methods()))->capture_default_str();
   cmd->add_flag("--json", args->json, "print one JSON object instead of a table");
   cmd->callback([args] { run_toy(*args); });
 }

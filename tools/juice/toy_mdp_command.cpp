@@ -22,9 +22,9 @@ namespace juice::cli {
 namespace {
 
 void add_mdp_options(CLI::App* cmd, experiments::token_mdp_options& m) {
-  cmd->add_option("--vocabulary,-V", m.vocabulary, "vocabulary size V")->capture_default_str();
-  cmd->add_option("--horizon,-H", m.horizon, "longest response H")->capture_default_str();
-  cmd->add_option("--prompts", m.prompts, "number of prompts")->capture_default_str();
+  cmd->add_option("--vocabulary,-V", m.vocabulary, "vocabulary size V")->check(count_range())->capture_default_str();
+  cmd->add_option("--horizon,-H", m.horizon, "longest response H")->check(count_range())->capture_default_str();
+  cmd->add_option("--prompts", m.prompts, "number of prompts")->check(count_range())->capture_default_str();
   cmd->add_flag("--eos", m.eos, "token 0 ends a response early");
 }
 
@@ -87,7 +87,6 @@ nlohmann::json series_json(const experiments::rate_series& s) {
 
 void run_rate(rate_args& a) {
   auto& o = a.o;
-  if (a.mode != "exact" && a.mode != "sampled") throw juice::invalid_argument("unknown mode '" + a.mode + "' (use exact or sampled)");
   o.exact = a.mode == "exact";
   o.rft = !a.no_rft;
   experiments::validate(o);
@@ -177,7 +176,6 @@ nlohmann::json row_json(const experiments::robustness_row& r) {
 
 void run_robustness(robustness_args& a) {
   auto& o = a.o;
-  if (a.mode != "exact" && a.mode != "sampled") throw juice::invalid_argument("unknown mode '" + a.mode + "' (use exact or sampled)");
   o.exact = a.mode == "exact";
   o.baselines = !a.no_baselines;
   experiments::validate(o);
@@ -233,17 +231,17 @@ void add_toy_mdp_command(CLI::App& app) {
     auto& o = args->o;
     auto* cmd = top->add_subcommand("rate", "IRFT/RFT stationarity against the budget TK with eta = c/sqrt(TK)");
     add_mdp_options(cmd, o.mdp);
-    cmd->add_option("--demonstrations", o.demonstrations, "demonstrations per prompt")->capture_default_str();
+    cmd->add_option("--demonstrations", o.demonstrations, "demonstrations per prompt")->check(count_range())->capture_default_str();
     cmd->add_option("--beta", o.beta, "KL weight beta")->capture_default_str();
     cmd->add_option("--c", o.c, "step-size constant c in eta = c / sqrt(TK)")->capture_default_str();
-    cmd->add_option("--budgets", o.budgets, "budgets TK, comma-separated, increasing")->delimiter(',')->capture_default_str();
-    cmd->add_option("--steps-per-round,-K", o.steps_per_round, "IRFT steps per round K")->capture_default_str();
+    cmd->add_option("--budgets", o.budgets, "budgets TK, comma-separated, increasing")->delimiter(',')->check(count_range())->capture_default_str();
+    cmd->add_option("--steps-per-round,-K", o.steps_per_round, "IRFT steps per round K")->check(count_range())->capture_default_str();
     cmd->add_option("--lambda", o.lambda, "RFT's L2 weight on the reward")->capture_default_str();
     cmd->add_option("--expert-scale", o.expert_scale, "std of the expert's logits")->capture_default_str();
     cmd->add_option("--base-scale", o.base_scale, "std of the initial policy's logits")->capture_default_str();
-    cmd->add_option("--mode", args->mode, "generation of y~: exact or sampled")->capture_default_str();
-    cmd->add_option("--samples", o.samples, "y~ per prompt in sampled mode")->capture_default_str();
-    cmd->add_option("--seed", o.seed, "random seed")->capture_default_str();
+    cmd->add_option("--mode", args->mode, "generation of y~")->check(mode_names())->capture_default_str();
+    cmd->add_option("--samples", o.samples, "y~ per prompt in sampled mode")->check(count_range())->capture_default_str();
+    cmd->add_option("--seed", o.seed, "random seed")->check(seed_range())->capture_default_str();
     cmd->add_flag("--no-rft", args->no_rft, "run IRFT only");
     cmd->add_option("--csv", args->csv, "also write the per-budget rows to this CSV file");
     cmd->add_option("--log", args->log, "also write every update (event + exact ||grad l||^2) to this JSONL file");
@@ -255,25 +253,26 @@ void add_toy_mdp_command(CLI::App& app) {
     auto& o = args->o;
     auto* cmd = top->add_subcommand("robustness", "SFT vs SPIN vs IRFT vs RFT with low-quality demonstrations");
     add_mdp_options(cmd, o.mdp);
-    cmd->add_option("--demonstrations", o.demonstrations, "demonstrations in all")->capture_default_str();
+    cmd->add_option("--demonstrations", o.demonstrations, "demonstrations in all")->check(count_range())->capture_default_str();
     cmd->add_option("--eps", o.eps, "fractions of low-quality demonstrations, comma-separated")->delimiter(',')->capture_default_str();
-    cmd->add_option("--seeds", o.seeds, "number of seeds")->capture_default_str();
-    cmd->add_option("--seed", o.seed, "base random seed")->capture_default_str();
+    cmd->add_option("--seeds", o.seeds, "number of seeds")->check(count_range())->capture_default_str();
+    cmd->add_option("--seed", o.seed, "base random seed")->check(seed_range())->capture_default_str();
     cmd->add_option("--reward-scale", o.reward_scale, "std of the hidden token reward r*")->capture_default_str();
     cmd->add_option("--base-scale", o.base_scale, "std of the initial policy's logits")->capture_default_str();
     cmd->add_option("--expert-beta", o.expert_beta, "KL weight of the expert's soft-optimal policy")->capture_default_str();
     cmd->add_option("--beta", o.beta, "KL weight of SPIN, IRFT and RFT")->capture_default_str();
-    cmd->add_option("--steps", o.steps, "updates of SFT, SPIN and IRFT")->capture_default_str();
+    cmd->add_option("--steps", o.steps, "updates of SFT, SPIN and IRFT")->check(count_range())->capture_default_str();
     cmd->add_option("--lr", o.lr, "SFT learning rate (SGD)")->capture_default_str();
     cmd->add_option("--irft-lr", o.irft_lr, "SPIN/IRFT learning rate (SGD)")->capture_default_str();
-    cmd->add_option("--irft-rounds", o.irft_rounds, "IRFT rounds T")->capture_default_str();
+    cmd->add_option("--irft-rounds", o.irft_rounds, "IRFT rounds T")->check(count_range())->capture_default_str();
     cmd->add_option("--chunk-rounds", o.chunk_rounds, "IRFT round t uses the t-th 1/T of the data (true/false)")->capture_default_str();
-    cmd->add_option("--rft-iterations", o.rft_iterations, "RFT iterations")->capture_default_str();
+    cmd->add_option("--rft-iterations", o.rft_iterations, "RFT iterations")->check(count_range())->capture_default_str();
     cmd->add_option("--rft-lr", o.rft_lr, "RFT reward learning rate (SGD)")->capture_default_str();
     cmd->add_option("--rft-lambda", o.rft_lambda, "RFT's L2 weight on the reward")->capture_default_str();
-    cmd->add_option("--mode", args->mode, "generation of y~: exact or sampled")->capture_default_str();
-    cmd->add_option("--samples", o.samples, "y~ per demonstration in sampled mode")->capture_default_str();
-    cmd->add_option("--methods", o.methods, "methods, comma-separated: SFT,SPIN,IRFT,RFT")->delimiter(',')->capture_default_str();
+    cmd->add_option("--mode", args->mode, "generation of y~")->check(mode_names())->capture_default_str();
+    cmd->add_option("--samples", o.samples, "y~ per demonstration in sampled mode")->check(count_range())->capture_default_str();
+    cmd->add_option("--methods", o.methods, "methods, comma-separated")->delimiter(',')
+        ->check(CLI::IsMember(experiments::toy_mdp_methods()))->capture_default_str();
     cmd->add_flag("--no-baselines", args->no_baselines, "omit the initial-policy and expert rows");
     cmd->add_option("--csv", args->csv, "also write the rows to this CSV file");
     cmd->add_flag("--json", args->json, "print one JSON object instead of a table");

@@ -7,6 +7,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <numbers>
 #include <random>
 #include <span>
 
@@ -67,5 +68,13 @@ public:
 private:
   std::mt19937_64 engine_;
 };
+
+// One standard normal draw (Box-Muller; one uniform pair per draw, so draws never depend on parity
+// and a seed gives the same numbers with every standard library).
+inline double standard_normal(rng& g) {
+  const double u1 = 1.0 - g.uniform();  // (0, 1]
+  const double u2 = g.uniform();
+  return std::sqrt(-2.0 * std::log(u1)) * std::cos(2.0 * std::numbers::pi * u2);
+}
 
 }  // namespace juice

@@ -7,5 +7,5 @@
 
 #include "juice/diagnostics/alignment.hpp"
 #include "juice/diagnostics/implicit_reward.hpp"
-#include "juice/diagnostics/irl_likelihood.hpp"
+#include "juice/objectives/irl_likelihood.hpp"
 #include "juice/diagnostics/stationarity.hpp"

@@ -16,7 +16,7 @@
 #include "juice/concepts/policy.hpp"
 #include "juice/concepts/reward_model.hpp"
 #include "juice/core/batch_ops.hpp"
-#include "juice/diagnostics/irl_likelihood.hpp"
+#include "juice/objectives/irl_likelihood.hpp"
 #include "juice/optim/gradients.hpp"
 
 namespace juice {

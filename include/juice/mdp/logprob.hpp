@@ -10,6 +10,7 @@
 #include <string>
 
 #include "juice/core/batch.hpp"
+#include "juice/core/batch_ops.hpp"
 #include "juice/core/error.hpp"
 
 namespace juice::mdp {
@@ -57,10 +58,15 @@ sequence_values<double> masked_mean(const token_values<T>& values, const token_v
   return out;
 }
 
-// log pi(y|x) per row: the masked sum with the batch's response mask.
+// log pi(y|x) per row: the sum over the batch's response tokens (juice::sequence_sum, the one the
+// algorithms use), after checking that the table has the batch's shape.
 template <class T>
 sequence_values<double> sequence_logprobs(const token_values<T>& logp, const sequence_batch& batch) {
-  return masked_sum(logp, response_mask<double>(batch));
+  if (logp.shape()[0] != batch.rows() || logp.shape()[1] != batch.width())
+    throw invalid_argument("juice::mdp::sequence_logprobs: the values are " + std::to_string(logp.shape()[0]) + " x " +
+                           std::to_string(logp.shape()[1]) + " but the batch is " + std::to_string(batch.rows()) +
+                           " x " + std::to_string(batch.width()) + ".");
+  return sequence_sum(logp, batch);
 }
 
 }  // namespace juice::mdp

@@ -7,7 +7,7 @@
 // s_{t+1} = s_t (+) a_t is deterministic, and an action ends the response when it is EOS or the
 // H-th token. Every complete response is therefore identified by its last (state, action) pair.
 //
-// It satisfies juice::tabular::TabularSpace, so the tabular policy (one logit vector per prefix),
+// It satisfies juice::TabularSpace, so the tabular policy (one logit vector per prefix),
 // the tabular rewards (per (state, action) or per complete response) and the linear-feature reward
 // run on it unchanged. On top of the TabularSpace interface it exposes the tree structure the exact
 // token-level computations need: depth, parent and parent action of a state, the child of a
@@ -25,7 +25,7 @@
 #include <string>
 #include <vector>
 
-#include "juice/backends/tabular/space.hpp"
+#include "juice/concepts/tabular_space.hpp"
 #include "juice/core/batch.hpp"
 #include "juice/core/error.hpp"
 
@@ -67,7 +67,7 @@ public:
               std::optional<token_t> eos = std::nullopt)
       : prefix_tree(prefix_tree_options{num_prompts, vocabulary, horizon, eos}) {}
 
-  // --- juice::tabular::TabularSpace ---
+  // --- juice::TabularSpace ---
   [[nodiscard]] std::size_t num_states() const { return depth_.size(); }
   [[nodiscard]] std::size_t num_actions() const { return o_.vocabulary; }
   [[nodiscard]] std::size_t max_response_length() const { return o_.horizon; }
@@ -220,6 +220,6 @@ private:
   std::vector<std::int32_t> child_;
 };
 
-static_assert(tabular::TabularSpace<prefix_tree>);
+static_assert(TabularSpace<prefix_tree>);
 
 }  // namespace juice::mdp

@@ -8,7 +8,8 @@
 // and at sequence level pi*(y|x) = pi_ref(y|x) exp(r(x,y)/beta) / Z(x) with V(root x) = beta log Z(x).
 // On a tree the backup is exact in one backward sweep (children have larger indices than parents),
 // so "iteration" is a single pass in reverse state order. A sequence-level (terminal) reward is the
-// special case where r is zero on every pair that does not end the response.
+// special case where r is zero on every pair that does not end the response. The same for tabular
+// reward and policy models: juice/backends/tabular/prefix_tree_models.hpp.
 #pragma once
 
 #include <algorithm>
@@ -18,8 +19,6 @@
 #include <string>
 #include <vector>
 
-#include "juice/backends/tabular/tabular_policy.hpp"
-#include "juice/backends/tabular/tabular_reward.hpp"
 #include "juice/core/error.hpp"
 #include "juice/mdp/prefix_tree.hpp"
 
@@ -110,51 +109,6 @@ inline bellman_residual soft_bellman_residual(const prefix_tree& tree, const std
     r.policy = std::max(r.policy, std::abs(total - 1));
   }
   return r;
-}
-
-// The (states x V) log pi(a|s) table of a tabular policy on the tree.
-template <class S>
-std::vector<double> log_policy_table(const tabular::policy<S, prefix_tree>& pi) {
-  const std::size_t N = pi.space().num_states(), A = pi.space().num_actions();
-  std::vector<double> out(N * A);
-  for (std::size_t s = 0; s < N; ++s) {
-    const auto lp = pi.log_probabilities(s);
-    std::copy(lp.begin(), lp.end(), out.begin() + static_cast<std::ptrdiff_t>(s * A));
-  }
-  return out;
-}
-
-// The per-(state, action) token reward a tabular reward pays: its table for reward_kind::token_sum;
-// for reward_kind::sequence its table on the pairs that end a response and zero elsewhere.
-template <class S>
-std::vector<double> token_reward_table(const tabular::reward<S, prefix_tree>& r) {
-  const auto& tree = r.space();
-  const std::size_t N = tree.num_states(), A = tree.num_actions();
-  std::vector<double> out(N * A);
-  const auto table = r.table();
-  for (std::size_t s = 0; s < N; ++s)
-    for (std::size_t a = 0; a < A; ++a)
-      out[s * A + a] = r.kind() == tabular::reward_kind::token_sum || tree.ends(s, a)
-                           ? static_cast<double>(table(static_cast<Eigen::Index>(s), static_cast<Eigen::Index>(a)))
-                           : 0.0;
-  return out;
-}
-
-// Soft value iteration for a tabular reward model and a tabular reference policy on the same tree.
-template <class S>
-soft_values soft_value_iteration(const tabular::reward<S, prefix_tree>& r, const tabular::policy<S, prefix_tree>& ref,
-                                 double beta) {
-  return soft_value_iteration(r.space(), token_reward_table(r), log_policy_table(ref), beta);
-}
-
-// Writes a (states x V) log-policy table into a tabular policy's logits (the soft-optimal policy).
-template <class S>
-void set_log_policy(tabular::policy<S, prefix_tree>& pi, const std::vector<double>& log_policy) {
-  auto logits = pi.logits();
-  if (static_cast<std::size_t>(logits.size()) != log_policy.size())
-    throw invalid_argument("juice::mdp::set_log_policy: the table has " + std::to_string(log_policy.size()) +
-                           " entries; the policy has " + std::to_string(logits.size()) + " logits.");
-  for (std::size_t i = 0; i < log_policy.size(); ++i) logits.data()[i] = static_cast<S>(log_policy[i]);
 }
 
 }  // namespace juice::mdp

@@ -23,6 +23,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "juice/algorithms/detail/demonstrations.hpp"
 #include "juice/algorithms/detail/gradient_step.hpp"
 #include "juice/algorithms/detail/minibatches.hpp"
 #include "juice/algorithms/generation.hpp"
@@ -59,18 +60,17 @@ double irft_loss(const pair_batch& pairs, const sequence_batch& both, const toke
                  std::vector<double>* margins = nullptr) {
   const std::size_t N = pairs.rows();
   const auto seq = sequence_sum(logp, both);
+  std::vector<double> z(N), c;
+  for (std::size_t i = 0; i < N; ++i) z[i] = beta * ((seq(i) - ref[i]) - (seq(N + i) - ref[N + i]));
+  const double loss = pairwise_margin_loss<Loss>(pairs, z, beta, weights ? &c : nullptr);
+  if (margins) *margins = z;
+  if (!weights) return loss;
   std::vector<double> per_row(2 * N);
-  double loss = 0;
-  if (margins) margins->resize(N);
   for (std::size_t i = 0; i < N; ++i) {
-    const double z = beta * ((seq(i) - ref[i]) - (seq(N + i) - ref[N + i]));
-    if (margins) (*margins)[i] = z;
-    loss += pairs.weight(i) * Loss::value(z);
-    const double c = pairs.weight(i) * Loss::derivative(z) * beta;
-    per_row[i] = c;
-    per_row[N + i] = -c;
+    per_row[i] = c[i];
+    per_row[N + i] = -c[i];
   }
-  if (weights) *weights = spread_over_response<S>(per_row, both);
+  *weights = spread_over_response<S>(per_row, both);
   return loss;
 }
 
@@ -97,9 +97,8 @@ public:
     static_assert(is_generation_mode_v<Mode>, "juice::irft: the mode must be juice::sampled or juice::exact.");
     static_assert(Observer<Ob>, "juice::irft: the observer must be callable with a const juice::step_event&; see docs/concepts.md#observer");
     using S = typename P::scalar_type;
-    validate(demos, "juice::irft: demonstrations");
+    detail::check_demonstrations(demos, "juice::irft");
     const std::size_t T = options_.rounds, N = demos.rows();
-    if (N == 0) throw invalid_argument("juice::irft: the demonstration set is empty.");
     if (options_.chunk_rounds && N < T)
       throw invalid_argument("juice::irft: " + std::to_string(N) + " demonstrations cannot be split into " +
                              std::to_string(T) + " rounds; lower rounds or set chunk_rounds = false.");
@@ -150,7 +149,8 @@ public:
         const double gn = detail::gradient_step(policy, opt, step_where, [&] { policy.backward(both, w); });
         ++result.updates;
         result.last_loss = loss;
-        observer(step_event{"irft", t, k, result.updates, loss, gn, k == 0});
+        observer(step_event{.algorithm = "irft", .round = t, .step = k, .global_step = result.updates, .loss = loss,
+                            .grad_norm_sq = gn, .round_start = k == 0});
       }
     }
     return result;
@@ -187,7 +187,8 @@ template <PairwiseLoss Loss = sigmoid_loss>
 class spin_trainer : public irft_trainer<Loss> {
 public:
   explicit spin_trainer(double beta = 0.1, std::size_t steps = 1, std::size_t batch_size = 0, std::uint64_t seed = 0)
-      : irft_trainer<Loss>(irft_options{beta, 1, steps, batch_size, false, 0.0, seed}) {}
+      : irft_trainer<Loss>(irft_options{.beta = beta, .rounds = 1, .steps_per_round = steps, .batch_size = batch_size,
+                                        .chunk_rounds = false, .online_probability = 0.0, .seed = seed}) {}
 };
 
 using spin = spin_trainer<sigmoid_loss>;

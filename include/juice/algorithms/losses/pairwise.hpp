@@ -11,9 +11,12 @@
 
 #include <algorithm>
 #include <cmath>
+#include <span>
 #include <string_view>
+#include <vector>
 
 #include "juice/concepts/pairwise_loss.hpp"
+#include "juice/core/batch_ops.hpp"
 
 namespace juice {
 
@@ -38,6 +41,9 @@ struct hinge_loss {
 
 struct linear_loss {
   static constexpr std::string_view name = "linear";
+  // RFT divides the reward margin by beta for this loss, so that its negative gradient is the
+  // maximum-likelihood IRL gradient grad l(theta) (see margin_scale below).
+  static constexpr bool margin_over_beta = true;
   static double value(double z) { return -z; }
   static double derivative(double) { return -1.0; }
 };
@@ -50,5 +56,29 @@ struct ipo_loss {
 
 static_assert(PairwiseLoss<sigmoid_loss> && PairwiseLoss<hinge_loss> && PairwiseLoss<linear_loss> &&
               PairwiseLoss<ipo_loss>);
+
+// The scale s of the reward margin in RFT's z = s (r(x,y) - r(x,y~)): 1/beta for a loss that says
+// `static constexpr bool margin_over_beta = true` (the linear, ML-IRL loss), 1 otherwise.
+template <PairwiseLoss Loss>
+double margin_scale(double beta) {
+  if constexpr (requires { requires Loss::margin_over_beta; }) return 1.0 / beta;
+  else return 1.0;
+}
+
+// sum_i w_i h(z_i) over the pairs' margins z (one per pair), and into *per_pair (if given) each
+// pair's weight c_i = w_i h'(z_i) dz: the chosen response's gradient weight (the rejected one gets
+// -c_i), with dz the derivative of the margin in the model output (beta for IRFT's log-probs, the
+// margin scale for RFT's rewards).
+template <PairwiseLoss Loss>
+double pairwise_margin_loss(const pair_batch& pairs, std::span<const double> z, double dz,
+                            std::vector<double>* per_pair = nullptr) {
+  double loss = 0;
+  if (per_pair) per_pair->resize(z.size());
+  for (std::size_t i = 0; i < z.size(); ++i) {
+    loss += pairs.weight(i) * Loss::value(z[i]);
+    if (per_pair) (*per_pair)[i] = pairs.weight(i) * Loss::derivative(z[i]) * dz;
+  }
+  return loss;
+}
 
 }  // namespace juice

@@ -18,9 +18,9 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
-#include <type_traits>
 #include <vector>
 
+#include "juice/algorithms/detail/demonstrations.hpp"
 #include "juice/algorithms/detail/gradient_step.hpp"
 #include "juice/algorithms/detail/minibatches.hpp"
 #include "juice/algorithms/generation.hpp"
@@ -56,15 +56,15 @@ template <PairwiseLoss Loss, class S>
 double rft_reward_loss(const pair_batch& pairs, const sequence_values<S>& rewards, double scale,
                        sequence_values<S>* weights = nullptr) {
   const std::size_t N = pairs.rows();
-  double loss = 0;
-  if (weights) *weights = xt::zeros<S>({2 * N});
-  for (std::size_t i = 0; i < N; ++i) {
-    const double z = scale * (static_cast<double>(rewards(i)) - static_cast<double>(rewards(N + i)));
-    loss += pairs.weight(i) * Loss::value(z);
-    if (weights) {
-      const double c = pairs.weight(i) * Loss::derivative(z) * scale;
-      (*weights)(i) = static_cast<S>(c);
-      (*weights)(N + i) = static_cast<S>(-c);
+  std::vector<double> z(N), c;
+  for (std::size_t i = 0; i < N; ++i)
+    z[i] = scale * (static_cast<double>(rewards(i)) - static_cast<double>(rewards(N + i)));
+  const double loss = pairwise_margin_loss<Loss>(pairs, z, scale, weights ? &c : nullptr);
+  if (weights) {
+    *weights = xt::zeros<S>({2 * N});
+    for (std::size_t i = 0; i < N; ++i) {
+      (*weights)(i) = static_cast<S>(c[i]);
+      (*weights)(N + i) = static_cast<S>(-c[i]);
     }
   }
   return loss;
@@ -87,10 +87,8 @@ public:
 
   [[nodiscard]] const rft_options& options() const { return options_; }
 
-  // The margin scale s: 1/beta for the linear loss (the ML-IRL gradient), 1 otherwise.
-  [[nodiscard]] double margin_scale() const {
-    return std::is_same_v<Loss, linear_loss> ? 1.0 / options_.beta : 1.0;
-  }
+  // The margin scale s: 1/beta for a loss with margin_over_beta (the linear, ML-IRL loss), 1 otherwise.
+  [[nodiscard]] double margin_scale() const { return juice::margin_scale<Loss>(options_.beta); }
 
   template <class P, class R, class O, class I, class Mode = sampled, class Ob = null_observer>
   rft_result run(P& policy, const P& reference, R& reward, const sequence_batch& demos, O& reward_opt,
@@ -102,8 +100,7 @@ public:
     static_assert(is_generation_mode_v<Mode>, "juice::rft: the mode must be juice::sampled or juice::exact.");
     static_assert(Observer<Ob>, "juice::rft: the observer must be callable with a const juice::step_event&; see docs/concepts.md#observer");
     using RS = typename R::scalar_type;
-    validate(demos, "juice::rft: demonstrations");
-    if (demos.rows() == 0) throw invalid_argument("juice::rft: the demonstration set is empty.");
+    detail::check_demonstrations(demos, "juice::rft");
 
     rng g(options_.seed);
     detail::minibatches batches(demos.rows(), options_.batch_size);
@@ -127,11 +124,12 @@ public:
         });
         ++result.updates;
         result.last_loss = loss;
-        observer(step_event{"rft.reward", it, k, result.updates, loss, gn, k == 0});
+        observer(step_event{.algorithm = "rft.reward", .round = it, .step = k, .global_step = result.updates, .loss = loss,
+                            .grad_norm_sq = gn, .round_start = k == 0});
       }
       for (std::size_t k = 0; k < options_.policy_steps; ++k) {
         improver.improve(policy, reference, reward, prompts, options_.beta, g);
-        observer(step_event{"rft.policy", it, k, result.updates, 0.0, 0.0, false});
+        observer(step_event{.algorithm = "rft.policy", .round = it, .step = k, .global_step = result.updates});
       }
     }
     return result;

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "juice/algorithms/detail/demonstrations.hpp"
 #include "juice/algorithms/detail/gradient_step.hpp"
 #include "juice/algorithms/detail/minibatches.hpp"
 #include "juice/concepts/observer.hpp"
@@ -73,8 +74,7 @@ public:
     static_assert(Optimizer<O, P>, "juice::sft: O must satisfy juice::Optimizer<P> (a step(model) member); see docs/concepts.md#optimizer");
     static_assert(Observer<Ob>, "juice::sft: the observer must be callable with a const juice::step_event&; see docs/concepts.md#observer");
     using S = typename P::scalar_type;
-    validate(demos, "juice::sft: demonstrations");
-    if (demos.rows() == 0) throw invalid_argument("juice::sft: the demonstration set is empty.");
+    detail::check_demonstrations(demos, "juice::sft");
     rng g(options_.seed);
     detail::minibatches batches(demos.rows(), options_.batch_size);
     sft_result result;
@@ -90,7 +90,7 @@ public:
       const double gn = detail::gradient_step(policy, opt, where, [&] { policy.backward(mb, w); });
       result.updates = step + 1;
       result.last_loss = loss;
-      observer(step_event{"sft", 0, step, step + 1, loss, gn, false});
+      observer(step_event{.algorithm = "sft", .step = step, .global_step = step + 1, .loss = loss, .grad_norm_sq = gn});
     }
     return result;
   }

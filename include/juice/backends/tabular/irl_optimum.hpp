@@ -21,7 +21,7 @@
 #include "juice/backends/tabular/tabular_reward.hpp"
 #include "juice/core/batch_ops.hpp"
 #include "juice/core/error.hpp"
-#include "juice/diagnostics/irl_likelihood.hpp"
+#include "juice/objectives/irl_likelihood.hpp"
 
 namespace juice::tabular {
 

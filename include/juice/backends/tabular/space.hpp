@@ -1,16 +1,8 @@
 // juice/backends/tabular/space.hpp
 //
 // State spaces of the tabular models. A tabular model keeps one row of numbers per state (logits of
-// a policy, rewards of a reward table); a space says which state a token position is in. The
-// token-level MDP of DESIGN.md has states s_t = (x, y_<t) and deterministic transitions, so a space
-// is a finite automaton over tokens:
-//   1. num_states(), num_actions()                 sizes of the tables (actions = vocabulary)
-//   2. initial_state(prompts, row) -> state         the state after reading prompt row `row`
-//                                                   (throws juice::invalid_argument for a bad prompt)
-//   3. next_state(state, action) -> optional state  nullopt when the action ends the response
-//   4. max_response_length()                       an upper bound on response length
-// A complete response is identified by its last (state, action) pair, so sequence-level tables
-// share the (num_states x num_actions) layout of token-level ones.
+// a policy, rewards of a reward table); a space (juice::TabularSpace, juice/concepts/tabular_space.hpp)
+// says which state a token position is in.
 //
 // bandit_space is the one-step space of the paper's one-state example: the prompt is one token x
 // (the state), the response one token a (the action). The token-level MDP toolkit adds prefix-tree
@@ -22,20 +14,11 @@
 #include <optional>
 #include <string>
 
+#include "juice/concepts/tabular_space.hpp"
 #include "juice/core/batch.hpp"
 #include "juice/core/error.hpp"
 
 namespace juice::tabular {
-
-template <class Sp>
-concept TabularSpace = std::copy_constructible<Sp> &&
-    requires(const Sp& sp, const sequence_batch& prompts, std::size_t row, std::size_t state, token_t action) {
-      { sp.num_states() } -> std::convertible_to<std::size_t>;
-      { sp.num_actions() } -> std::convertible_to<std::size_t>;
-      { sp.initial_state(prompts, row) } -> std::convertible_to<std::size_t>;
-      { sp.next_state(state, action) } -> std::same_as<std::optional<std::size_t>>;
-      { sp.max_response_length() } -> std::convertible_to<std::size_t>;
-    };
 
 class bandit_space {
 public:

@@ -9,6 +9,7 @@
 #include "juice/backends/tabular/irl_optimum.hpp"
 #include "juice/backends/tabular/linear_reward.hpp"
 #include "juice/backends/tabular/policy_steps.hpp"
+#include "juice/backends/tabular/prefix_tree_models.hpp"
 #include "juice/backends/tabular/space.hpp"
 #include "juice/backends/tabular/tabular_policy.hpp"
 #include "juice/backends/tabular/tabular_reward.hpp"
