@@ -25,10 +25,11 @@
 
 namespace juice::detail {
 
-// One standard normal draw through juice::rng (Box-Muller), so initialisation is reproducible.
-inline double normal(rng& g) {
-  const double u1 = 1.0 - g.uniform(), u2 = g.uniform();
-  return std::sqrt(-2.0 * std::log(u1)) * std::cos(6.283185307179586 * u2);
+// Grows a backend workspace buffer of E to at least n elements (contents not kept). E is named by
+// the caller: a backend's buffer type need not expose its element type.
+template <class E, class B>
+void grow(B& be, typename B::template buffer<E>& b, std::size_t n) {
+  if (b.size() < n) b = be.template allocate<E>(n);
 }
 
 template <class B, class T>
@@ -313,13 +314,8 @@ private:
   cptr cdata(const buffer& b) const { return be_.data(b); }
   ciptr cdata(const ibuffer& b) const { return be_.data(b); }
 
-  // Grows a workspace buffer to at least n elements (contents not kept).
-  void ensure(buffer& b, std::size_t n) const {
-    if (b.size() < n) b = be_.template allocate<T>(n);
-  }
-  void ensure(ibuffer& b, std::size_t n) const {
-    if (b.size() < n) b = be_.template allocate<int>(n);
-  }
+  void ensure(buffer& b, std::size_t n) const { grow<T>(be_, b, n); }
+  void ensure(ibuffer& b, std::size_t n) const { grow<int>(be_, b, n); }
 
   void reserve(activations& a, std::size_t N) const {
     const std::size_t C = cfg_.channels, NH = cfg_.heads, Tn = a.width, Bn = a.rows;
@@ -377,7 +373,7 @@ private:
     std::vector<T> host(total_, T(0));
     const double resid = 0.02 / std::sqrt(2.0 * static_cast<double>(cfg_.layers));
     auto fill_normal = [&](std::size_t i, double sd) {
-      for (std::size_t k = 0; k < sizes_[i]; ++k) host[offset_[i] + k] = static_cast<T>(sd * normal(g));
+      for (std::size_t k = 0; k < sizes_[i]; ++k) host[offset_[i] + k] = static_cast<T>(sd * standard_normal(g));
     };
     auto fill_const = [&](std::size_t i, double v) {
       for (std::size_t k = 0; k < sizes_[i]; ++k) host[offset_[i] + k] = static_cast<T>(v);

@@ -236,7 +236,7 @@ public:
       throw invalid_argument("juice::transformer::sample: prompts of " + std::to_string(maxp) + " tokens plus " +
                              std::to_string(maxnew) + " new tokens exceed the context of " + std::to_string(config().context) + ".");
     B& be = backend();
-    ensure_as<double>(decode_ws_.uniforms, R);  // (not ensure(): with T = double the overloads would clash)
+    detail::grow<double>(be, decode_ws_.uniforms, R);
     std::vector<char> done(R, 0);
     std::vector<int> next(R);
     std::vector<double> u(R);
@@ -329,13 +329,8 @@ private:
   cptr cdata(const tbuf& b) const { return backend().data(b); }
   ciptr cdata(const ibuf& b) const { return backend().data(b); }
 
-  // Grows a workspace buffer to at least n elements (contents not kept).
-  template <class E, class Buf>
-  void ensure_as(Buf& b, std::size_t n) const {
-    if (b.size() < n) b = backend().template allocate<E>(n);
-  }
-  void ensure(tbuf& b, std::size_t n) const { ensure_as<T>(b, n); }
-  void ensure(ibuf& b, std::size_t n) const { ensure_as<int>(b, n); }
+  void ensure(tbuf& b, std::size_t n) const { detail::grow<T>(backend(), b, n); }
+  void ensure(ibuf& b, std::size_t n) const { detail::grow<int>(backend(), b, n); }
 
   static void check_shape(const token_values<T>& w, const sequence_batch& batch) {
     if (w.shape()[0] != batch.rows() || w.shape()[1] != batch.width())

@@ -105,12 +105,8 @@ private:
   using ciptr = typename B::template const_pointer<int>;
 
   ciptr cidata() const { return backend().data(std::as_const(index_)); }
-  void ensure(typename B::template buffer<T>& b, std::size_t n) const {
-    if (b.size() < n) b = backend().template allocate<T>(n);
-  }
-  void ensure(typename B::template buffer<int>& b, std::size_t n) const {
-    if (b.size() < n) b = backend().template allocate<int>(n);
-  }
+  void ensure(typename B::template buffer<T>& b, std::size_t n) const { detail::grow<T>(backend(), b, n); }
+  void ensure(typename B::template buffer<int>& b, std::size_t n) const { detail::grow<int>(backend(), b, n); }
 
   detail::gpt2_trunk<B, T> trunk_;
   mutable typename B::template buffer<int> index_;
