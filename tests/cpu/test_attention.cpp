@@ -132,3 +132,25 @@ BOOST_AUTO_TEST_CASE(tiled_backward_matches_fd_across_blocks) {
     check_fd(qkv, loss, dqkv, label("attention dqkv vs fd", s));
   }
 }
+
+BOOST_AUTO_TEST_CASE_TEMPLATE(future_keys_never_enter_the_softmax, T, scalar_types) {
+  // Keys grow along the row, so each query's score against a later (masked) key exceeds its valid
+  // scores by hundreds: a running maximum that looked past the diagonal would underflow every
+  // valid exponential to zero. q = 1 and k_t = 10 (t + 1) in every channel; v random.
+  const shape s{1, 70, 4, 1};
+  rng g(24);
+  V qkv_d = random_vector(static_cast<std::size_t>(s.B * s.T * 3 * s.C), g);
+  for (std::ptrdiff_t t = 0; t < s.T; ++t)
+    for (std::ptrdiff_t c = 0; c < s.C; ++c) {
+      qkv_d[static_cast<std::size_t>(t * 3 * s.C + c)] = 1;
+      qkv_d[static_cast<std::size_t>(t * 3 * s.C + s.C + c)] = 10.0 * double(t + 1);
+    }
+  const auto qkv = as<T>(qkv_d);
+  std::vector<T> out(static_cast<std::size_t>(s.T * s.C)), lse(static_cast<std::size_t>(s.T)), ref(out.size()),
+      att(static_cast<std::size_t>(s.T * s.T));
+  cpu::attention_forward(out.data(), lse.data(), qkv.data(), s.B, s.T, s.C, s.NH);
+  cpu_kernels::reference::attention_forward(ref.data(), att.data(), qkv.data(), s.B, s.T, s.C, s.NH);
+  check_close(widen(out), widen(ref), attention_tol<T>::atol, attention_tol<T>::rtol, label("out, growing keys", s));
+  check_close(widen(lse), lse_from_definition(widen(qkv), s), attention_tol<T>::atol, attention_tol<T>::rtol,
+              label("lse, growing keys", s));
+}
