@@ -8,6 +8,10 @@
 //   BM_generate_recompute    the same tokens, recomputing the whole prefix for every token
 //   BM_kv124M_cached/_recompute  the same on the 124M shape with one prompt (off by default in
 //                            run-cpu, which passes --benchmark_filter=-BM_kv124M unless --kv-124m)
+//   BM_train_long/B/T        one SFT update of the 124M shape at long rows (B=2, T=256 and B=1,
+//                            T=1024; prompts of T/8 tokens); run-cpu runs them only with --long,
+//                            and the JSON then carries a "long" array (peak memory from
+//                            juice_cpu_memprobe, passed in with --long-peak-bytes=BxT:bytes,...)
 // Each benchmark validates once before it times. With --json the program prints one JSON object
 // with the summary fields that benchmarks/run-cpu documents (peak memory figures come from
 // juice_cpu_memprobe and are passed in with --sft-peak-bytes / --irft-peak-bytes).
@@ -144,6 +148,33 @@ void BM_train_step_124M(benchmark::State& state) {
   state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * batch_rows * seq_len));
 }
 
+// ---- training steps at long sequence lengths ----------------------------------------------------
+// The same model and optimizer as BM_train_step_124M, rows of T tokens with T/8 prompt tokens.
+void BM_train_long(benchmark::State& state) {
+  auto& f = fixture();
+  const auto B = static_cast<std::size_t>(state.range(0)), T = static_cast<std::size_t>(state.range(1));
+  const auto rows = random_rows(B, T, T / 8, f.cfg.vocab, 7);
+  // Validate: one untimed step has a finite loss near log(vocab) (the model is nearly fresh).
+  const double first = sft_step(f.model, rows, f.opt);
+  if (!std::isfinite(first) || std::abs(first - std::log(static_cast<double>(f.cfg.vocab))) > 2.0)
+    return fail(state, "unexpected SFT loss " + std::to_string(first) + " at T=" + std::to_string(T));
+  // SGEMMs interleaved with the steps (untimed by the framework), so that the rate the step is
+  // compared with also sees the load of the moment, as in BM_train_step_124M.
+  sgemm_probe probe;
+  for (auto _ : state) {
+    state.PauseTiming();
+    probe.run(2);
+    state.ResumeTiming();
+    benchmark::DoNotOptimize(sft_step(f.model, rows, f.opt));
+  }
+  state.counters["sgemm_GFLOP/s"] = probe.flop / std::min(probe.eigen_seconds, probe.blocked_seconds) * 1e-9;
+  const double flop = train_flops(f.cfg, static_cast<double>(B), static_cast<double>(T), scored_positions(rows));
+  state.counters["flop"] = flop;
+  state.counters["tokens"] = static_cast<double>(B * T);
+  state.counters["GFLOP/s"] = benchmark::Counter(flop * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * B * T));
+}
+
 // ---- generation: KV cache vs recompute ------------------------------------------------------------
 // The kv model: GPT-2's vocabulary and layout at a width that lets the quadratic recompute
 // baseline finish within the benchmark budget (documented in docs/performance.md).
@@ -271,8 +302,10 @@ public:
   void ReportRuns(const std::vector<Run>& runs) override {
     for (const auto& r : runs) {
       if (r.run_type != Run::RT_Iteration) continue;
-      std::string name = r.benchmark_name();
-      name = name.substr(0, name.find('/'));
+      const std::string full = r.benchmark_name();
+      std::string name = full.substr(0, full.find('/'));
+      // Runs of one benchmark at several shapes keep their arguments in the key.
+      if (name == "BM_train_long") name = full.substr(0, full.find("/iterations"));
       recorded rec;
       rec.error = r.error_occurred;
       rec.message = r.error_message;
@@ -299,10 +332,12 @@ BENCHMARK(BM_generate_cached)->Iterations(1)->Unit(benchmark::kMillisecond)->Use
 BENCHMARK(BM_generate_recompute)->Iterations(1)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_kv124M_cached)->Iterations(1)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_kv124M_recompute)->Iterations(1)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_train_long)->Args({2, 256})->Args({1, 1024})->Iterations(2)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 int main(int argc, char** argv) {
   bool json = false;
   double sft_peak = -1, irft_peak = -1;
+  std::map<std::string, double> long_peak;  // "BxT" -> bytes
   std::vector<char*> rest{argv[0]};
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
@@ -310,6 +345,14 @@ int main(int argc, char** argv) {
     else if (a.rfind("--sft-peak-bytes=", 0) == 0) sft_peak = std::stod(a.substr(17));
     else if (a.rfind("--irft-peak-bytes=", 0) == 0) irft_peak = std::stod(a.substr(18));
     else if (a.rfind("--threads=", 0) == 0) g_threads = std::stoi(a.substr(10));
+    else if (a.rfind("--long-peak-bytes=", 0) == 0) {
+      std::string list = a.substr(18);
+      for (std::size_t at = 0; at < list.size();) {
+        const std::size_t end = std::min(list.find(',', at), list.size()), colon = list.find(':', at);
+        if (colon < end) long_peak[list.substr(at, colon - at)] = std::stod(list.substr(colon + 1, end - colon - 1));
+        at = end + 1;
+      }
+    }
     else rest.push_back(argv[i]);
   }
   int n = static_cast<int>(rest.size());
@@ -366,6 +409,25 @@ int main(int argc, char** argv) {
     out["sft_peak_bytes"] = sft_peak;
     out["irft_peak_bytes"] = irft_peak;
     out["irft_over_sft_peak_memory"] = irft_peak / sft_peak;
+  }
+  // Long rows: one object per shape, rated against the same run's SGEMM reference.
+  for (const auto& [B, T] : {std::pair{2, 256}, std::pair{1, 1024}}) {
+    const std::string shape = std::to_string(B) + "x" + std::to_string(T);
+    auto* l = get("BM_train_long/" + std::to_string(B) + "/" + std::to_string(T));
+    if (!l) continue;
+    nlohmann::json o;
+    o["B"] = B;
+    o["T"] = T;
+    o["seconds"] = l->seconds;
+    o["tokens_per_s"] = l->counters.at("tokens") / l->seconds;
+    o["gflops"] = l->counters.at("flop") / l->seconds * 1e-9;
+    if (out.contains("sgemm_gflops")) o["fraction_of_sgemm"] = o["gflops"].get<double>() / out["sgemm_gflops"].get<double>();
+    // The same ratio against SGEMMs run between this shape's steps: robust to a load that changed
+    // since BM_train_step_124M measured sgemm_gflops.
+    o["sgemm_gflops_interleaved"] = l->counters.at("sgemm_GFLOP/s");
+    o["fraction_of_interleaved_sgemm"] = o["gflops"].get<double>() / l->counters.at("sgemm_GFLOP/s");
+    if (auto it = long_peak.find(shape); it != long_peak.end()) o["peak_bytes"] = it->second;
+    out["long"].push_back(o);
   }
   for (const auto& [name, rec] : R)
     if (rec.error) out["errors"][name] = rec.message;

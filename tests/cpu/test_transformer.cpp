@@ -293,3 +293,39 @@ BOOST_AUTO_TEST_CASE(gradients_match_fd_for_another_shape) {
   const auto batch = make_batch({{{1}, {2, 3, 4, 5, 6, 0, 1}}, {{6, 5, 4}, {3}}, {{2, 2}, {2, 2}}});
   check_lm_and_value_gradients(m, batch, 6, "L=1 NH=3 C=12");
 }
+
+// Rows longer than one attention block (64 positions) so the tiled attention runs several query and
+// key blocks with a ragged tail: rows of different lengths padded to one width, and a prompt-only
+// row (no scored token) in the same batch.
+namespace {
+transformer_config long_config() { return {1, 2, 4, 128, 5}; }
+sequence_batch long_rows() {
+  auto tokens = [](std::size_t n, int k) {
+    std::vector<int> v(n);
+    for (std::size_t i = 0; i < n; ++i) v[i] = static_cast<int>((i * 3 + static_cast<std::size_t>(k)) % 5);
+    return v;
+  };
+  return make_batch({{tokens(5, 0), tokens(66, 1)}, {tokens(30, 2), tokens(3, 3)}, {tokens(40, 4), {}}});
+}
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(gradients_match_fd_across_attention_blocks) {
+  transformer<cpu, double> m(long_config(), 13);
+  check_lm_and_value_gradients(m, long_rows(), 7, "T=71 over attention blocks");
+}
+
+BOOST_AUTO_TEST_CASE(kv_cache_logits_match_recompute_across_attention_blocks) {
+  const auto batch = long_rows();
+  {
+    transformer<cpu, double> m(long_config(), 14);
+    const auto full = m.logits(batch), cached = m.logits_cached(batch);
+    check_close(std::vector<double>(full.begin(), full.end()), std::vector<double>(cached.begin(), cached.end()), 1e-12,
+                1e-10, "cached vs recomputed logits over attention blocks (double)");
+  }
+  {
+    transformer<cpu, float> m(long_config(), 14);
+    const auto full = m.logits(batch), cached = m.logits_cached(batch);
+    check_close(std::vector<double>(full.begin(), full.end()), std::vector<double>(cached.begin(), cached.end()), 1e-5,
+                1e-4, "cached vs recomputed logits over attention blocks (float)");
+  }
+}

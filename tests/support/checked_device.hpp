@@ -197,14 +197,14 @@ public:
   template <class T>
   void add_inplace(pointer<T> x, const_pointer<T> y, std::ptrdiff_t n) { cpu::add_inplace(x.p_, y.p_, n); }
   template <class T>
-  void attention_forward(pointer<T> out, pointer<T> att, const_pointer<T> qkv, std::ptrdiff_t B, std::ptrdiff_t Tn,
+  void attention_forward(pointer<T> out, pointer<T> lse, const_pointer<T> qkv, std::ptrdiff_t B, std::ptrdiff_t Tn,
                          std::ptrdiff_t C, std::ptrdiff_t NH) {
-    cpu::attention_forward(out.p_, att.p_, qkv.p_, B, Tn, C, NH);
+    cpu::attention_forward(out.p_, lse.p_, qkv.p_, B, Tn, C, NH);
   }
   template <class T>
-  void attention_backward(pointer<T> dqkv, const_pointer<T> dout, const_pointer<T> att, const_pointer<T> qkv,
-                          std::ptrdiff_t B, std::ptrdiff_t Tn, std::ptrdiff_t C, std::ptrdiff_t NH) {
-    cpu::attention_backward(dqkv.p_, dout.p_, att.p_, qkv.p_, B, Tn, C, NH);
+  void attention_backward(pointer<T> dqkv, const_pointer<T> dout, const_pointer<T> out, const_pointer<T> lse,
+                          const_pointer<T> qkv, std::ptrdiff_t B, std::ptrdiff_t Tn, std::ptrdiff_t C, std::ptrdiff_t NH) {
+    cpu::attention_backward(dqkv.p_, dout.p_, out.p_, lse.p_, qkv.p_, B, Tn, C, NH);
   }
   template <class T>
   void attention_cached(pointer<T> out, const_pointer<T> qkv, pointer<T> kc, pointer<T> vc, const_pointer<int> pos0,

@@ -35,9 +35,13 @@
 //                         dinp = gelu'(inp) dout, overwritten; dinp may alias dout
 //        residual_forward(out, a, b, n): out = a + b;  add_inplace(x, y, n): x += y
 //   5. Attention, causal, packed qkv(B,T,3C) = [q | k | v], scale 1/sqrt(hs):
-//        attention_forward(out(B,T,C), att(B,NH,T,T), qkv, B, T, C, NH): att = the softmax
-//                         probabilities (zero above the diagonal), both overwritten
-//        attention_backward(dqkv(B,T,3C), dout(B,T,C), att, qkv, B, T, C, NH): dqkv overwritten
+//        attention_forward(out(B,T,C), lse(B,NH,T), qkv, B, T, C, NH): out = softmax(scale q k^T
+//                         masked to keys <= query) v, lse[b,h,t] = log sum_{t2<=t} exp(scale q_t.k_t2)
+//                         (natural log), both overwritten. Only these O(B NH T) row statistics are
+//                         kept for the backward pass, never the T x T probabilities.
+//        attention_backward(dqkv(B,T,3C), dout(B,T,C), out, lse, qkv, B, T, C, NH): dqkv overwritten;
+//                         out and lse are those of the forward pass on qkv (the backend recomputes
+//                         the probabilities from them, FlashAttention-2 style)
 //        attention_cached(out(B,Tn,C), qkv(B,Tn,3C), kcache(B,Tmax,C), vcache, pos0(B), B, Tn, Tmax,
 //                         C, NH): row b's Tn new positions are pos0[b] ..; their k, v are written
 //                         into the caches and each attends to cache positions 0..itself
@@ -114,7 +118,7 @@ concept TransformerBackend =
       b.add_inplace(p, cp, k);
       // 5.
       b.attention_forward(p, p, cp, k, k, k, k);
-      b.attention_backward(p, cp, cp, cp, k, k, k, k);
+      b.attention_backward(p, cp, cp, cp, cp, k, k, k, k);
       b.attention_cached(p, cp, p, p, cip, k, k, k, k, k);
       // 6.
       b.lm_logits(p, cp, cp, k, k, k);

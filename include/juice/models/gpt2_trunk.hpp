@@ -186,7 +186,7 @@ public:
                              cdata(L.ln2_rstd), N, C);
       // Attention branch.
       be_.matmul_backward(dtmp, G(projw), G(projb), cptr(dres), cdata(L.atty), P(projw), N, C, C);
-      be_.attention_backward(dqkv, cptr(dtmp), cdata(L.att), cdata(L.qkv), Bn, Tn, C, NH);
+      be_.attention_backward(dqkv, cptr(dtmp), cdata(L.atty), cdata(L.lse), cdata(L.qkv), Bn, Tn, C, NH);
       be_.matmul_backward(dtmp, G(qkvw), G(qkvb), cptr(dqkv), cdata(L.ln1), P(qkvw), N, C, 3 * C);
       be_.layernorm_backward(dres, G(ln1w), G(ln1b), cptr(dtmp), in, P(ln1w), cdata(L.ln1_mean), cdata(L.ln1_rstd), N, C);
     }
@@ -291,7 +291,7 @@ public:
 
 private:
   struct layer_acts {
-    buffer ln1, ln1_mean, ln1_rstd, qkv, atty, att, res2, ln2, ln2_mean, ln2_rstd, fch, fch_gelu, res3;
+    buffer ln1, ln1_mean, ln1_rstd, qkv, atty, lse, res2, ln2, ln2_mean, ln2_rstd, fch, fch_gelu, res3;
   };
   struct activations {
     std::size_t rows = 0, width = 0;
@@ -333,7 +333,7 @@ private:
       ensure(L.ln1_rstd, N);
       ensure(L.qkv, 3 * N * C);
       ensure(L.atty, N * C);
-      ensure(L.att, Bn * NH * Tn * Tn);
+      ensure(L.lse, Bn * NH * Tn);  // softmax row statistics, O(T): no T x T tensor
       ensure(L.res2, N * C);
       ensure(L.ln2, N * C);
       ensure(L.ln2_mean, N);
@@ -351,7 +351,7 @@ private:
     const ptr tmp = be_.data(acts_.tmp);
     be_.layernorm_forward(be_.data(L.ln1), be_.data(L.ln1_mean), be_.data(L.ln1_rstd), in, P(ln1w), P(ln1b), N, C);
     be_.matmul_forward(be_.data(L.qkv), cdata(L.ln1), P(qkvw), P(qkvb), N, C, 3 * C);
-    be_.attention_forward(be_.data(L.atty), be_.data(L.att), cdata(L.qkv), Bn, Tn, C, NH);
+    be_.attention_forward(be_.data(L.atty), be_.data(L.lse), cdata(L.qkv), Bn, Tn, C, NH);
     be_.matmul_forward(tmp, cdata(L.atty), P(projw), P(projb), N, C, C);
     be_.residual_forward(be_.data(L.res2), in, cptr(tmp), N * C);
     be_.layernorm_forward(be_.data(L.ln2), be_.data(L.ln2_mean), be_.data(L.ln2_rstd), cdata(L.res2), P(ln2w), P(ln2b), N, C);

@@ -2,12 +2,24 @@
 //
 // Causal multi-head self-attention on packed projections, GPT-2 layout: qkv(B,T,3C) holds q, k, v
 // side by side; head h uses channels [h*hs, (h+1)*hs) of each, hs = C/NH; scale 1/sqrt(hs).
-//   attention_forward:  out(B,T,C), att(B,NH,T,T) = softmax probabilities (zero above the diagonal)
-//   attention_backward: dqkv(B,T,3C) (overwritten) from dout(B,T,C), att, qkv
+//   attention_forward:  out(B,T,C) and lse(B,NH,T) = log sum_{t2<=t} exp(scale q_t.k_t2), the
+//                       per-row softmax statistic, both overwritten
+//   attention_backward: dqkv(B,T,3C) (overwritten) from dout(B,T,C), out, lse, qkv
 //   attention_cached:   incremental inference with a KV cache kcache, vcache (B,Tmax,C): the Tn new
 //                       positions of row b are pos0[b] .. pos0[b]+Tn-1; their k, v are written to
 //                       the cache and each attends to cache positions 0..its own. out(B,Tn,C).
-// (b, head) pairs run in parallel; each writes only its own slice, so there are no races.
+// Training attention is tiled FlashAttention-2 style (Dao, "FlashAttention-2", 2023): square
+// blocks of attention_block queries by attention_block keys, block products as single-threaded
+// Eigen GEMMs on Eigen::Map views of the strided head slices, an online softmax in the forward pass,
+// and in the backward pass the probabilities recomputed block by block from lse (with
+// D_t = dout_t . out_t), so no T x T tensor is ever stored: the extra memory is O(B NH T) plus one
+// set of block buffers per thread, allocated once per call outside the block loops. The forward
+// pass runs (batch, head, query block) tasks longest first under a dynamic schedule, which balances
+// the triangular work. The backward pass runs one (batch, head) per task: dq accumulates over key
+// blocks and dk, dv over query blocks, so one owner per head needs neither atomics nor partial
+// buffers, and every head costs the same. The plain loops these replace are kept as the test oracle
+// in attention_reference.hpp. Decoding (attention_cached) reads one query row at a time and stays
+// plain loops: its cost per token is linear in the length.
 #pragma once
 
 #include <algorithm>
@@ -16,91 +28,136 @@
 #include <limits>
 #include <vector>
 
+#include <Eigen/Core>
+
+#include "juice/backends/cpu/gemm.hpp"
 #include "juice/backends/cpu/parallel.hpp"
 
 namespace juice::cpu_kernels {
 
+// Queries and keys per block of the tiled attention. 64 matches GPT-2's head size, so each block
+// product is a square GEMM that fits in L1/L2 with its operands.
+inline constexpr std::ptrdiff_t attention_block = 64;
+
+namespace detail {
+
 template <class T>
-void attention_forward(T* out, T* att, const T* qkv, std::ptrdiff_t B, std::ptrdiff_t Tn, std::ptrdiff_t C,
+using strided_map = Eigen::Map<row_matrix<T>, 0, Eigen::OuterStride<>>;
+template <class T>
+using const_strided_map = Eigen::Map<const row_matrix<T>, 0, Eigen::OuterStride<>>;
+template <class T>
+using column = Eigen::Array<T, Eigen::Dynamic, 1>;
+
+// Zeroes the strictly upper triangle of a diagonal block (keys after their query).
+template <class M>
+void zero_above_diagonal(M&& p) {
+  for (Eigen::Index r = 0; r < p.rows(); ++r)
+    for (Eigen::Index c = r + 1; c < p.cols(); ++c) p(r, c) = 0;
+}
+
+}  // namespace detail
+
+template <class T>
+void attention_forward(T* out, T* lse, const T* qkv, std::ptrdiff_t B, std::ptrdiff_t Tn, std::ptrdiff_t C,
                        std::ptrdiff_t NH) {
-  const std::ptrdiff_t hs = C / NH, C3 = 3 * C;
+  using cmap_s = detail::const_strided_map<T>;
+  using map_s = detail::strided_map<T>;
+  using stride = Eigen::OuterStride<>;
+  const std::ptrdiff_t hs = C / NH, C3 = 3 * C, Bq = attention_block;
+  const std::ptrdiff_t nQ = (Tn + Bq - 1) / Bq, BH = B * NH, tasks = nQ * BH;
   const T scale = static_cast<T>(1.0 / std::sqrt(static_cast<double>(hs)));
-JUICE_OMP(omp parallel for collapse(2) schedule(static) if (B * NH * Tn * Tn * hs > parallel_threshold))
-  for (std::ptrdiff_t b = 0; b < B; ++b)
-    for (std::ptrdiff_t h = 0; h < NH; ++h) {
-      for (std::ptrdiff_t t = 0; t < Tn; ++t) {
-        const T* q = qkv + (b * Tn + t) * C3 + h * hs;
-        T* a = att + ((b * NH + h) * Tn + t) * Tn;
-        T maxv = -std::numeric_limits<T>::infinity();
-        for (std::ptrdiff_t t2 = 0; t2 <= t; ++t2) {
-          const T* k = qkv + (b * Tn + t2) * C3 + C + h * hs;
-          T s = 0;
-          for (std::ptrdiff_t i = 0; i < hs; ++i) s += q[i] * k[i];
-          s *= scale;
-          a[t2] = s;
-          maxv = std::max(maxv, s);
+  [[maybe_unused]] const int threads = B * NH * Tn * Tn * hs > parallel_threshold ? num_threads() : 1;
+JUICE_OMP(omp parallel num_threads(threads))
+  {
+    row_matrix<T> S(Bq, Bq), acc(Bq, hs);
+    detail::column<T> m(Bq), l(Bq), mnew(Bq), corr(Bq);
+JUICE_OMP(omp for schedule(dynamic, 1))
+    for (std::ptrdiff_t task = 0; task < tasks; ++task) {
+      // Longest query blocks first: the dynamic schedule then evens out the causal triangle.
+      const std::ptrdiff_t qb = nQ - 1 - task / BH, bh = task % BH, b = bh / NH, h = bh % NH;
+      const std::ptrdiff_t i0 = qb * Bq, br = std::min(Bq, Tn - i0);
+      const T* base = qkv + b * Tn * C3 + h * hs;
+      cmap_s Q(base + i0 * C3, br, hs, stride(C3));
+      auto a = acc.topRows(br);
+      for (std::ptrdiff_t kb = 0; kb <= qb; ++kb) {
+        const std::ptrdiff_t j0 = kb * Bq, bc = std::min(Bq, Tn - j0);
+        cmap_s K(base + C + j0 * C3, bc, hs, stride(C3)), Vb(base + 2 * C + j0 * C3, bc, hs, stride(C3));
+        auto s = S.topLeftCorner(br, bc);
+        s.noalias() = (scale * Q) * K.transpose();
+        if (kb == qb)
+          for (std::ptrdiff_t r = 0; r < br; ++r)
+            for (std::ptrdiff_t c = r + 1; c < bc; ++c) s(r, c) = -std::numeric_limits<T>::infinity();
+        // Every row of block 0 holds key 0, so the running maximum is finite from the start.
+        if (kb == 0) {
+          m.head(br) = s.rowwise().maxCoeff().array();
+        } else {
+          mnew.head(br) = m.head(br).max(s.rowwise().maxCoeff().array());
+          corr.head(br) = (m.head(br) - mnew.head(br)).exp();
+          m.head(br) = mnew.head(br);
         }
-        T sum = 0;
-        for (std::ptrdiff_t t2 = 0; t2 <= t; ++t2) {
-          a[t2] = std::exp(a[t2] - maxv);
-          sum += a[t2];
-        }
-        const T inv = T(1) / sum;
-        for (std::ptrdiff_t t2 = 0; t2 <= t; ++t2) a[t2] *= inv;
-        for (std::ptrdiff_t t2 = t + 1; t2 < Tn; ++t2) a[t2] = 0;
-        T* o = out + (b * Tn + t) * C + h * hs;
-        for (std::ptrdiff_t i = 0; i < hs; ++i) o[i] = 0;
-        for (std::ptrdiff_t t2 = 0; t2 <= t; ++t2) {
-          const T* v = qkv + (b * Tn + t2) * C3 + 2 * C + h * hs;
-          const T w = a[t2];
-          for (std::ptrdiff_t i = 0; i < hs; ++i) o[i] += w * v[i];
+        s.array().colwise() -= m.head(br);
+        s.array() = s.array().exp();
+        if (kb == qb) detail::zero_above_diagonal(s);
+        if (kb == 0) {
+          l.head(br) = s.rowwise().sum().array();
+          a.noalias() = s * Vb;
+        } else {
+          l.head(br) = l.head(br) * corr.head(br) + s.rowwise().sum().array();
+          a = corr.head(br).matrix().asDiagonal() * a;
+          a.noalias() += s * Vb;
         }
       }
+      map_s(out + (b * Tn + i0) * C + h * hs, br, hs, stride(C)) = l.head(br).inverse().matrix().asDiagonal() * a;
+      Eigen::Map<detail::column<T>>(lse + bh * Tn + i0, br) = m.head(br) + l.head(br).log();
     }
+  }
 }
 
 template <class T>
-void attention_backward(T* dqkv, const T* dout, const T* att, const T* qkv, std::ptrdiff_t B, std::ptrdiff_t Tn,
-                        std::ptrdiff_t C, std::ptrdiff_t NH) {
-  const std::ptrdiff_t hs = C / NH, C3 = 3 * C;
+void attention_backward(T* dqkv, const T* dout, const T* out, const T* lse, const T* qkv, std::ptrdiff_t B,
+                        std::ptrdiff_t Tn, std::ptrdiff_t C, std::ptrdiff_t NH) {
+  using cmap_s = detail::const_strided_map<T>;
+  using map_s = detail::strided_map<T>;
+  using stride = Eigen::OuterStride<>;
+  const std::ptrdiff_t hs = C / NH, C3 = 3 * C, Bq = attention_block;
+  const std::ptrdiff_t nQ = (Tn + Bq - 1) / Bq, BH = B * NH;
   const T scale = static_cast<T>(1.0 / std::sqrt(static_cast<double>(hs)));
-JUICE_OMP(omp parallel if (B * NH * Tn * Tn * hs > parallel_threshold))
+  [[maybe_unused]] const int threads = B * NH * Tn * Tn * hs > parallel_threshold ? num_threads() : 1;
+JUICE_OMP(omp parallel num_threads(threads))
   {
-    std::vector<T> datt(static_cast<std::size_t>(Tn));
-JUICE_OMP(omp for collapse(2) schedule(static))
-    for (std::ptrdiff_t b = 0; b < B; ++b)
-      for (std::ptrdiff_t h = 0; h < NH; ++h) {
-        for (std::ptrdiff_t t = 0; t < Tn; ++t)
-          for (std::ptrdiff_t part = 0; part < 3; ++part)
-            std::fill_n(dqkv + (b * Tn + t) * C3 + part * C + h * hs, hs, T(0));
-        for (std::ptrdiff_t t = 0; t < Tn; ++t) {
-          const T* a = att + ((b * NH + h) * Tn + t) * Tn;
-          const T* d = dout + (b * Tn + t) * C + h * hs;
-          const T* q = qkv + (b * Tn + t) * C3 + h * hs;
-          T* dq = dqkv + (b * Tn + t) * C3 + h * hs;
-          T dot = 0;
-          for (std::ptrdiff_t t2 = 0; t2 <= t; ++t2) {
-            const T* v = qkv + (b * Tn + t2) * C3 + 2 * C + h * hs;
-            T* dv = dqkv + (b * Tn + t2) * C3 + 2 * C + h * hs;
-            T s = 0;
-            for (std::ptrdiff_t i = 0; i < hs; ++i) {
-              s += d[i] * v[i];
-              dv[i] += a[t2] * d[i];
-            }
-            datt[static_cast<std::size_t>(t2)] = s;
-            dot += a[t2] * s;
-          }
-          for (std::ptrdiff_t t2 = 0; t2 <= t; ++t2) {
-            const T dpre = a[t2] * (datt[static_cast<std::size_t>(t2)] - dot) * scale;
-            const T* k = qkv + (b * Tn + t2) * C3 + C + h * hs;
-            T* dk = dqkv + (b * Tn + t2) * C3 + C + h * hs;
-            for (std::ptrdiff_t i = 0; i < hs; ++i) {
-              dq[i] += dpre * k[i];
-              dk[i] += dpre * q[i];
-            }
-          }
+    row_matrix<T> P(Bq, Bq), dP(Bq, Bq);
+    detail::column<T> D(Tn);
+JUICE_OMP(omp for schedule(dynamic, 1))
+    for (std::ptrdiff_t bh = 0; bh < BH; ++bh) {
+      const std::ptrdiff_t b = bh / NH, h = bh % NH;
+      const T* base = qkv + b * Tn * C3 + h * hs;
+      T* dbase = dqkv + b * Tn * C3 + h * hs;
+      cmap_s dO(dout + b * Tn * C + h * hs, Tn, hs, stride(C)), O(out + b * Tn * C + h * hs, Tn, hs, stride(C));
+      for (std::ptrdiff_t part = 0; part < 3; ++part) map_s(dbase + part * C, Tn, hs, stride(C3)).setZero();
+      D = (dO.array() * O.array()).rowwise().sum();
+      for (std::ptrdiff_t kb = 0; kb < nQ; ++kb) {
+        const std::ptrdiff_t j0 = kb * Bq, bc = std::min(Bq, Tn - j0);
+        cmap_s K(base + C + j0 * C3, bc, hs, stride(C3)), Vb(base + 2 * C + j0 * C3, bc, hs, stride(C3));
+        map_s dK(dbase + C + j0 * C3, bc, hs, stride(C3)), dV(dbase + 2 * C + j0 * C3, bc, hs, stride(C3));
+        for (std::ptrdiff_t qb = kb; qb < nQ; ++qb) {
+          const std::ptrdiff_t i0 = qb * Bq, br = std::min(Bq, Tn - i0);
+          cmap_s Q(base + i0 * C3, br, hs, stride(C3));
+          map_s dQ(dbase + i0 * C3, br, hs, stride(C3));
+          auto dOi = dO.middleRows(i0, br);
+          auto p = P.topLeftCorner(br, bc);
+          auto dp = dP.topLeftCorner(br, bc);
+          p.noalias() = (scale * Q) * K.transpose();
+          p.array().colwise() -= Eigen::Map<const detail::column<T>>(lse + bh * Tn + i0, br);
+          p.array() = p.array().exp();
+          if (qb == kb) detail::zero_above_diagonal(p);
+          dV.noalias() += p.transpose() * dOi;
+          dp.noalias() = dOi * Vb.transpose();
+          dp.array() = p.array() * (dp.array().colwise() - D.segment(i0, br));
+          dQ.noalias() += (scale * dp) * K;
+          dK.noalias() += (scale * dp.transpose()) * Q;
         }
       }
+    }
   }
 }
 

@@ -3,7 +3,7 @@
 // juice::cpu, the Backend for transformers on the host: the same memory space as juice::host
 // (std::vector buffers, std::span views, raw pointers as handles), element-wise primitives
 // multi-threaded with OpenMP, and the layer primitives of juice::TransformerBackend (GEMM through
-// Eigen, embedding, layernorm, causal attention with a KV-cache variant, GELU, residual, fused LM
+// Eigen, embedding, layernorm, tiled causal attention with a KV-cache variant, GELU, residual, fused LM
 // head + log-softmax, sampling). Each family lives in its own header under juice/backends/cpu/ as
 // free functions in juice::cpu_kernels; this type is the interface models hold. It is stateless, so
 // its members are static (a model calls them through its backend object all the same).
@@ -113,13 +113,13 @@ struct cpu : host {
     cpu_kernels::layernorm_backward(dinp, dw, db, dout, inp, w, mean, rstd, N, C);
   }
   template <class T>
-  static void attention_forward(T* out, T* att, const T* qkv, std::ptrdiff_t B, std::ptrdiff_t T_, std::ptrdiff_t C, std::ptrdiff_t NH) {
-    cpu_kernels::attention_forward(out, att, qkv, B, T_, C, NH);
+  static void attention_forward(T* out, T* lse, const T* qkv, std::ptrdiff_t B, std::ptrdiff_t T_, std::ptrdiff_t C, std::ptrdiff_t NH) {
+    cpu_kernels::attention_forward(out, lse, qkv, B, T_, C, NH);
   }
   template <class T>
-  static void attention_backward(T* dqkv, const T* dout, const T* att, const T* qkv, std::ptrdiff_t B, std::ptrdiff_t T_,
-                                 std::ptrdiff_t C, std::ptrdiff_t NH) {
-    cpu_kernels::attention_backward(dqkv, dout, att, qkv, B, T_, C, NH);
+  static void attention_backward(T* dqkv, const T* dout, const T* out, const T* lse, const T* qkv, std::ptrdiff_t B,
+                                 std::ptrdiff_t T_, std::ptrdiff_t C, std::ptrdiff_t NH) {
+    cpu_kernels::attention_backward(dqkv, dout, out, lse, qkv, B, T_, C, NH);
   }
   template <class T>
   static void attention_cached(T* out, const T* qkv, T* kcache, T* vcache, const int* pos0, std::ptrdiff_t B,
