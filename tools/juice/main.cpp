@@ -9,7 +9,9 @@
 #include "commands.hpp"
 #include "juice/core/error.hpp"
 
-int main(int argc, char** argv) {
+namespace {
+
+int run(int argc, char** argv) {
   CLI::App app{"juice: reward learning from demonstrations (SFT, RFT, IRFT/SPIN)", "juice"};
   app.require_subcommand(1);
   juice::cli::add_toy_command(app);
@@ -31,4 +33,17 @@ int main(int argc, char** argv) {
     return 3;
   }
   return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  // Setting up the command line or reporting an error can throw too (allocation, a failed write):
+  // nothing may escape main.
+  try {
+    return run(argc, argv);
+  } catch (...) {
+    std::fputs("juice: internal error\n", stderr);
+    return 3;
+  }
 }
