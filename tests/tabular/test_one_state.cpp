@@ -119,7 +119,7 @@ BOOST_AUTO_TEST_CASE(every_irft_loss_moves_towards_the_demonstration) {
 }
 
 BOOST_AUTO_TEST_CASE(bad_options_are_rejected_with_a_sentence) {
-  auto rejects = [](one_state_options o, const std::string& needle) {
+  auto rejects = [](const one_state_options& o, const std::string& needle) {
     try {
       run_one_state(o);
       BOOST_ERROR("accepted bad options; expected: " << needle);
