@@ -52,6 +52,7 @@ BOOST_AUTO_TEST_CASE(log_log_slope_of_power_laws) {
   // y = 3 x^-0.5 exactly: slope -0.5, intercept log 3, R^2 = 1.
   const std::vector<double> x{10, 100, 1000, 10000};
   std::vector<double> y;
+  y.reserve(x.size());
   for (double v : x) y.push_back(3 / std::sqrt(v));
   const auto f = log_log_slope(x, y);
   BOOST_TEST(std::abs(f.slope + 0.5) < 1e-12);

@@ -161,7 +161,7 @@ BOOST_AUTO_TEST_CASE(every_irft_loss_follows_its_own_closed_form_dynamics) {
 }
 
 BOOST_AUTO_TEST_CASE(bad_options_are_rejected_with_a_sentence) {
-  auto rejects = [](one_state_options o, const std::string& needle) {
+  auto rejects = [](const one_state_options& o, const std::string& needle) {
     try {
       run_one_state(o);
       BOOST_ERROR("accepted bad options; expected: " << needle);

@@ -9,7 +9,9 @@
 #include "commands.hpp"
 #include "juice/core/error.hpp"
 
-int main(int argc, char** argv) {
+namespace {
+
+int run(int argc, char** argv) {
   CLI::App app{"juice: reward learning from demonstrations (SFT, RFT, IRFT/SPIN)", "juice"};
   app.set_version_flag("--version", "juice " JUICE_VERSION);
   app.require_subcommand(1);
@@ -34,4 +36,17 @@ int main(int argc, char** argv) {
     return 3;
   }
   return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  // Setting up the command line or reporting an error can throw too (allocation, a failed write):
+  // nothing may escape main.
+  try {
+    return run(argc, argv);
+  } catch (...) {
+    std::fputs("juice: internal error\n", stderr);
+    return 3;
+  }
 }

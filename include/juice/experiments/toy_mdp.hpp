@@ -448,6 +448,7 @@ inline robustness_row summarise(const std::string& method, double eps, const std
   row.seeds = s.size();
   auto stat = [&](auto field, double& mean, double& se) {
     std::vector<double> v;
+    v.reserve(s.size());
     for (const auto& x : s) v.push_back(field(x));
     mean = mean_of(v);
     se = se_of(v);

@@ -48,7 +48,7 @@ public:
   // A trunk of the given shape with the extra head tensors (name, size) appended; initialised as
   // GPT-2 (weights N(0, 0.02), residual projections N(0, 0.02/sqrt(2L)), positions N(0, 0.01),
   // biases 0, LayerNorm gains 1; heads N(0, 0.02)) from `seed`.
-  gpt2_trunk(B backend, transformer_config cfg, std::vector<std::pair<std::string, std::size_t>> heads, std::uint64_t seed)
+  gpt2_trunk(B backend, transformer_config cfg, const std::vector<std::pair<std::string, std::size_t>>& heads, std::uint64_t seed)
       : be_(std::move(backend)), cfg_(cfg) {
     cfg_.validate();
     const std::size_t C = cfg_.channels;

@@ -63,7 +63,7 @@ void matmul_forward(T* out, const T* inp, const T* weight, const T* bias, std::p
   using bias_map = Eigen::Map<const Eigen::Matrix<T, 1, Eigen::Dynamic>>;
   using vec = Eigen::Map<const Eigen::Matrix<T, Eigen::Dynamic, 1>>;
   if (N == 1) {  // one row: Eigen's matrix-vector kernel on each block of weight rows
-    parallel_blocks(OC, double(C) * OC, [&](std::ptrdiff_t j0, std::ptrdiff_t j1) {
+    parallel_blocks(OC, double(C) * double(OC), [&](std::ptrdiff_t j0, std::ptrdiff_t j1) {
       Eigen::Map<Eigen::Matrix<T, Eigen::Dynamic, 1>> o(out + j0, j1 - j0);
       o.noalias() = cmap<T>(weight + j0 * C, j1 - j0, C) * vec(inp, C);
       if (bias) o += vec(bias + j0, j1 - j0);
@@ -74,7 +74,7 @@ void matmul_forward(T* out, const T* inp, const T* weight, const T* bias, std::p
     // Few rows (decoding a batch): a GEMM would pack the whole weight matrix on every call,
     // tripling the memory traffic of a product that is bound by reading the weights; stream each
     // weight row once and take its dot product with every input row instead.
-    parallel_blocks(OC, double(N) * C * OC, [&](std::ptrdiff_t j0, std::ptrdiff_t j1) {
+    parallel_blocks(OC, double(N) * double(C) * double(OC), [&](std::ptrdiff_t j0, std::ptrdiff_t j1) {
       for (std::ptrdiff_t o = j0; o < j1; ++o) {
         const vec w(weight + o * C, C);
         for (std::ptrdiff_t n = 0; n < N; ++n) out[n * OC + o] = w.dot(vec(inp + n * C, C)) + (bias ? bias[o] : T(0));
@@ -82,7 +82,7 @@ void matmul_forward(T* out, const T* inp, const T* weight, const T* bias, std::p
     });
     return;
   }
-  parallel_blocks(OC, double(N) * C * OC, [&](std::ptrdiff_t j0, std::ptrdiff_t j1) {
+  parallel_blocks(OC, double(N) * double(C) * double(OC), [&](std::ptrdiff_t j0, std::ptrdiff_t j1) {
     auto o = mmap<T>(out, N, OC).middleCols(j0, j1 - j0);
     o.noalias() = cmap<T>(inp, N, C) * cmap<T>(weight + j0 * C, j1 - j0, C).transpose();
     if (bias) o.rowwise() += bias_map(bias + j0, j1 - j0);
@@ -93,7 +93,7 @@ template <class T>
 void matmul_backward(T* dinp, T* dweight, T* dbias, const T* dout, const T* inp, const T* weight, std::ptrdiff_t N,
                      std::ptrdiff_t C, std::ptrdiff_t OC) {
   cmap<T> d(dout, N, OC);
-  const double work = double(N) * C * OC;
+  const double work = double(N) * double(C) * double(OC);
   if (dinp)
     parallel_blocks(C, work, [&](std::ptrdiff_t c0, std::ptrdiff_t c1) {
       mmap<T>(dinp, N, C).middleCols(c0, c1 - c0).noalias() = d * cmap<T>(weight, OC, C).middleCols(c0, c1 - c0);
