@@ -64,7 +64,8 @@ void BM_attention(benchmark::State& state) {
     return;
   }
   for (auto _ : state) {
-    if constexpr (Tiled) c.tiled(); else c.reference();
+    if constexpr (Tiled) c.tiled();
+    else c.reference();
     benchmark::DoNotOptimize(c.dqkv.data());
     benchmark::ClobberMemory();
   }
@@ -75,10 +76,8 @@ void BM_attention(benchmark::State& state) {
 
 }  // namespace
 
-BENCHMARK_TEMPLATE(BM_attention, false)->Name("BM_attention_reference")->Args({1, 1024})->Args({1, 256})
-    ->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(3);
-BENCHMARK_TEMPLATE(BM_attention, true)->Name("BM_attention_tiled")->Args({1, 1024})->Args({1, 256})
-    ->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(10);
+BENCHMARK_TEMPLATE(BM_attention, false)->Name("BM_attention_reference")->Args({1, 1024})->Args({1, 256})->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(3);
+BENCHMARK_TEMPLATE(BM_attention, true)->Name("BM_attention_tiled")->Args({1, 1024})->Args({1, 256})->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(10);
 
 int main(int argc, char** argv) {
   int threads = 2;

@@ -352,8 +352,7 @@ int main(int argc, char** argv) {
         if (colon < end) long_peak[list.substr(at, colon - at)] = std::stod(list.substr(colon + 1, end - colon - 1));
         at = end + 1;
       }
-    }
-    else rest.push_back(argv[i]);
+    } else rest.push_back(argv[i]);
   }
   int n = static_cast<int>(rest.size());
   cpu::set_num_threads(g_threads);

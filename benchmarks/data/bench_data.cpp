@@ -28,7 +28,9 @@ std::string generated_text(std::size_t bytes) {
     s = s * 6364136223846793005ull + 1442695040888963407ull;
     text += words[(s >> 33) % words.size()];
     const auto sep = (s >> 20) % 16;
-    text += sep == 0 ? ".\n" : sep == 1 ? ", " : sep == 2 ? "  " : " ";
+    text += sep == 0 ? ".\n" : sep == 1 ? ", "
+                           : sep == 2   ? "  "
+                                        : " ";
   }
   return text;
 }

@@ -70,7 +70,9 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(sft_loss_gradient, S, scalars) {
   for (auto norm : {sft_normalisation::sequence_sum, sft_normalisation::token_mean}) {
     auto pi = random_policy<S>(1);
     auto batch = test::bandit_rows({{0, 1}, {1, 3}, {1, 0}});
-    batch.weight(0) = 0.5; batch.weight(1) = 0.3; batch.weight(2) = 0.2;
+    batch.weight(0) = 0.5;
+    batch.weight(1) = 0.3;
+    batch.weight(2) = 0.2;
     token_values<S> w;
     sft_loss(batch, pi.logprobs(batch), norm, &w);
     pi.zero_grad();

@@ -71,14 +71,16 @@ BOOST_AUTO_TEST_CASE(row_operations) {
 
 BOOST_AUTO_TEST_CASE(sequence_sum_and_spread_are_adjoint) {
   sequence_batch b(2, 4);
-  b.prompt_length(0) = 1; b.length(0) = 4;
-  b.prompt_length(1) = 2; b.length(1) = 3;
+  b.prompt_length(0) = 1;
+  b.length(0) = 4;
+  b.prompt_length(1) = 2;
+  b.length(1) = 3;
   token_values<double> v = xt::zeros<double>({2, 4});
   for (std::size_t i = 0; i < 2; ++i)
     for (std::size_t t = 0; t < 4; ++t) v(i, t) = 10.0 * static_cast<double>(i) + static_cast<double>(t) + 1;
   const auto s = sequence_sum(v, b);
-  BOOST_CHECK_EQUAL(s(0), 2 + 3 + 4);   // positions 1..3 of row 0
-  BOOST_CHECK_EQUAL(s(1), 13);          // position 2 of row 1
+  BOOST_CHECK_EQUAL(s(0), 2 + 3 + 4);  // positions 1..3 of row 0
+  BOOST_CHECK_EQUAL(s(1), 13);         // position 2 of row 1
   const std::vector<double> w{0.5, -2};
   const auto spread = spread_over_response<double>(w, b);
   // <spread, v> = sum_b w_b s_b
@@ -93,8 +95,12 @@ BOOST_AUTO_TEST_CASE(sequence_sum_and_spread_are_adjoint) {
 BOOST_AUTO_TEST_CASE(pairs_carry_generation_weights) {
   auto data = test::bandit_rows({{0, 0}, {1, 1}});
   auto gen = test::bandit_rows({{1, 2}, {0, 1}, {1, 0}});
-  gen.source(0) = 1; gen.source(1) = 0; gen.source(2) = 1;
-  gen.weight(0) = 0.2; gen.weight(1) = 0.5; gen.weight(2) = 0.3;
+  gen.source(0) = 1;
+  gen.source(1) = 0;
+  gen.source(2) = 1;
+  gen.weight(0) = 0.2;
+  gen.weight(1) = 0.5;
+  gen.weight(2) = 0.3;
   const auto pairs = make_pairs(data, gen);
   BOOST_CHECK_EQUAL(pairs.rows(), 3u);
   BOOST_CHECK_EQUAL(pairs.chosen.tokens(0, 0), 1);

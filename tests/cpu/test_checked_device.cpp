@@ -131,7 +131,6 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(checked_device_transformer_equals_cpu_bit_for_bit,
 
 namespace {
 
-
 // The host traffic between the second and third optimizer updates of a run (steady state).
 template <class Run>
 juice::test::transfer_stats traffic_of_one_update(dev& d, Run&& run) {

@@ -71,7 +71,8 @@ BOOST_AUTO_TEST_CASE(lm_head_gradients_match_fd) {
   m.zero_grad();
   m.logprobs(batch);
   m.backward(batch, w);
-  check_all_gradients(m, [&] { return weighted(m.logprobs(batch), w); }, "LM head");
+  check_all_gradients(
+      m, [&] { return weighted(m.logprobs(batch), w); }, "LM head");
 }
 
 // Random per-token weights on both heads; the joint backward pass against finite differences of
@@ -168,7 +169,8 @@ BOOST_AUTO_TEST_CASE(sampling_is_reproducible_and_well_formed) {
   // The token embedding (tied to the LM head) is scaled up so that the logits are far from uniform
   // and the check has power.
   for (auto& p : m.parameters())
-    if (p.name == "wte") for (auto& v : p.value) v *= 6;
+    if (p.name == "wte")
+      for (auto& v : p.value) v *= 6;
   const std::size_t n = 20000;
   rng d(7);
   const auto many = m.sample(make_batch({{{1, 2}, {}}}), n, d);
@@ -184,7 +186,8 @@ BOOST_AUTO_TEST_CASE(sampling_is_reproducible_and_well_formed) {
 BOOST_AUTO_TEST_CASE(top_k_and_top_p_never_emit_excluded_tokens) {
   for (int mode = 0; mode < 2; ++mode) {
     generation_options gen{8, -1, {}};
-    if (mode == 0) gen.sampling.top_k = 3; else gen.sampling.top_p = 0.5;
+    if (mode == 0) gen.sampling.top_k = 3;
+    else gen.sampling.top_p = 0.5;
     gen.sampling.temperature = 0.8;
     transformer<cpu, double> m(tiny_config(), 9, gen);
     const auto prompts = make_batch({{{1, 2}, {}}, {{5}, {}}});

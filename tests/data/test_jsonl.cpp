@@ -34,9 +34,10 @@ void check_throws_with(F&& f, const std::string& needle) {
 }  // namespace
 
 BOOST_AUTO_TEST_CASE(demonstrations_are_read_with_their_lines) {
-  const auto set = demos("{\"prompt\": \"2+2=\", \"response\": \"4\"}\n"
-                         "\n"
-                         "{\"response\": \"caf\\u00e9\", \"prompt\": \"\", \"extra\": 1}\r\n");
+  const auto set = demos(
+      "{\"prompt\": \"2+2=\", \"response\": \"4\"}\n"
+      "\n"
+      "{\"response\": \"caf\\u00e9\", \"prompt\": \"\", \"extra\": 1}\r\n");
   BOOST_TEST(set.name == "d.jsonl");
   BOOST_REQUIRE(set.records.size() == 2u);
   BOOST_TEST(set.records[0].prompt == "2+2=");

@@ -143,7 +143,9 @@ BOOST_AUTO_TEST_CASE(gpt2_pattern_splits_as_the_released_encoder) {
   BOOST_TEST(pieces("a  \n") == (v{"a", "  \n"}), boost::test_tools::per_element());
   BOOST_TEST(pieces("h\xC3\xA9llo w\xC3\xB6rld") == (v{"h\xC3\xA9llo", " w\xC3\xB6rld"}), boost::test_tools::per_element());
   BOOST_TEST(pieces("hi!! $$") == (v{"hi", "!!", " $$"}), boost::test_tools::per_element());
-  BOOST_TEST(pieces("a\xFF" "b") == (v{"a", "\xFF", "b"}), boost::test_tools::per_element());
+  BOOST_TEST(pieces("a\xFF"
+                    "b") == (v{"a", "\xFF", "b"}),
+             boost::test_tools::per_element());
   BOOST_TEST(pieces("").empty());
 }
 
@@ -193,7 +195,9 @@ BOOST_AUTO_TEST_CASE(bpe_merges_lowest_rank_first_in_both_forms) {
       const auto s = tiny(hf, o);
       BOOST_TEST(s.encode("hi<|endoftext|>abc") == (ids{262, 263, 260}), boost::test_tools::per_element());
       // Invalid UTF-8 becomes byte tokens and round-trips.
-      const std::string bad = "ab\xFF\xFE" "abc\xC3";
+      const std::string bad =
+          "ab\xFF\xFE"
+          "abc\xC3";
       BOOST_TEST(t.encode(bad) == (ids{259, 255, 254, 260, 0xC3}), boost::test_tools::per_element());
       BOOST_TEST(t.decode(t.encode(bad)) == bad);
     }
@@ -239,7 +243,8 @@ BOOST_AUTO_TEST_CASE(broken_vocabularies_are_refused_with_the_line) {
     o.special_tokens = {""};
     std::istringstream in(tiny_tiktoken());
     juice::bpe_tokenizer::from_tiktoken(in, "v.tiktoken", o);
-  }, "a special token cannot be empty");
+  },
+                    "a special token cannot be empty");
   const auto vocab = tiny_vocab_json();
   check_throws_with([&] { from_hf("{", "a a\n"); }, "vocab.json: not valid JSON");
   check_throws_with([&] { from_hf("[1]", "a a\n"); }, "vocab.json: expected a JSON object");

@@ -30,7 +30,9 @@ BOOST_AUTO_TEST_CASE(nll_gap_and_accuracy_by_hand) {
   const auto ref = bpolicy::from_probabilities(sp, Q);
   // Demonstrations a0, a0, a2 with weights 1, 1, 2: NLL = -(log .5 + log .5 + 2 log .2) / 4.
   auto demos = test::bandit_rows({{0, 0}, {0, 0}, {0, 2}});
-  demos.weight(0) = 1; demos.weight(1) = 1; demos.weight(2) = 2;
+  demos.weight(0) = 1;
+  demos.weight(1) = 1;
+  demos.weight(2) = 2;
   BOOST_TEST(std::abs(demonstration_nll(pi, demos) + (2 * std::log(0.5) + 2 * std::log(0.2)) / 4) < 1e-14);
   // Pairs (chosen, rejected) = (a0, a1) weight 3 and (a2, a0) weight 1:
   //   gap = (3 log(.5/.3) + log(.2/.5)) / 4.
@@ -58,7 +60,10 @@ BOOST_AUTO_TEST_CASE(expected_reward_win_rate_kl_entropy_by_hand) {
   // Against itself a win rate is 1/2.
   BOOST_TEST(std::abs(win_rate(pi, pi, r, x) - 0.5) < 1e-14);
   double kl = 0, h = 0;
-  for (int a = 0; a < 3; ++a) { kl += P[a] * std::log(P[a] / Q[a]); h -= P[a] * std::log(P[a]); }
+  for (int a = 0; a < 3; ++a) {
+    kl += P[a] * std::log(P[a] / Q[a]);
+    h -= P[a] * std::log(P[a]);
+  }
   BOOST_TEST(std::abs(kl_to_reference(pi, ref, x) - kl) < 1e-14);
   BOOST_TEST(std::abs(entropy(pi, x) - h) < 1e-14);
   // Sampled win rate: within 4 standard errors of the exact value.
@@ -83,7 +88,8 @@ BOOST_AUTO_TEST_CASE(win_rate_on_a_tree_equals_brute_force) {
     for (std::size_t j = 0; j < b.rows(); ++j)
       if (a.source(i) == b.source(j)) {
         const double wx = prompts.weight(static_cast<std::size_t>(a.source(i)));
-        want += (a.weight(i) / wx) * (b.weight(j) / wx) * wx * (ra(i) > rb(j) ? 1.0 : ra(i) == rb(j) ? 0.5 : 0.0);
+        want += (a.weight(i) / wx) * (b.weight(j) / wx) * wx * (ra(i) > rb(j) ? 1.0 : ra(i) == rb(j) ? 0.5
+                                                                                                     : 0.0);
       }
   BOOST_TEST(std::abs(win_rate(pi, op, r, prompts) - want) < 1e-14);
   BOOST_TEST(std::abs(win_rate(pi, op, r, prompts) + win_rate(op, pi, r, prompts) - 1) < 1e-14);

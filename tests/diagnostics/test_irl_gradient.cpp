@@ -103,18 +103,20 @@ BOOST_AUTO_TEST_CASE(rft_linear_reward_step_is_unbiased_for_grad_l) {
   tabular::exact_policy_step{}.improve(pi, p.ref, r, p.t.prompts(), p.beta, p.g);
   sequence_batch data = p.demos;
   normalise_weights(data);
-  test::check_unbiased(exact, 3000, [&](std::size_t k) {
-    rng g = rng::stream(5, k);
-    const auto pairs = make_pairs(data, generate(pi, prompts_of(data), sampled{1}, g));
-    const auto both = concat_rows(pairs.chosen, pairs.rejected);
-    sequence_values<double> w;
-    rft_reward_loss<linear_loss>(pairs, r.rewards(both), 1.0 / p.beta, &w);
-    r.zero_grad();
-    r.backward(both, w);
-    auto v = grad_of(r.parameters()[0].grad);
-    for (double& e : v) e = -e;  // the descent direction estimates +grad l
-    return v;
-  }, "RFT linear loss");
+  test::check_unbiased(
+      exact, 3000, [&](std::size_t k) {
+        rng g = rng::stream(5, k);
+        const auto pairs = make_pairs(data, generate(pi, prompts_of(data), sampled{1}, g));
+        const auto both = concat_rows(pairs.chosen, pairs.rejected);
+        sequence_values<double> w;
+        rft_reward_loss<linear_loss>(pairs, r.rewards(both), 1.0 / p.beta, &w);
+        r.zero_grad();
+        r.backward(both, w);
+        auto v = grad_of(r.parameters()[0].grad);
+        for (double& e : v) e = -e;  // the descent direction estimates +grad l
+        return v;
+      },
+      "RFT linear loss");
 }
 
 BOOST_AUTO_TEST_CASE(irft_round_start_gradient_is_unbiased_for_grad_l) {
@@ -124,21 +126,23 @@ BOOST_AUTO_TEST_CASE(irft_round_start_gradient_is_unbiased_for_grad_l) {
   const auto exact = grad_of(pi.parameters()[0].grad);
   sequence_batch data = p.demos;
   normalise_weights(data);
-  test::check_unbiased(exact, 3000, [&](std::size_t k) {
-    rng g = rng::stream(6, k);
-    const auto pairs = make_pairs(data, generate(pi, prompts_of(data), sampled{1}, g));
-    const auto both = concat_rows(pairs.chosen, pairs.rejected);
-    const auto ref = sequence_sum(pi.logprobs(both), both);  // pi_ref := pi_theta at round start
-    const std::vector<double> refv(ref.begin(), ref.end());
-    const auto logp = pi.logprobs(both);
-    token_values<double> w;
-    irft_loss<linear_loss>(pairs, both, logp, refv, p.beta, &w);
-    pi.zero_grad();
-    pi.backward(both, w);
-    auto v = grad_of(pi.parameters()[0].grad);
-    for (double& e : v) e = -e / p.beta;  // -grad h = beta (grad log pi(y) - grad log pi(y~))
-    return v;
-  }, "IRFT round start");
+  test::check_unbiased(
+      exact, 3000, [&](std::size_t k) {
+        rng g = rng::stream(6, k);
+        const auto pairs = make_pairs(data, generate(pi, prompts_of(data), sampled{1}, g));
+        const auto both = concat_rows(pairs.chosen, pairs.rejected);
+        const auto ref = sequence_sum(pi.logprobs(both), both);  // pi_ref := pi_theta at round start
+        const std::vector<double> refv(ref.begin(), ref.end());
+        const auto logp = pi.logprobs(both);
+        token_values<double> w;
+        irft_loss<linear_loss>(pairs, both, logp, refv, p.beta, &w);
+        pi.zero_grad();
+        pi.backward(both, w);
+        auto v = grad_of(pi.parameters()[0].grad);
+        for (double& e : v) e = -e / p.beta;  // -grad h = beta (grad log pi(y) - grad log pi(y~))
+        return v;
+      },
+      "IRFT round start");
 }
 
 BOOST_AUTO_TEST_CASE(exact_runs_report_the_exact_stationarity_measure) {

@@ -53,7 +53,8 @@ std::uint16_t nearest(double x, std::uint16_t top, double overflow_at, Value val
   if (x >= value(hi)) return hi;
   while (hi - lo > 1) {
     const auto mid = static_cast<std::uint16_t>((lo + hi) / 2);
-    if (value(mid) <= x) lo = mid; else hi = mid;
+    if (value(mid) <= x) lo = mid;
+    else hi = mid;
   }
   const double dl = x - value(lo), dh = value(hi) - x;  // exact in double
   if (dl < dh) return lo;
@@ -134,10 +135,10 @@ BOOST_AUTO_TEST_CASE(known_bit_patterns) {
   BOOST_TEST(float_to_f16(1.0f) == 0x3C00);
   BOOST_TEST(float_to_f16(65504.0f) == 0x7BFF);
   BOOST_TEST(float_to_f16(65519.0f) == 0x7BFF);
-  BOOST_TEST(float_to_f16(65520.0f) == 0x7C00);  // the tie rounds to the even pattern: infinity
-  BOOST_TEST(float_to_f16(std::ldexp(1.0f, -25)) == 0x0000);           // tie between 0 and 2^-24: even
+  BOOST_TEST(float_to_f16(65520.0f) == 0x7C00);               // the tie rounds to the even pattern: infinity
+  BOOST_TEST(float_to_f16(std::ldexp(1.0f, -25)) == 0x0000);  // tie between 0 and 2^-24: even
   BOOST_TEST(float_to_f16(std::ldexp(1.5f, -25)) == 0x0001);
-  BOOST_TEST(float_to_f16(std::ldexp(3.0f, -25)) == 0x0002);           // tie between 1 and 2 units: even
+  BOOST_TEST(float_to_f16(std::ldexp(3.0f, -25)) == 0x0002);  // tie between 1 and 2 units: even
   BOOST_TEST(float_to_f16(-0.0f) == 0x8000);
   BOOST_TEST(float_to_f16(1.0f / 3.0f) == 0x3555);
   BOOST_TEST((float_to_f16(std::numeric_limits<float>::quiet_NaN()) & 0x7FFF) > 0x7C00);
@@ -193,7 +194,7 @@ BOOST_AUTO_TEST_CASE(narrowing_rounds_to_nearest_even) {
       continue;
     }
     BOOST_REQUIRE_MESSAGE(float_to_f16(x) == f16_reference(x), "F16 of " << x << " (0x" << std::hex
-                                                                          << std::bit_cast<std::uint32_t>(x) << ")");
+                                                                         << std::bit_cast<std::uint32_t>(x) << ")");
     BOOST_REQUIRE_MESSAGE(float_to_bf16(x) == bf16_reference(x), "BF16 of " << x << " (0x" << std::hex
                                                                             << std::bit_cast<std::uint32_t>(x) << ")");
   }
@@ -360,8 +361,8 @@ BOOST_AUTO_TEST_CASE(round_trip_every_dtype) {
   std::vector<float> f16, bf16;
   for (float x : fv) f16.push_back(static_cast<float>(f16_value(f16_reference(x))));
   for (float x : fv) bf16.push_back(static_cast<float>(bf16_value(bf16_reference(x))));
-  f16[5] = 65504.0f;                                     // exact in F16
-  f16[6] = std::numeric_limits<float>::infinity();       // 3e38 overflows F16
+  f16[5] = 65504.0f;                                // exact in F16
+  f16[6] = std::numeric_limits<float>::infinity();  // 3e38 overflows F16
   BOOST_TEST(f.read<float>("f16") == f16, boost::test_tools::per_element());
   BOOST_TEST(f.read<float>("bf16") == bf16, boost::test_tools::per_element());
   BOOST_TEST((f.at("f16").type == dtype::F16));

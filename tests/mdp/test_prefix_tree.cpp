@@ -126,7 +126,7 @@ BOOST_AUTO_TEST_CASE(logprobs_match_the_softmax_on_small_and_large_batches) {
   rng g(3);
   const tree t(2, 4, 3);
   const auto pi = mdp::random_policy(t, 1.5, g);
-  const auto all = pi.enumerate(t.prompts());        // large: per-call normaliser table
+  const auto all = pi.enumerate(t.prompts());                          // large: per-call normaliser table
   const auto few = select_rows(all, std::vector<std::size_t>{5, 77});  // small: per-token path
   for (const auto* batch : {&all, &few}) {
     const auto lp = pi.logprobs(*batch);
@@ -172,11 +172,15 @@ BOOST_AUTO_TEST_CASE(backward_equals_finite_differences) {
 
 BOOST_AUTO_TEST_CASE(masked_sums_match_hand_values) {
   sequence_batch b(2, 4);
-  b.prompt_length(0) = 1; b.length(0) = 3;
-  b.prompt_length(1) = 2; b.length(1) = 4;
+  b.prompt_length(0) = 1;
+  b.length(0) = 3;
+  b.prompt_length(1) = 2;
+  b.length(1) = 4;
   token_values<double> v{{9, 1, 2, 9}, {9, 9, 3, 4}};
   const auto m = mdp::response_mask<double>(b);
-  BOOST_TEST(m(0, 0) == 0.0); BOOST_TEST(m(0, 1) == 1.0); BOOST_TEST(m(0, 3) == 0.0);
+  BOOST_TEST(m(0, 0) == 0.0);
+  BOOST_TEST(m(0, 1) == 1.0);
+  BOOST_TEST(m(0, 3) == 0.0);
   const auto s = mdp::sequence_logprobs(v, b);
   BOOST_TEST(s(0) == 3.0);
   BOOST_TEST(s(1) == 7.0);

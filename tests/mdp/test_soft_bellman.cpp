@@ -112,7 +112,10 @@ BOOST_AUTO_TEST_CASE(exact_kl_and_entropy) {
   // every state, ref uniform: KL = 2 * KL_1, H = 2 * H_1.
   const tree two(1, 2, 2);
   std::vector<double> lp2, lr2;
-  for (int s = 0; s < 3; ++s) { lp2.insert(lp2.end(), lp.begin(), lp.end()); lr2.insert(lr2.end(), lr.begin(), lr.end()); }
+  for (int s = 0; s < 3; ++s) {
+    lp2.insert(lp2.end(), lp.begin(), lp.end());
+    lr2.insert(lr2.end(), lr.begin(), lr.end());
+  }
   BOOST_TEST(std::abs(mdp::sequence_kl(two, lp2, lr2)[0] - 2 * (0.25 * std::log(0.5) + 0.75 * std::log(1.5))) < 1e-15);
 
   // Random trees: occupancy-weighted per-state values equal enumeration.
@@ -145,7 +148,10 @@ BOOST_AUTO_TEST_CASE(sampled_kl_estimates_are_unbiased) {
   for (auto kind : {mdp::kl_estimator::k1, mdp::kl_estimator::k3}) {
     const auto est = mdp::sequence_kl_estimate(lp, lr, rows, kind);
     double m = 0, m2 = 0;
-    for (double e : est) { m += e; m2 += e * e; }
+    for (double e : est) {
+      m += e;
+      m2 += e * e;
+    }
     m /= static_cast<double>(est.size());
     const double se = std::sqrt((m2 / static_cast<double>(est.size()) - m * m) / static_cast<double>(est.size()));
     BOOST_TEST(std::abs(m - exact) < 4 * se + 1e-12, "estimate " << m << " vs exact " << exact << " (se " << se << ")");

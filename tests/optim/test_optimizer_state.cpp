@@ -31,9 +31,7 @@ struct model {
             parameter<host, double>{"b", std::span(value).last(1), std::span(grad).last(1)}};
   }
   host backend() const { return {}; }
-  parameter<host, double> parameter_block()
-    requires Flat
-  {
+  parameter<host, double> parameter_block() requires Flat {
     return {"all", std::span(value), std::span(grad)};
   }
   void zero_grad() { std::fill(grad.begin(), grad.end(), 0.0); }

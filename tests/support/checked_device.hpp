@@ -40,8 +40,8 @@ public:
   public:
     handle() = default;
     template <class U>
-      requires(std::is_const_v<E> && std::is_same_v<const U, E>)
-    handle(handle<U> o) : p_(o.p_) {}  // NOLINT: pointer -> const_pointer, as T* -> const T*
+    requires(std::is_const_v<E>&& std::is_same_v<const U, E>)
+        handle(handle<U> o) : p_(o.p_) {}  // NOLINT: pointer -> const_pointer, as T* -> const T*
     handle operator+(std::ptrdiff_t n) const { return handle(p_ + n); }
     friend bool operator==(handle, handle) = default;
 
@@ -58,8 +58,8 @@ public:
   public:
     dview() = default;
     template <class U>
-      requires(std::is_const_v<E> && std::is_same_v<const U, E>)
-    dview(dview<U> o) : h_(o.h_), n_(o.n_) {}  // NOLINT: view -> const_view
+    requires(std::is_const_v<E>&& std::is_same_v<const U, E>)
+        dview(dview<U> o) : h_(o.h_), n_(o.n_) {}  // NOLINT: view -> const_view
     [[nodiscard]] std::size_t size() const { return n_; }
 
   private:

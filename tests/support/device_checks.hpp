@@ -57,7 +57,10 @@ void compare(const std::vector<A>& got, const std::vector<B>& want, double atol,
     const double err = std::abs(a - b), bound = atol + rtol * std::abs(b);
     if (!(err <= bound)) ok = false;
     const double excess = std::isfinite(err) ? err - bound : 1e300;
-    if (excess > worst_excess) { worst_excess = excess; worst = i; }
+    if (excess > worst_excess) {
+      worst_excess = excess;
+      worst = i;
+    }
     worst_abs = std::max(worst_abs, std::isfinite(err) ? err : 1e300);
   }
   std::ostringstream msg;
@@ -351,9 +354,7 @@ void check_sampling(D& d) {
   auto bu = io.up(u);
   auto bo = d.template allocate<int>(R);
   const std::vector<std::pair<const char*, sampling_options>> cases{
-      {"plain", {1.0, 0, 1.0}},    {"temperature 0.7", {0.7, 0, 1.0}}, {"greedy", {0.0, 0, 1.0}},
-      {"top_k 5", {1.0, 5, 1.0}},  {"top_p 0.8", {1.0, 0, 0.8}},       {"top_k 9 + top_p 0.6", {1.3, 9, 0.6}},
-      {"top_k 1", {1.0, 1, 1.0}},  {"top_k = V", {1.0, static_cast<std::size_t>(V), 1.0}}};
+      {"plain", {1.0, 0, 1.0}}, {"temperature 0.7", {0.7, 0, 1.0}}, {"greedy", {0.0, 0, 1.0}}, {"top_k 5", {1.0, 5, 1.0}}, {"top_p 0.8", {1.0, 0, 0.8}}, {"top_k 9 + top_p 0.6", {1.3, 9, 0.6}}, {"top_k 1", {1.0, 1, 1.0}}, {"top_k = V", {1.0, static_cast<std::size_t>(V), 1.0}}};
   for (const auto& [label, o] : cases) {
     std::vector<int> want(R);
     cpu::sample_tokens<T>(want.data(), logits.data(), u.data(), R, V, o);
@@ -377,55 +378,55 @@ concept transformer_backend_but_attention =
              typename B::template pointer<int> ip, typename B::template const_pointer<int> cip,
              typename B::template const_pointer<double> cdp, std::size_t n, std::ptrdiff_t k,
              const sampling_options& so) {
-      { b.view_at(p, n) } -> std::same_as<typename B::template view<T>>;
-      { b.const_view_at(cp, n) } -> std::same_as<typename B::template const_view<T>>;
-      b.matmul_forward(p, cp, cp, cp, k, k, k);
-      b.matmul_backward(p, p, p, cp, cp, cp, k, k, k);
-      b.embedding_forward(p, cip, cip, cp, cp, k, k);
-      b.embedding_backward(p, p, cp, cip, cip, k, k);
-      b.gather_rows(p, cp, cip, k, k);
-      b.scatter_add_rows(p, cp, cip, k, k);
-      b.layernorm_forward(p, p, p, cp, cp, cp, k, k);
-      b.layernorm_backward(p, p, p, cp, cp, cp, cp, cp, k, k);
-      b.gelu_forward(p, cp, k);
-      b.gelu_backward(p, cp, cp, k);
-      b.residual_forward(p, cp, cp, k);
-      b.add_inplace(p, cp, k);
-      b.lm_logits(p, cp, cp, k, k, k);
-      b.lm_logprob_forward(p, p, cp, cp, cip, k, k, k);
-      b.lm_logprob_backward(p, p, p, cp, cp, cip, cp, k, k, k);
-      b.sample_tokens(ip, cp, cdp, k, k, so);
-    };
+  { b.view_at(p, n) } -> std::same_as<typename B::template view<T>>;
+  { b.const_view_at(cp, n) } -> std::same_as<typename B::template const_view<T>>;
+  b.matmul_forward(p, cp, cp, cp, k, k, k);
+  b.matmul_backward(p, p, p, cp, cp, cp, k, k, k);
+  b.embedding_forward(p, cip, cip, cp, cp, k, k);
+  b.embedding_backward(p, p, cp, cip, cip, k, k);
+  b.gather_rows(p, cp, cip, k, k);
+  b.scatter_add_rows(p, cp, cip, k, k);
+  b.layernorm_forward(p, p, p, cp, cp, cp, k, k);
+  b.layernorm_backward(p, p, p, cp, cp, cp, cp, cp, k, k);
+  b.gelu_forward(p, cp, k);
+  b.gelu_backward(p, cp, cp, k);
+  b.residual_forward(p, cp, cp, k);
+  b.add_inplace(p, cp, k);
+  b.lm_logits(p, cp, cp, k, k, k);
+  b.lm_logprob_forward(p, p, cp, cp, cip, k, k, k);
+  b.lm_logprob_backward(p, p, p, cp, cp, cip, cp, k, k, k);
+  b.sample_tokens(ip, cp, cdp, k, k, so);
+};
 
 }  // namespace juice::test::device
 
 // Registers one Boost.Test case per primitive family and scalar type on the backend `make()` returns.
-#define JUICE_DEVICE_PRIMITIVE_TESTS(make)                                                                   \
-  BOOST_AUTO_TEST_CASE_TEMPLATE(elementwise_and_optimizers, T, juice::test::device::float_types) {           \
-    auto d = make();                                                                                         \
-    juice::test::device::check_elementwise<T>(d);                                                            \
-  }                                                                                                          \
-  BOOST_AUTO_TEST_CASE_TEMPLATE(matmul, T, juice::test::device::float_types) {                               \
-    auto d = make();                                                                                         \
-    juice::test::device::check_matmul<T>(d);                                                                 \
-  }                                                                                                          \
-  BOOST_AUTO_TEST_CASE_TEMPLATE(embedding_and_rows, T, juice::test::device::float_types) {                   \
-    auto d = make();                                                                                         \
-    juice::test::device::check_embedding<T>(d);                                                              \
-  }                                                                                                          \
-  BOOST_AUTO_TEST_CASE_TEMPLATE(layernorm, T, juice::test::device::float_types) {                            \
-    auto d = make();                                                                                         \
-    juice::test::device::check_layernorm<T>(d);                                                              \
-  }                                                                                                          \
-  BOOST_AUTO_TEST_CASE_TEMPLATE(gelu_and_residual, T, juice::test::device::float_types) {                    \
-    auto d = make();                                                                                         \
-    juice::test::device::check_gelu_residual<T>(d);                                                          \
-  }                                                                                                          \
-  BOOST_AUTO_TEST_CASE_TEMPLATE(lm_head, T, juice::test::device::float_types) {                              \
-    auto d = make();                                                                                         \
-    juice::test::device::check_lm_head<T>(d);                                                                \
-  }                                                                                                          \
-  BOOST_AUTO_TEST_CASE_TEMPLATE(sampling_protocol, T, juice::test::device::float_types) {                    \
-    auto d = make();                                                                                         \
-    juice::test::device::check_sampling<T>(d);                                                               \
+#define JUICE_DEVICE_PRIMITIVE_TESTS(make)                                                         \
+  BOOST_AUTO_TEST_CASE_TEMPLATE(elementwise_and_optimizers, T, juice::test::device::float_types) { \
+    auto d = make();                                                                               \
+    juice::test::device::check_elementwise<T>(d);                                                  \
+  }                                                                                                \
+  BOOST_AUTO_TEST_CASE_TEMPLATE(matmul, T, juice::test::device::float_types) {                     \
+    auto d = make();                                                                               \
+    juice::test::device::check_matmul<T>(d);                                                       \
+  }                                                                                                \
+  BOOST_AUTO_TEST_CASE_TEMPLATE(embedding_and_rows, T, juice::test::device::float_types) {         \
+    auto d = make();                                                                               \
+    juice::test::device::check_embedding<T>(d);                                                    \
+  }                                                                                                \
+  BOOST_AUTO_TEST_CASE_TEMPLATE(layernorm, T, juice::test::device::float_types) {                  \
+    auto d = make();                                                                               \
+    juice::test::device::check_layernorm<T>(d);                                                    \
+  }                                                                                                \
+  BOOST_AUTO_TEST_CASE_TEMPLATE(gelu_and_residual, T, juice::test::device::float_types) {          \
+    auto d = make();                                                                               \
+    juice::test::device::check_gelu_residual<T>(d);                                                \
+  }                                                                                                \
+  BOOST_AUTO_TEST_CASE_TEMPLATE(lm_head, T, juice::test::device::float_types) {                    \
+    auto d = make();                                                                               \
+    juice::test::device::check_lm_head<T>(d);                                                      \
+  }                                                                                                \
+  BOOST_AUTO_TEST_CASE_TEMPLATE(sampling_protocol, T, juice::test::device::float_types) {          \
+    auto d = make();                                                                               \
+    juice::test::device::check_sampling<T>(d);                                                     \
   }

@@ -46,7 +46,10 @@ inline void check_close(const std::vector<double>& a, const std::vector<double>&
     const double err = std::abs(a[i] - b[i]);
     if (!(err <= bound)) ok = false;
     const double excess = std::isfinite(err) ? err - bound : 1e300;
-    if (excess > worst_excess) { worst_excess = excess; worst = i; }
+    if (excess > worst_excess) {
+      worst_excess = excess;
+      worst = i;
+    }
   }
   std::ostringstream msg;
   msg.precision(12);
@@ -97,7 +100,8 @@ void check_unbiased(const std::vector<double>& exact, std::size_t M, Draw draw, 
   constexpr std::size_t U = 8;
   rng dir(2718);
   std::vector<std::vector<double>> u(U, std::vector<double>(exact.size()));
-  for (auto& d : u) for (double& e : d) e = standard_normal(dir);
+  for (auto& d : u)
+    for (double& e : d) e = standard_normal(dir);
   std::vector<double> m(U, 0.0), m2(U, 0.0), want(U, 0.0);
   for (std::size_t j = 0; j < U; ++j)
     for (std::size_t i = 0; i < exact.size(); ++i) want[j] += u[j][i] * exact[i];

@@ -14,7 +14,6 @@
 using namespace juice;
 using space = tabular::bandit_space;
 
-
 BOOST_AUTO_TEST_CASE(sampled_reward_gradient_is_unbiased) {
   // One RFT reward step with zero learning rate leaves the gradient of the linear loss in the
   // reward model; over many seeds its mean matches the exact-mode gradient (4 standard errors).
@@ -39,7 +38,8 @@ BOOST_AUTO_TEST_CASE(sampled_reward_gradient_is_unbiased) {
     return test::to_vector<double>(r.parameters()[0].grad);
   };
   const auto exact_grad = gradient(exact{}, 0);
-  test::check_unbiased(exact_grad, 400, [&](std::size_t k) { return gradient(sampled{2}, 1000 + k); }, "RFT reward gradient");
+  test::check_unbiased(
+      exact_grad, 400, [&](std::size_t k) { return gradient(sampled{2}, 1000 + k); }, "RFT reward gradient");
 }
 
 BOOST_AUTO_TEST_CASE(sampled_irft_round_start_gradient_is_unbiased) {
@@ -63,7 +63,8 @@ BOOST_AUTO_TEST_CASE(sampled_irft_round_start_gradient_is_unbiased) {
     return test::to_vector<double>(pi.parameters()[0].grad);
   };
   const auto exact_grad = gradient(exact{}, 0);
-  test::check_unbiased(exact_grad, 400, [&](std::size_t k) { return gradient(sampled{1}, 77 + k); }, "IRFT round-start gradient");
+  test::check_unbiased(
+      exact_grad, 400, [&](std::size_t k) { return gradient(sampled{1}, 77 + k); }, "IRFT round-start gradient");
 }
 
 BOOST_AUTO_TEST_CASE(sampled_rft_ends_near_the_exact_optimum) {

@@ -18,8 +18,12 @@ using dpolicy = tabular::policy<double, space>;
 BOOST_AUTO_TEST_CASE_TEMPLATE(policy_logprobs_are_log_softmax, S, scalars) {
   tabular::policy<S, space> pi(space(2, 3));
   auto L = pi.logits();
-  L(0, 0) = 1; L(0, 1) = 2; L(0, 2) = 3;
-  L(1, 0) = -1; L(1, 1) = 0; L(1, 2) = 0.5;
+  L(0, 0) = 1;
+  L(0, 1) = 2;
+  L(0, 2) = 3;
+  L(1, 0) = -1;
+  L(1, 1) = 0;
+  L(1, 2) = 0.5;
   const auto batch = test::bandit_rows({{0, 2}, {1, 0}});
   const auto lp = pi.logprobs(batch);
   const double z0 = std::log(std::exp(1.0) + std::exp(2.0) + std::exp(3.0));
@@ -37,7 +41,9 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(policy_backward_matches_finite_differences, S, sca
   for (auto& v : std::span(pi.parameters()[0].value)) v = static_cast<S>(g.uniform());
   const auto batch = test::bandit_rows({{0, 2}, {1, 0}, {0, 1}});
   token_values<S> w = xt::zeros<S>({3, 2});
-  w(0, 1) = S(0.7); w(1, 1) = S(-1.3); w(2, 1) = S(0.4);
+  w(0, 1) = S(0.7);
+  w(1, 1) = S(-1.3);
+  w(2, 1) = S(0.4);
   auto f = [&] {
     const auto lp = pi.logprobs(batch);
     double s = 0;
@@ -111,7 +117,9 @@ BOOST_AUTO_TEST_CASE(exact_policy_step_is_the_kl_regularised_optimum) {
   const std::vector<double> ref_p{0.5, 0.3, 0.2};
   const auto ref = tabular::policy<double, space>::from_probabilities(space(1, 3), ref_p);
   tabular::reward<double, space> r(space(1, 3));
-  r.table()(0, 0) = 0.3; r.table()(0, 1) = -1; r.table()(0, 2) = 2;
+  r.table()(0, 0) = 0.3;
+  r.table()(0, 1) = -1;
+  r.table()(0, 2) = 2;
   const double beta = 0.7;
   auto pi = ref.snapshot();
   rng g;
@@ -146,7 +154,8 @@ BOOST_AUTO_TEST_CASE(rewards_score_rows) {
   BOOST_CHECK_THROW(r.rewards(prompts_of(batch)), invalid_argument);
 
   tabular::linear_reward<double, space>::matrix phi = tabular::linear_reward<double, space>::matrix::Zero(6, 2);
-  phi(5, 0) = 1; phi(5, 1) = 2;  // (state 1, action 2)
+  phi(5, 0) = 1;
+  phi(5, 1) = 2;  // (state 1, action 2)
   tabular::linear_reward<double, space> lr(sp, phi);
   lr.weights() << 0.5, -1;
   BOOST_CHECK_CLOSE(lr.rewards(batch)(0), 0.5 - 2, 1e-12);

@@ -24,15 +24,7 @@ struct toy_args {
 };
 
 nlohmann::json params_json(const experiments::one_state_options& o) {
-  return {{"reference", o.reference},       {"counts", o.counts},
-          {"beta", o.beta},                 {"lambda", o.lambda},
-          {"sft_steps", o.sft_steps},       {"sft_lr", o.sft_lr},
-          {"rft_iterations", o.rft_iterations}, {"rft_lr", o.rft_lr},
-          {"rft_policy_step", o.rft_policy_step}, {"rft_alpha", o.rft_alpha},
-          {"irft_rounds", o.irft_rounds},   {"irft_steps", o.irft_steps},
-          {"irft_lr", o.irft_lr},           {"irft_loss", o.irft_loss},
-          {"mode", o.exact ? "exact" : "sampled"}, {"samples", o.samples},
-          {"seed", o.seed}};
+  return {{"reference", o.reference}, {"counts", o.counts}, {"beta", o.beta}, {"lambda", o.lambda}, {"sft_steps", o.sft_steps}, {"sft_lr", o.sft_lr}, {"rft_iterations", o.rft_iterations}, {"rft_lr", o.rft_lr}, {"rft_policy_step", o.rft_policy_step}, {"rft_alpha", o.rft_alpha}, {"irft_rounds", o.irft_rounds}, {"irft_steps", o.irft_steps}, {"irft_lr", o.irft_lr}, {"irft_loss", o.irft_loss}, {"mode", o.exact ? "exact" : "sampled"}, {"samples", o.samples}, {"seed", o.seed}};
 }
 
 void run_toy(toy_args& a) {
@@ -70,26 +62,32 @@ void add_toy_command(CLI::App& app) {
   cmd->add_option("--beta", o.beta, "KL weight beta")->capture_default_str();
   cmd->add_option("--lambda", o.lambda, "L2 weight of the reward")->capture_default_str();
   cmd->add_option("--reference", o.reference, "reference policy, comma-separated probabilities")
-      ->delimiter(',')->capture_default_str();
+      ->delimiter(',')
+      ->capture_default_str();
   cmd->add_option("--counts", o.counts, "demonstrations of each action, comma-separated")
-      ->delimiter(',')->capture_default_str();
+      ->delimiter(',')
+      ->capture_default_str();
   cmd->add_option("--sft-steps", o.sft_steps, "SFT AdamW steps")->check(count_range())->capture_default_str();
   cmd->add_option("--sft-lr", o.sft_lr, "SFT learning rate")->capture_default_str();
   cmd->add_option("--rft-iterations", o.rft_iterations, "RFT iterations")->check(count_range())->capture_default_str();
   cmd->add_option("--rft-lr", o.rft_lr, "RFT reward learning rate (SGD)")->capture_default_str();
   cmd->add_option("--rft-policy-step", o.rft_policy_step, "RFT policy step")
-      ->check(CLI::IsMember(std::vector<std::string>{"exact", "mirror"}))->capture_default_str();
+      ->check(CLI::IsMember(std::vector<std::string>{"exact", "mirror"}))
+      ->capture_default_str();
   cmd->add_option("--rft-alpha", o.rft_alpha, "mirror policy step rate")->capture_default_str();
   cmd->add_option("--irft-rounds", o.irft_rounds, "IRFT rounds T")->check(count_range())->capture_default_str();
   cmd->add_option("--irft-steps", o.irft_steps, "IRFT steps per round K")->check(count_range())->capture_default_str();
   cmd->add_option("--irft-lr", o.irft_lr, "IRFT learning rate (SGD)")->capture_default_str();
   cmd->add_option("--irft-loss", o.irft_loss, "IRFT loss")
-      ->check(CLI::IsMember(std::vector<std::string>{"sigmoid", "hinge", "linear", "ipo"}))->capture_default_str();
+      ->check(CLI::IsMember(std::vector<std::string>{"sigmoid", "hinge", "linear", "ipo"}))
+      ->capture_default_str();
   cmd->add_option("--mode", args->mode, "generation of y~ (exact: enumerate)")->check(mode_names())->capture_default_str();
   cmd->add_option("--samples", o.samples, "samples per demonstration in sampled mode")->check(count_range())->capture_default_str();
   cmd->add_option("--seed", o.seed, "random seed")->check(seed_range())->capture_default_str();
   cmd->add_option("--methods", o.methods, "methods to run, comma-separated")
-      ->delimiter(',')->check(CLI::IsMember(experiments::one_state_methods()))->capture_default_str();
+      ->delimiter(',')
+      ->check(CLI::IsMember(experiments::one_state_methods()))
+      ->capture_default_str();
   cmd->add_flag("--json", args->json, "print one JSON object instead of a table");
   cmd->callback([args] { run_toy(*args); });
 }

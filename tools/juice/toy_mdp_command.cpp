@@ -116,13 +116,7 @@ void run_rate(rate_args& a) {
   csv_file.keep();
   log_file.keep();
   if (a.json) {
-    nlohmann::json params{{"mdp", mdp_json(o.mdp)},          {"demonstrations_per_prompt", o.demonstrations},
-                          {"expert_scale", o.expert_scale},  {"base_scale", o.base_scale},
-                          {"beta", o.beta},                  {"c", o.c},
-                          {"steps_per_round", o.steps_per_round}, {"lambda", o.lambda},
-                          {"mode", a.mode},                  {"samples", o.samples},
-                          {"seed", o.seed},                  {"loss", "linear"},
-                          {"step_size", "c / sqrt(TK)"},     {"measure", "exact ||grad l(theta)||^2, min over all iterates"}};
+    nlohmann::json params{{"mdp", mdp_json(o.mdp)}, {"demonstrations_per_prompt", o.demonstrations}, {"expert_scale", o.expert_scale}, {"base_scale", o.base_scale}, {"beta", o.beta}, {"c", o.c}, {"steps_per_round", o.steps_per_round}, {"lambda", o.lambda}, {"mode", a.mode}, {"samples", o.samples}, {"seed", o.seed}, {"loss", "linear"}, {"step_size", "c / sqrt(TK)"}, {"measure", "exact ||grad l(theta)||^2, min over all iterates"}};
     nlohmann::json out{{"budgets", r.budgets},
                        {"min_grad_norm_sq", r.irft.min_grad_norm_sq},
                        {"slope", r.irft.fit.slope},
@@ -194,13 +188,7 @@ void run_robustness(robustness_args& a) {
   }
   csv_file.keep();
   if (a.json) {
-    nlohmann::json params{{"mdp", mdp_json(o.mdp)}, {"demonstrations", o.demonstrations}, {"eps", o.eps},
-                          {"seeds", o.seeds},       {"seed", o.seed},                     {"reward_scale", o.reward_scale},
-                          {"base_scale", o.base_scale}, {"expert_beta", o.expert_beta},   {"beta", o.beta},
-                          {"steps", o.steps},       {"lr", o.lr},                         {"irft_lr", o.irft_lr},
-                          {"irft_rounds", o.irft_rounds}, {"chunk_rounds", o.chunk_rounds},
-                          {"rft_iterations", o.rft_iterations}, {"rft_lr", o.rft_lr},     {"rft_lambda", o.rft_lambda},
-                          {"mode", a.mode},         {"samples", o.samples},               {"methods", o.methods}};
+    nlohmann::json params{{"mdp", mdp_json(o.mdp)}, {"demonstrations", o.demonstrations}, {"eps", o.eps}, {"seeds", o.seeds}, {"seed", o.seed}, {"reward_scale", o.reward_scale}, {"base_scale", o.base_scale}, {"expert_beta", o.expert_beta}, {"beta", o.beta}, {"steps", o.steps}, {"lr", o.lr}, {"irft_lr", o.irft_lr}, {"irft_rounds", o.irft_rounds}, {"chunk_rounds", o.chunk_rounds}, {"rft_iterations", o.rft_iterations}, {"rft_lr", o.rft_lr}, {"rft_lambda", o.rft_lambda}, {"mode", a.mode}, {"samples", o.samples}, {"methods", o.methods}};
     nlohmann::json out{{"rows", nlohmann::json::array()}, {"params", params}};
     for (const auto& r : rows) out["rows"].push_back(row_json(r));
     fmt::print("{}\n", out.dump());
@@ -271,8 +259,7 @@ void add_toy_mdp_command(CLI::App& app) {
     cmd->add_option("--rft-lambda", o.rft_lambda, "RFT's L2 weight on the reward")->capture_default_str();
     cmd->add_option("--mode", args->mode, "generation of y~")->check(mode_names())->capture_default_str();
     cmd->add_option("--samples", o.samples, "y~ per demonstration in sampled mode")->check(count_range())->capture_default_str();
-    cmd->add_option("--methods", o.methods, "methods, comma-separated")->delimiter(',')
-        ->check(CLI::IsMember(experiments::toy_mdp_methods()))->capture_default_str();
+    cmd->add_option("--methods", o.methods, "methods, comma-separated")->delimiter(',')->check(CLI::IsMember(experiments::toy_mdp_methods()))->capture_default_str();
     cmd->add_flag("--no-baselines", args->no_baselines, "omit the initial-policy and expert rows");
     cmd->add_option("--csv", args->csv, "also write the rows to this CSV file");
     cmd->add_flag("--json", args->json, "print one JSON object instead of a table");

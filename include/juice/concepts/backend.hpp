@@ -38,14 +38,16 @@ concept BackendFor = requires {
   typename B::template buffer<T>;
   typename B::template view<T>;
   typename B::template const_view<T>;
-} && requires(B& b, typename B::template buffer<T>& buf, typename B::template view<T> x,
-              typename B::template const_view<T> y, typename B::template view<T> m,
-              typename B::template view<T> v, T a, std::size_t n, const sgd_hyper& sh,
-              const adamw_hyper& ah) {
+}
+&&requires(B& b, typename B::template buffer<T>& buf, typename B::template view<T> x,
+           typename B::template const_view<T> y, typename B::template view<T> m,
+           typename B::template view<T> v, T a, std::size_t n, const sgd_hyper& sh,
+           const adamw_hyper& ah) {
   // 1.
   { x.size() } -> std::convertible_to<std::size_t>;
   { y.size() } -> std::convertible_to<std::size_t>;
-  requires std::convertible_to<typename B::template view<T>, typename B::template const_view<T>>;
+  requires std::convertible_to < typename B::template view<T>,
+  typename B::template const_view < T >> ;
   // 2.
   { b.template allocate<T>(n) } -> std::same_as<typename B::template buffer<T>>;
   { b.view_of(buf) } -> std::same_as<typename B::template view<T>>;

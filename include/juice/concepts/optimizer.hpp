@@ -19,8 +19,8 @@ concept Optimizer =
     // 1.
     Parameterised<M> &&
     requires(O& o, M& m) {
-      // 2.
-      o.step(m);
-    };
+  // 2.
+  o.step(m);
+};
 
 }  // namespace juice

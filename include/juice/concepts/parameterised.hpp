@@ -43,13 +43,13 @@ concept Parameterised =
     // 2.
     Backend<typename M::backend_type> &&
     requires(M& m) {
-      // 3.
-      { m.parameters() } -> std::ranges::forward_range;
-      requires std::same_as<std::ranges::range_value_t<decltype(m.parameters())>,
-                            parameter<typename M::backend_type, typename M::scalar_type>>;
-      // 4.
-      m.zero_grad();
-    } &&
+  // 3.
+  { m.parameters() } -> std::ranges::forward_range;
+  requires std::same_as<std::ranges::range_value_t<decltype(m.parameters())>,
+                        parameter<typename M::backend_type, typename M::scalar_type>>;
+  // 4.
+  m.zero_grad();
+} &&
     // 5.
     (HasBackendObject<M> ||
      (std::is_empty_v<typename M::backend_type> && std::default_initializable<typename M::backend_type>));

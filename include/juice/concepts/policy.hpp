@@ -32,15 +32,15 @@ concept Policy =
     Parameterised<P> &&
     requires(P& p, const P& cp, const sequence_batch& batch,
              const token_values<typename P::scalar_type>& weights, rng& g, std::size_t n) {
-      // 2.
-      { p.logprobs(batch) } -> std::same_as<token_values<typename P::scalar_type>>;
-      // 3.
-      p.backward(batch, weights);
-      // 4.
-      { cp.sample(batch, n, g) } -> std::same_as<sequence_batch>;
-      // 5.
-      { cp.snapshot() } -> std::same_as<P>;
-    };
+  // 2.
+  { p.logprobs(batch) } -> std::same_as<token_values<typename P::scalar_type>>;
+  // 3.
+  p.backward(batch, weights);
+  // 4.
+  { cp.sample(batch, n, g) } -> std::same_as<sequence_batch>;
+  // 5.
+  { cp.snapshot() } -> std::same_as<P>;
+};
 
 // A Policy whose responses can be listed: cp.enumerate(prompts) returns every complete response to
 // every prompt row, with weight = prompt weight * pi(y|x) and source = prompt row. Lets algorithms

@@ -24,8 +24,8 @@ concept PolicyImprover =
     // 1.
     Policy<P> && RewardModel<R> &&
     requires(I& i, P& policy, const P& reference, R& reward, const sequence_batch& prompts, double beta, rng& g) {
-      // 2.
-      i.improve(policy, reference, reward, prompts, beta, g);
-    };
+  // 2.
+  i.improve(policy, reference, reward, prompts, beta, g);
+};
 
 }  // namespace juice

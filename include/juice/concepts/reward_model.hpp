@@ -24,10 +24,10 @@ concept RewardModel =
     // 1.
     Parameterised<R> &&
     requires(R& r, const sequence_batch& batch, const sequence_values<typename R::scalar_type>& weights) {
-      // 2.
-      { r.rewards(batch) } -> std::same_as<sequence_values<typename R::scalar_type>>;
-      // 3.
-      r.backward(batch, weights);
-    };
+  // 2.
+  { r.rewards(batch) } -> std::same_as<sequence_values<typename R::scalar_type>>;
+  // 3.
+  r.backward(batch, weights);
+};
 
 }  // namespace juice

@@ -24,12 +24,12 @@ namespace juice {
 template <class Sp>
 concept TabularSpace = std::copy_constructible<Sp> &&
     requires(const Sp& sp, const sequence_batch& prompts, std::size_t row, std::size_t state, token_t action) {
-      { sp.num_states() } -> std::convertible_to<std::size_t>;
-      { sp.num_actions() } -> std::convertible_to<std::size_t>;
-      { sp.initial_state(prompts, row) } -> std::convertible_to<std::size_t>;
-      { sp.next_state(state, action) } -> std::same_as<std::optional<std::size_t>>;
-      { sp.max_response_length() } -> std::convertible_to<std::size_t>;
-    };
+  { sp.num_states() } -> std::convertible_to<std::size_t>;
+  { sp.num_actions() } -> std::convertible_to<std::size_t>;
+  { sp.initial_state(prompts, row) } -> std::convertible_to<std::size_t>;
+  { sp.next_state(state, action) } -> std::same_as<std::optional<std::size_t>>;
+  { sp.max_response_length() } -> std::convertible_to<std::size_t>;
+};
 
 namespace tabular {
 using juice::TabularSpace;  // the name the tabular backend has always used

@@ -72,23 +72,22 @@ namespace juice {
 template <class B, class E>
 concept BackendMemoryFor =
     requires {
-      typename B::template pointer<E>;
-      typename B::template const_pointer<E>;
-    } &&
-    std::regular<typename B::template pointer<E>> && std::regular<typename B::template const_pointer<E>> &&
-    std::convertible_to<typename B::template pointer<E>, typename B::template const_pointer<E>> &&
-    requires(B& b, typename B::template buffer<E>& buf, const typename B::template buffer<E>& cbuf,
-             typename B::template pointer<E> p, typename B::template const_pointer<E> cp, const E* host_src,
-             E* host_dst, std::size_t n, std::ptrdiff_t off) {
-      { b.template allocate<E>(n) } -> std::same_as<typename B::template buffer<E>>;
-      { buf.size() } -> std::convertible_to<std::size_t>;
-      { b.data(buf) } -> std::same_as<typename B::template pointer<E>>;
-      { b.data(cbuf) } -> std::same_as<typename B::template const_pointer<E>>;
-      { p + off } -> std::same_as<typename B::template pointer<E>>;
-      { cp + off } -> std::same_as<typename B::template const_pointer<E>>;
-      b.upload(host_src, p, n);
-      b.download(cp, host_dst, n);
-    };
+  typename B::template pointer<E>;
+  typename B::template const_pointer<E>;
+}
+&&std::regular<typename B::template pointer<E>>&& std::regular<typename B::template const_pointer<E>>&&
+    std::convertible_to<typename B::template pointer<E>, typename B::template const_pointer<E>>&& requires(B& b, typename B::template buffer<E>& buf, const typename B::template buffer<E>& cbuf,
+                                                                                                           typename B::template pointer<E> p, typename B::template const_pointer<E> cp, const E* host_src,
+                                                                                                           E* host_dst, std::size_t n, std::ptrdiff_t off) {
+  { b.template allocate<E>(n) } -> std::same_as<typename B::template buffer<E>>;
+  { buf.size() } -> std::convertible_to<std::size_t>;
+  { b.data(buf) } -> std::same_as<typename B::template pointer<E>>;
+  { b.data(cbuf) } -> std::same_as<typename B::template const_pointer<E>>;
+  { p + off } -> std::same_as<typename B::template pointer<E>>;
+  { cp + off } -> std::same_as<typename B::template const_pointer<E>>;
+  b.upload(host_src, p, n);
+  b.download(cp, host_dst, n);
+};
 
 template <class B, class T>
 concept TransformerBackend =
@@ -99,33 +98,33 @@ concept TransformerBackend =
              typename B::template pointer<int> ip, typename B::template const_pointer<int> cip,
              typename B::template const_pointer<double> cdp, std::size_t n, std::ptrdiff_t k,
              const sampling_options& so) {
-      // 1.
-      { b.view_at(p, n) } -> std::same_as<typename B::template view<T>>;
-      { b.const_view_at(cp, n) } -> std::same_as<typename B::template const_view<T>>;
-      // 3.
-      b.matmul_forward(p, cp, cp, cp, k, k, k);
-      b.matmul_backward(p, p, p, cp, cp, cp, k, k, k);
-      b.embedding_forward(p, cip, cip, cp, cp, k, k);
-      b.embedding_backward(p, p, cp, cip, cip, k, k);
-      b.gather_rows(p, cp, cip, k, k);
-      b.scatter_add_rows(p, cp, cip, k, k);
-      // 4.
-      b.layernorm_forward(p, p, p, cp, cp, cp, k, k);
-      b.layernorm_backward(p, p, p, cp, cp, cp, cp, cp, k, k);
-      b.gelu_forward(p, cp, k);
-      b.gelu_backward(p, cp, cp, k);
-      b.residual_forward(p, cp, cp, k);
-      b.add_inplace(p, cp, k);
-      // 5.
-      b.attention_forward(p, p, cp, k, k, k, k);
-      b.attention_backward(p, cp, cp, cp, cp, k, k, k, k);
-      b.attention_cached(p, cp, p, p, cip, k, k, k, k, k);
-      // 6.
-      b.lm_logits(p, cp, cp, k, k, k);
-      b.lm_logprob_forward(p, p, cp, cp, cip, k, k, k);
-      b.lm_logprob_backward(p, p, p, cp, cp, cip, cp, k, k, k);
-      // 7.
-      b.sample_tokens(ip, cp, cdp, k, k, so);
-    };
+  // 1.
+  { b.view_at(p, n) } -> std::same_as<typename B::template view<T>>;
+  { b.const_view_at(cp, n) } -> std::same_as<typename B::template const_view<T>>;
+  // 3.
+  b.matmul_forward(p, cp, cp, cp, k, k, k);
+  b.matmul_backward(p, p, p, cp, cp, cp, k, k, k);
+  b.embedding_forward(p, cip, cip, cp, cp, k, k);
+  b.embedding_backward(p, p, cp, cip, cip, k, k);
+  b.gather_rows(p, cp, cip, k, k);
+  b.scatter_add_rows(p, cp, cip, k, k);
+  // 4.
+  b.layernorm_forward(p, p, p, cp, cp, cp, k, k);
+  b.layernorm_backward(p, p, p, cp, cp, cp, cp, cp, k, k);
+  b.gelu_forward(p, cp, k);
+  b.gelu_backward(p, cp, cp, k);
+  b.residual_forward(p, cp, cp, k);
+  b.add_inplace(p, cp, k);
+  // 5.
+  b.attention_forward(p, p, cp, k, k, k, k);
+  b.attention_backward(p, cp, cp, cp, cp, k, k, k, k);
+  b.attention_cached(p, cp, p, p, cip, k, k, k, k, k);
+  // 6.
+  b.lm_logits(p, cp, cp, k, k, k);
+  b.lm_logprob_forward(p, p, cp, cp, cip, k, k, k);
+  b.lm_logprob_backward(p, p, p, cp, cp, cip, cp, k, k, k);
+  // 7.
+  b.sample_tokens(ip, cp, cdp, k, k, so);
+};
 
 }  // namespace juice

@@ -14,9 +14,9 @@ struct parameter {
   using backend_type = Backend;
   using scalar_type = T;
 
-  std::string name;                                  // e.g. "h.3.attn.c_attn.weight"; for messages
-  typename Backend::template view<T> value;          // the parameter values
-  typename Backend::template view<T> grad;           // its gradient, same size
+  std::string name;                          // e.g. "h.3.attn.c_attn.weight"; for messages
+  typename Backend::template view<T> value;  // the parameter values
+  typename Backend::template view<T> grad;   // its gradient, same size
 };
 
 // Hyper-parameters of one SGD update: value -= lr * (grad + weight_decay * value).

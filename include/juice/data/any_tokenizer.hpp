@@ -27,8 +27,8 @@ namespace juice {
 class any_tokenizer {
 public:
   template <Tokenizer T>
-    requires(!std::same_as<std::remove_cvref_t<T>, any_tokenizer>)
-  any_tokenizer(T tokenizer)  // NOLINT: implicit on purpose, any tokenizer converts
+  requires(!std::same_as<std::remove_cvref_t<T>, any_tokenizer>)
+      any_tokenizer(T tokenizer)  // NOLINT: implicit on purpose, any tokenizer converts
       : self_(std::make_shared<model<T>>(std::move(tokenizer))) {}
 
   [[nodiscard]] std::vector<token_t> encode(std::string_view text) const { return self_->encode(text); }

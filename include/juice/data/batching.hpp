@@ -26,10 +26,10 @@
 namespace juice {
 
 struct batch_options {
-  std::size_t context = 1024;      // most tokens in a row: prompt + response (+ EOS)
-  bool append_eos = false;         // end every response with the tokenizer's EOS
-  bool truncate_prompt = false;    // drop a long prompt's oldest tokens instead of failing
-  std::optional<token_t> bos;      // prepended to every prompt (e.g. GPT-2's EOS as a start token)
+  std::size_t context = 1024;    // most tokens in a row: prompt + response (+ EOS)
+  bool append_eos = false;       // end every response with the tokenizer's EOS
+  bool truncate_prompt = false;  // drop a long prompt's oldest tokens instead of failing
+  std::optional<token_t> bos;    // prepended to every prompt (e.g. GPT-2's EOS as a start token)
 };
 
 struct tokenized_demonstration {
@@ -70,8 +70,9 @@ std::vector<token_t> encode_response(const Tok& tokenizer, const std::string& te
 // Makes prompt + the longest response fit the context, or throws naming `here`.
 inline void fit(std::vector<token_t>& prompt, std::size_t response, const batch_options& o, const std::string& here) {
   if (prompt.empty())
-    throw data_error(here + ": the prompt is empty; the first response token needs a token to follow "
-                            "(set a start token, batch_options::bos / --bos).");
+    throw data_error(here +
+                     ": the prompt is empty; the first response token needs a token to follow "
+                     "(set a start token, batch_options::bos / --bos).");
   if (prompt.size() + response <= o.context) return;
   const std::size_t keep_front = o.bos ? 1 : 0;
   if (!o.truncate_prompt || response + keep_front + 1 > o.context)

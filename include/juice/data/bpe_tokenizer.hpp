@@ -386,10 +386,10 @@ private:
   }
 
   bpe_options options_;
-  bool pair_merges_;                                    // HF form: merges by pair; tiktoken form: by rank
-  std::vector<std::string> tokens_;                     // id -> bytes (special tokens: their text)
-  data::detail::string_map<token_t> ranks_;             // mergeable token bytes -> id
-  std::unordered_map<std::uint64_t, merge> merges_;     // HF form: (left id, right id) -> merge
+  bool pair_merges_;                                 // HF form: merges by pair; tiktoken form: by rank
+  std::vector<std::string> tokens_;                  // id -> bytes (special tokens: their text)
+  data::detail::string_map<token_t> ranks_;          // mergeable token bytes -> id
+  std::unordered_map<std::uint64_t, merge> merges_;  // HF form: (left id, right id) -> merge
   std::vector<std::pair<std::string, token_t>> specials_;
   std::array<token_t, 256> byte_id_{};
   std::optional<token_t> eos_;

@@ -45,7 +45,9 @@ using preference_set = jsonl_data<preference_pair>;
 
 // How a pair file spells its pairs. automatic: per line, explicit if it has a "prompt" field,
 // Anthropic-HH otherwise.
-enum class pair_format { automatic, explicit_prompt, anthropic_hh };
+enum class pair_format { automatic,
+                         explicit_prompt,
+                         anthropic_hh };
 
 namespace data::detail {
 
@@ -124,8 +126,9 @@ inline preference_set read_pairs(std::istream& in, const std::string& name, pair
     }
     auto split = data::split_hh_dialogues(chosen, rejected);
     if (!split)
-      throw data_error(here + ": the chosen and rejected dialogues share no prefix ending in \"\\n\\nAssistant:\" "
-                              "(Anthropic-HH form; give a \"prompt\" field for the explicit form).");
+      throw data_error(here +
+                       ": the chosen and rejected dialogues share no prefix ending in \"\\n\\nAssistant:\" "
+                       "(Anthropic-HH form; give a \"prompt\" field for the explicit form).");
     if (split->chosen.empty()) throw data_error(here + ": the chosen dialogue has an empty final answer.");
     if (split->rejected.empty()) throw data_error(here + ": the rejected dialogue has an empty final answer.");
     set.records.push_back(preference_pair{std::move(split->prompt), std::move(split->chosen), std::move(split->rejected), line});

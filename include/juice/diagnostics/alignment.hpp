@@ -76,7 +76,8 @@ double implicit_reward_accuracy(const P& policy, const Q& reference, const pair_
   double acc = 0;
   for (std::size_t i = 0; i < pairs.rows(); ++i) {
     const double z = beta * ((pc(i) - qc(i)) - (pr(i) - qr(i)));
-    acc += pairs.weight(i) / W * (z > 0 ? 1.0 : z == 0 ? 0.5 : 0.0);
+    acc += pairs.weight(i) / W * (z > 0 ? 1.0 : z == 0 ? 0.5
+                                                       : 0.0);
   }
   return acc;
 }
@@ -113,7 +114,8 @@ double win_rate(const P& policy, const Q& opponent, R& reward, const sequence_ba
       // P(y) P(y') w_x = (mine.weight / w_x) (theirs.weight / w_x) w_x.
       const double p = mine.weight(a) * theirs.weight(b) / wx;
       const double d = static_cast<double>(rm(a)) - static_cast<double>(rt(b));
-      win += p * (std::abs(d) <= tie ? 0.5 : d > 0 ? 1.0 : 0.0);
+      win += p * (std::abs(d) <= tie ? 0.5 : d > 0 ? 1.0
+                                                   : 0.0);
     }
   }
   return win;
@@ -131,7 +133,8 @@ double sampled_win_rate(const P& policy, const Q& opponent, R& reward, const seq
   double win = 0;
   for (std::size_t b = 0; b < mine.rows(); ++b) {
     const double d = static_cast<double>(rm(b)) - static_cast<double>(rt(b));
-    win += mine.weight(b) * (std::abs(d) <= tie ? 0.5 : d > 0 ? 1.0 : 0.0);
+    win += mine.weight(b) * (std::abs(d) <= tie ? 0.5 : d > 0 ? 1.0
+                                                              : 0.0);
   }
   return win;
 }

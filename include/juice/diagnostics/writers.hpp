@@ -95,9 +95,7 @@ private:
 
 // A step_event as a JSON object.
 inline nlohmann::json to_json(const step_event& e) {
-  return {{"algorithm", std::string(e.algorithm)}, {"round", e.round}, {"step", e.step},
-          {"global_step", e.global_step},         {"loss", e.loss},   {"grad_norm_sq", e.grad_norm_sq},
-          {"round_start", e.round_start}};
+  return {{"algorithm", std::string(e.algorithm)}, {"round", e.round}, {"step", e.step}, {"global_step", e.global_step}, {"loss", e.loss}, {"grad_norm_sq", e.grad_norm_sq}, {"round_start", e.round_start}};
 }
 
 // The CSV columns of a step_event log.

@@ -32,25 +32,25 @@ namespace juice::experiments {
 
 struct one_state_options {
   std::vector<double> reference{1.0 / 3, 1.0 / 3, 1.0 / 3};  // pi_ref over the actions
-  std::vector<double> counts{10, 0, 0};                       // demonstrations of each action
+  std::vector<double> counts{10, 0, 0};                      // demonstrations of each action
   double beta = 1.0;
-  double lambda = 1.0;                                        // L2 weight of the reward (RFT, IRL optimum)
+  double lambda = 1.0;  // L2 weight of the reward (RFT, IRL optimum)
   // SFT: AdamW on the logits, full batch.
   std::size_t sft_steps = 500;
   double sft_lr = 0.1;
   // RFT: SGD on the reward, linear loss + L2, one policy step per iteration.
   std::size_t rft_iterations = 200;
   double rft_lr = 0.5;
-  std::string rft_policy_step = "exact";                      // "exact" or "mirror"
-  double rft_alpha = 0.5;                                     // mirror step rate
+  std::string rft_policy_step = "exact";  // "exact" or "mirror"
+  double rft_alpha = 0.5;                 // mirror step rate
   // IRFT: SGD on the logits, T rounds of K steps, one round's data chunk each.
   std::size_t irft_rounds = 5;
   std::size_t irft_steps = 10;
   double irft_lr = 0.2;
-  std::string irft_loss = "sigmoid";                          // sigmoid, hinge, linear, ipo
+  std::string irft_loss = "sigmoid";  // sigmoid, hinge, linear, ipo
   // Generation of y~: exact expectations or samples.
   bool exact = true;
-  std::size_t samples = 1;                                    // per demonstration, sampled mode
+  std::size_t samples = 1;  // per demonstration, sampled mode
   std::uint64_t seed = 0;
   std::vector<std::string> methods{"SFT", "IRL-optimum", "RFT", "IRFT"};
 };

@@ -51,9 +51,9 @@ struct token_mdp_options {
 
 struct toy_mdp_rate_options {
   token_mdp_options mdp{};
-  std::size_t demonstrations = 8;                             // per prompt, from a random expert
-  double expert_scale = 2.0;                                  // the expert's logits ~ N(0, scale^2)
-  double base_scale = 0.5;                                    // the initial policy's logits ~ N(0, scale^2)
+  std::size_t demonstrations = 8;  // per prompt, from a random expert
+  double expert_scale = 2.0;       // the expert's logits ~ N(0, scale^2)
+  double base_scale = 0.5;         // the initial policy's logits ~ N(0, scale^2)
   double beta = 1.0;
   double c = 4.0;                                             // eta = c / sqrt(TK)
   std::vector<std::size_t> budgets{16, 64, 256, 1024, 4096};  // TK
@@ -69,11 +69,11 @@ struct toy_mdp_rate_options {
 };
 
 struct rate_series {
-  std::vector<double> min_grad_norm_sq;    // min over all iterates of the exact ||grad l||^2, per budget
-  std::vector<double> final_grad_norm_sq;  // at the last iterate, per budget
+  std::vector<double> min_grad_norm_sq;        // min over all iterates of the exact ||grad l||^2, per budget
+  std::vector<double> final_grad_norm_sq;      // at the last iterate, per budget
   std::vector<double> min_event_grad_norm_sq;  // min of the algorithm's own reported estimate, per budget
-  std::vector<double> step_size;           // eta per budget
-  loglog_fit fit;                          // log min ||grad l||^2 against log TK
+  std::vector<double> step_size;               // eta per budget
+  loglog_fit fit;                              // log min ||grad l||^2 against log TK
 };
 
 struct toy_mdp_rate_result {
@@ -84,27 +84,27 @@ struct toy_mdp_rate_result {
 
 struct toy_mdp_robustness_options {
   token_mdp_options mdp{4, 3, 4, false};
-  std::size_t demonstrations = 64;                     // in all, prompts drawn uniformly
-  std::vector<double> eps{0.0, 0.2, 0.4};             // fractions of low-quality demonstrations
+  std::size_t demonstrations = 64;         // in all, prompts drawn uniformly
+  std::vector<double> eps{0.0, 0.2, 0.4};  // fractions of low-quality demonstrations
   std::size_t seeds = 5;
-  std::uint64_t seed = 0;                              // base seed; seed s of the run uses stream s
-  double reward_scale = 1.0;                           // r*(s,a) ~ N(0, scale^2)
-  double base_scale = 0.5;                             // initial policy logits ~ N(0, scale^2)
-  double expert_beta = 0.25;                           // expert = soft-optimal for r* at this KL weight
-  double beta = 0.1;                                   // KL weight of SPIN, IRFT and RFT (the paper's 0.1)
-  std::size_t steps = 100;                             // policy updates of SFT, SPIN and IRFT
-  double lr = 1.0;                                     // SGD step on the policy logits (SFT)
-  double irft_lr = 10.0;                               // SGD step for SPIN and IRFT: beta * irft_lr = lr, so
-                                                       // their first step is -h'(0) = 1/2 of an SFT step
-  std::size_t irft_rounds = 5;                         // IRFT's T
-  bool chunk_rounds = true;                            // IRFT round t uses the t-th 1/T of the data
+  std::uint64_t seed = 0;       // base seed; seed s of the run uses stream s
+  double reward_scale = 1.0;    // r*(s,a) ~ N(0, scale^2)
+  double base_scale = 0.5;      // initial policy logits ~ N(0, scale^2)
+  double expert_beta = 0.25;    // expert = soft-optimal for r* at this KL weight
+  double beta = 0.1;            // KL weight of SPIN, IRFT and RFT (the paper's 0.1)
+  std::size_t steps = 100;      // policy updates of SFT, SPIN and IRFT
+  double lr = 1.0;              // SGD step on the policy logits (SFT)
+  double irft_lr = 10.0;        // SGD step for SPIN and IRFT: beta * irft_lr = lr, so
+                                // their first step is -h'(0) = 1/2 of an SFT step
+  std::size_t irft_rounds = 5;  // IRFT's T
+  bool chunk_rounds = true;     // IRFT round t uses the t-th 1/T of the data
   std::size_t rft_iterations = 100;
-  double rft_lr = 1.0;                                 // SGD step on the reward
-  double rft_lambda = 0.0;                             // RFT's L2 weight on the reward
-  bool exact = true;                                   // exact expectations (else sampled y~)
-  std::size_t samples = 1;                             // y~ per demonstration in sampled mode
+  double rft_lr = 1.0;      // SGD step on the reward
+  double rft_lambda = 0.0;  // RFT's L2 weight on the reward
+  bool exact = true;        // exact expectations (else sampled y~)
+  std::size_t samples = 1;  // y~ per demonstration in sampled mode
   std::vector<std::string> methods{"SFT", "SPIN", "IRFT", "RFT"};
-  bool baselines = true;                               // also report the initial policy and the expert
+  bool baselines = true;  // also report the initial policy and the expert
 };
 
 struct robustness_row {
@@ -480,8 +480,14 @@ inline std::vector<robustness_row> run_toy_mdp_robustness(const toy_mdp_robustne
       const auto demos = detail::make_demos(o, env, s, o.eps[e]);
       for (std::size_t m = 0; m < names.size(); ++m) {
         const auto& name = names[m];
-        if (name == "initial") { scores[e][m].push_back(detail::score(env.base, env)); continue; }
-        if (name == "expert") { scores[e][m].push_back(detail::score(env.expert, env)); continue; }
+        if (name == "initial") {
+          scores[e][m].push_back(detail::score(env.base, env));
+          continue;
+        }
+        if (name == "expert") {
+          scores[e][m].push_back(detail::score(env.expert, env));
+          continue;
+        }
         const std::uint64_t run_seed = o.seed * 1000003 + s;
         const auto pi = o.exact ? detail::train(o, name, env, demos, run_seed, exact{})
                                 : detail::train(o, name, env, demos, run_seed, sampled{o.samples});

@@ -77,8 +77,8 @@ inline std::vector<hf_tensor> hf_value_head_layout(const transformer_config& c) 
 
 // How export_hf_gpt2 writes.
 struct hf_export_options {
-  dtype type = dtype::F32;   // F32 (transformers' default) or F64 (bit-exact for double models), F16, BF16
-  bool value_head = false;   // also store the value head under juice.value_head.{weight,bias}
+  dtype type = dtype::F32;  // F32 (transformers' default) or F64 (bit-exact for double models), F16, BF16
+  bool value_head = false;  // also store the value head under juice.value_head.{weight,bias}
 };
 
 namespace detail {

@@ -41,7 +41,23 @@
 namespace juice::io {
 
 // Element types of the format (byte-sized ones; the reference's sub-byte F4/F6 types are refused).
-enum class dtype { BOOL, U8, I8, F8_E5M2, F8_E4M3, F8_E8M0, I16, U16, F16, BF16, I32, U32, F32, F64, I64, U64, C64 };
+enum class dtype { BOOL,
+                   U8,
+                   I8,
+                   F8_E5M2,
+                   F8_E4M3,
+                   F8_E8M0,
+                   I16,
+                   U16,
+                   F16,
+                   BF16,
+                   I32,
+                   U32,
+                   F32,
+                   F64,
+                   I64,
+                   U64,
+                   C64 };
 
 namespace detail {
 struct dtype_entry {
@@ -50,12 +66,23 @@ struct dtype_entry {
   std::size_t bytes;
 };
 inline constexpr dtype_entry dtype_table[] = {
-    {dtype::BOOL, "BOOL", 1},       {dtype::U8, "U8", 1},         {dtype::I8, "I8", 1},
-    {dtype::F8_E5M2, "F8_E5M2", 1}, {dtype::F8_E4M3, "F8_E4M3", 1}, {dtype::F8_E8M0, "F8_E8M0", 1},
-    {dtype::I16, "I16", 2},         {dtype::U16, "U16", 2},       {dtype::F16, "F16", 2},
-    {dtype::BF16, "BF16", 2},       {dtype::I32, "I32", 4},       {dtype::U32, "U32", 4},
-    {dtype::F32, "F32", 4},         {dtype::F64, "F64", 8},       {dtype::I64, "I64", 8},
-    {dtype::U64, "U64", 8},         {dtype::C64, "C64", 8},
+    {dtype::BOOL, "BOOL", 1},
+    {dtype::U8, "U8", 1},
+    {dtype::I8, "I8", 1},
+    {dtype::F8_E5M2, "F8_E5M2", 1},
+    {dtype::F8_E4M3, "F8_E4M3", 1},
+    {dtype::F8_E8M0, "F8_E8M0", 1},
+    {dtype::I16, "I16", 2},
+    {dtype::U16, "U16", 2},
+    {dtype::F16, "F16", 2},
+    {dtype::BF16, "BF16", 2},
+    {dtype::I32, "I32", 4},
+    {dtype::U32, "U32", 4},
+    {dtype::F32, "F32", 4},
+    {dtype::F64, "F64", 8},
+    {dtype::I64, "I64", 8},
+    {dtype::U64, "U64", 8},
+    {dtype::C64, "C64", 8},
 };
 }  // namespace detail
 
@@ -120,10 +147,19 @@ inline std::size_t utf8_error(std::span<const std::uint8_t> s) {
     }
     std::size_t n = 0;
     std::uint32_t cp = 0, min = 0;
-    if ((c & 0xE0) == 0xC0) { n = 1; cp = c & 0x1Fu; min = 0x80; }
-    else if ((c & 0xF0) == 0xE0) { n = 2; cp = c & 0x0Fu; min = 0x800; }
-    else if ((c & 0xF8) == 0xF0) { n = 3; cp = c & 0x07u; min = 0x10000; }
-    else return i;
+    if ((c & 0xE0) == 0xC0) {
+      n = 1;
+      cp = c & 0x1Fu;
+      min = 0x80;
+    } else if ((c & 0xF0) == 0xE0) {
+      n = 2;
+      cp = c & 0x0Fu;
+      min = 0x800;
+    } else if ((c & 0xF8) == 0xF0) {
+      n = 3;
+      cp = c & 0x07u;
+      min = 0x10000;
+    } else return i;
     for (std::size_t k = 1; k <= n; ++k) {
       if (i + k >= s.size() || (s[i + k] & 0xC0) != 0x80) return i;
       cp = (cp << 6) | (s[i + k] & 0x3Fu);
@@ -372,10 +408,18 @@ public:
     std::uint8_t* p = e.data.data();
     for (std::size_t i = 0; i < n; ++i) {
       switch (as) {
-        case dtype::F32: store(p + 4 * i, std::bit_cast<std::uint32_t>(static_cast<float>(values[i]))); break;
-        case dtype::F64: store(p + 8 * i, std::bit_cast<std::uint64_t>(static_cast<double>(values[i]))); break;
-        case dtype::F16: store(p + 2 * i, float_to_f16(static_cast<float>(values[i]))); break;
-        default: store(p + 2 * i, float_to_bf16(static_cast<float>(values[i]))); break;
+        case dtype::F32:
+          store(p + 4 * i, std::bit_cast<std::uint32_t>(static_cast<float>(values[i])));
+          break;
+        case dtype::F64:
+          store(p + 8 * i, std::bit_cast<std::uint64_t>(static_cast<double>(values[i])));
+          break;
+        case dtype::F16:
+          store(p + 2 * i, float_to_f16(static_cast<float>(values[i])));
+          break;
+        default:
+          store(p + 2 * i, float_to_bf16(static_cast<float>(values[i])));
+          break;
       }
     }
     entries_.emplace(std::move(name), std::move(e));

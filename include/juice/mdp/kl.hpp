@@ -112,7 +112,9 @@ double enumerated_entropy(const P& pi, const sequence_batch& prompts) {
   return h;
 }
 
-enum class kl_estimator { k1, k2, k3 };
+enum class kl_estimator { k1,
+                          k2,
+                          k3 };
 
 // Per-token KL estimates on the response tokens of `batch` (sampled from pi), zero elsewhere.
 template <class T>

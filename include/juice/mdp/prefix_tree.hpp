@@ -32,11 +32,11 @@
 namespace juice::mdp {
 
 struct prefix_tree_options {
-  std::size_t num_prompts = 1;          // prompts x in [0, num_prompts), one token each
-  std::size_t vocabulary = 2;           // V: actions (tokens) per state
-  std::size_t horizon = 1;              // H: the longest response
-  std::optional<token_t> eos{};         // token that ends a response early (none by default)
-  std::size_t max_states = 1u << 24;    // refuse trees larger than this (a guard against typos)
+  std::size_t num_prompts = 1;        // prompts x in [0, num_prompts), one token each
+  std::size_t vocabulary = 2;         // V: actions (tokens) per state
+  std::size_t horizon = 1;            // H: the longest response
+  std::optional<token_t> eos{};       // token that ends a response early (none by default)
+  std::size_t max_states = 1u << 24;  // refuse trees larger than this (a guard against typos)
 };
 
 class prefix_tree {

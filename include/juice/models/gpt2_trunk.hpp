@@ -43,7 +43,19 @@ public:
   using ciptr = typename B::template const_pointer<int>;
 
   // Per-layer parameter tensors, in storage order.
-  enum tensor { ln1w, ln1b, qkvw, qkvb, projw, projb, ln2w, ln2b, fcw, fcb, fcprojw, fcprojb, per_layer };
+  enum tensor { ln1w,
+                ln1b,
+                qkvw,
+                qkvb,
+                projw,
+                projb,
+                ln2w,
+                ln2b,
+                fcw,
+                fcb,
+                fcprojw,
+                fcprojb,
+                per_layer };
 
   // A trunk of the given shape with the extra head tensors (name, size) appended; initialised as
   // GPT-2 (weights N(0, 0.02), residual projections N(0, 0.02/sqrt(2L)), positions N(0, 0.01),

@@ -95,8 +95,7 @@ public:
   using B = Backend;
 
   // A freshly initialised model (GPT-2 initialisation from `seed`) on a default backend object.
-  explicit transformer(transformer_config cfg, std::uint64_t seed = 0, generation_options gen = {})
-    requires std::default_initializable<B>
+  explicit transformer(transformer_config cfg, std::uint64_t seed = 0, generation_options gen = {}) requires std::default_initializable<B>
       : transformer(B{}, cfg, seed, gen) {}
   // The same on the given backend object (which may own streams, handles and workspaces).
   transformer(B backend, transformer_config cfg, std::uint64_t seed = 0, generation_options gen = {})

@@ -30,8 +30,7 @@ public:
   using B = Backend;
 
   // A freshly initialised reward model on a default backend object.
-  explicit transformer_reward(transformer_config cfg, std::uint64_t seed = 0)
-    requires std::default_initializable<B>
+  explicit transformer_reward(transformer_config cfg, std::uint64_t seed = 0) requires std::default_initializable<B>
       : transformer_reward(B{}, cfg, seed) {}
   // The same on the given backend object.
   transformer_reward(B backend, transformer_config cfg, std::uint64_t seed = 0)

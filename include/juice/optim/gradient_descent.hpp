@@ -65,8 +65,9 @@ public:
     // Only state that is per element (AdamW's moments) binds the optimizer to one model: a
     // stateless rule (SGD) may serve several models.
     if (Rule::state_per_element > 0 && owner_ && owner_ != static_cast<const void*>(&model))
-      throw invalid_argument("juice::gradient_descent::step: this optimizer already holds the state of another model; "
-                             "use one optimizer per model (or reset() it).");
+      throw invalid_argument(
+          "juice::gradient_descent::step: this optimizer already holds the state of another model; "
+          "use one optimizer per model (or reset() it).");
     auto b = backend_of(model);
     auto params = parameter_groups(model);
     auto& state = state_for<B, S>();

@@ -40,13 +40,13 @@
 namespace juice {
 
 struct irft_options {
-  double beta = 0.1;                 // KL weight of the implicit reward
-  std::size_t rounds = 5;            // T: reference refreshes
-  std::size_t steps_per_round = 1;   // K: optimizer updates per round
-  std::size_t batch_size = 0;        // pairs per update; 0 = all of the round's pairs, weighted
-  bool chunk_rounds = true;          // round t uses the t-th 1/T of the data (the paper's "stages")
-  double online_probability = 0;     // p: regenerate a minibatch's y~ with the current policy
-  std::uint64_t seed = 0;            // generation and minibatch order
+  double beta = 0.1;                // KL weight of the implicit reward
+  std::size_t rounds = 5;           // T: reference refreshes
+  std::size_t steps_per_round = 1;  // K: optimizer updates per round
+  std::size_t batch_size = 0;       // pairs per update; 0 = all of the round's pairs, weighted
+  bool chunk_rounds = true;         // round t uses the t-th 1/T of the data (the paper's "stages")
+  double online_probability = 0;    // p: regenerate a minibatch's y~ with the current policy
+  std::uint64_t seed = 0;           // generation and minibatch order
 };
 
 // The IRFT loss and its per-token weights for one minibatch of pairs.
@@ -149,8 +149,7 @@ public:
         const double gn = detail::gradient_step(policy, opt, step_where, [&] { policy.backward(both, w); });
         ++result.updates;
         result.last_loss = loss;
-        observer(step_event{.algorithm = "irft", .round = t, .step = k, .global_step = result.updates, .loss = loss,
-                            .grad_norm_sq = gn, .round_start = k == 0});
+        observer(step_event{.algorithm = "irft", .round = t, .step = k, .global_step = result.updates, .loss = loss, .grad_norm_sq = gn, .round_start = k == 0});
       }
     }
     return result;
@@ -187,8 +186,7 @@ template <PairwiseLoss Loss = sigmoid_loss>
 class spin_trainer : public irft_trainer<Loss> {
 public:
   explicit spin_trainer(double beta = 0.1, std::size_t steps = 1, std::size_t batch_size = 0, std::uint64_t seed = 0)
-      : irft_trainer<Loss>(irft_options{.beta = beta, .rounds = 1, .steps_per_round = steps, .batch_size = batch_size,
-                                        .chunk_rounds = false, .online_probability = 0.0, .seed = seed}) {}
+      : irft_trainer<Loss>(irft_options{.beta = beta, .rounds = 1, .steps_per_round = steps, .batch_size = batch_size, .chunk_rounds = false, .online_probability = 0.0, .seed = seed}) {}
 };
 
 using spin = spin_trainer<sigmoid_loss>;

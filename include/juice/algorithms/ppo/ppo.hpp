@@ -144,7 +144,7 @@ public:
   // head: logprobs_and_values and backward(batch, logp_weights*, value_weights*); see
   // juice/algorithms/ppo/value_policy.hpp) and R a juice::RewardModel.
   template <ValuePolicy P, RewardModel R>
-    requires Optimizer<Opt, P>
+  requires Optimizer<Opt, P>
   void improve(P& policy, const P& reference, R& reward, const sequence_batch& prompts, double beta, rng& g) {
     using S = typename P::scalar_type;
     const sequence_batch rollout = policy.sample(prompts, options_.samples_per_prompt, g);

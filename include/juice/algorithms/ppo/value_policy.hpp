@@ -24,11 +24,11 @@ concept ValuePolicy =
     // 1.
     Policy<P> &&
     requires(P& p, const sequence_batch& batch, const token_values<typename P::scalar_type>* w) {
-      // 2.
-      { p.logprobs_and_values(batch) } -> std::same_as<std::pair<token_values<typename P::scalar_type>,
-                                                                 token_values<typename P::scalar_type>>>;
-      // 3.
-      p.backward(batch, w, w);
-    };
+  // 2.
+  { p.logprobs_and_values(batch) } -> std::same_as<std::pair<token_values<typename P::scalar_type>,
+                                                             token_values<typename P::scalar_type>>>;
+  // 3.
+  p.backward(batch, w, w);
+};
 
 }  // namespace juice

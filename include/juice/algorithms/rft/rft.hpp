@@ -39,13 +39,13 @@
 namespace juice {
 
 struct rft_options {
-  double beta = 1.0;                // KL weight of the policy step (and 1/scale of the linear loss)
-  double l2 = 0.0;                  // lambda: (lambda/2)||theta||^2 on the reward parameters
-  std::size_t iterations = 100;     // outer iterations
-  std::size_t reward_steps = 1;     // K_r reward updates per iteration
-  std::size_t policy_steps = 1;     // K_pi policy-improver calls per iteration
-  std::size_t batch_size = 0;       // demonstrations per iteration; 0 = all, weighted
-  std::uint64_t seed = 0;           // generation and minibatch order
+  double beta = 1.0;             // KL weight of the policy step (and 1/scale of the linear loss)
+  double l2 = 0.0;               // lambda: (lambda/2)||theta||^2 on the reward parameters
+  std::size_t iterations = 100;  // outer iterations
+  std::size_t reward_steps = 1;  // K_r reward updates per iteration
+  std::size_t policy_steps = 1;  // K_pi policy-improver calls per iteration
+  std::size_t batch_size = 0;    // demonstrations per iteration; 0 = all, weighted
+  std::uint64_t seed = 0;        // generation and minibatch order
 };
 
 // The RFT reward loss of one minibatch of pairs and its per-sequence weights dLoss/dr.
@@ -71,8 +71,8 @@ double rft_reward_loss(const pair_batch& pairs, const sequence_values<S>& reward
 }
 
 struct rft_result {
-  std::size_t updates = 0;         // reward updates
-  double last_loss = 0;            // last reward loss, L2 term included
+  std::size_t updates = 0;  // reward updates
+  double last_loss = 0;     // last reward loss, L2 term included
 };
 
 template <PairwiseLoss Loss>
@@ -124,8 +124,7 @@ public:
         });
         ++result.updates;
         result.last_loss = loss;
-        observer(step_event{.algorithm = "rft.reward", .round = it, .step = k, .global_step = result.updates, .loss = loss,
-                            .grad_norm_sq = gn, .round_start = k == 0});
+        observer(step_event{.algorithm = "rft.reward", .round = it, .step = k, .global_step = result.updates, .loss = loss, .grad_norm_sq = gn, .round_start = k == 0});
       }
       for (std::size_t k = 0; k < options_.policy_steps; ++k) {
         improver.improve(policy, reference, reward, prompts, options_.beta, g);

@@ -30,10 +30,10 @@ enum class sft_normalisation {
 };
 
 struct sft_options {
-  std::size_t steps = 200;        // optimizer updates
-  std::size_t batch_size = 0;     // rows per update; 0 = the whole data set, weighted
+  std::size_t steps = 200;     // optimizer updates
+  std::size_t batch_size = 0;  // rows per update; 0 = the whole data set, weighted
   sft_normalisation normalisation = sft_normalisation::sequence_sum;
-  std::uint64_t seed = 0;         // minibatch order
+  std::uint64_t seed = 0;  // minibatch order
 };
 
 struct sft_result {

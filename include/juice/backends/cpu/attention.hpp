@@ -67,11 +67,11 @@ void attention_forward(T* out, T* lse, const T* qkv, std::ptrdiff_t B, std::ptrd
   const std::ptrdiff_t nQ = (Tn + Bq - 1) / Bq, BH = B * NH, tasks = nQ * BH;
   const T scale = static_cast<T>(1.0 / std::sqrt(static_cast<double>(hs)));
   [[maybe_unused]] const int threads = B * NH * Tn * Tn * hs > parallel_threshold ? num_threads() : 1;
-JUICE_OMP(omp parallel num_threads(threads))
+  JUICE_OMP(omp parallel num_threads(threads))
   {
     row_matrix<T> S(Bq, Bq), acc(Bq, hs);
     detail::column<T> m(Bq), l(Bq), mnew(Bq), corr(Bq);
-JUICE_OMP(omp for schedule(dynamic, 1))
+    JUICE_OMP(omp for schedule(dynamic, 1))
     for (std::ptrdiff_t task = 0; task < tasks; ++task) {
       // Longest query blocks first: the dynamic schedule then evens out the causal triangle.
       const std::ptrdiff_t qb = nQ - 1 - task / BH, bh = task % BH, b = bh / NH, h = bh % NH;
@@ -123,11 +123,11 @@ void attention_backward(T* dqkv, const T* dout, const T* out, const T* lse, cons
   const std::ptrdiff_t nQ = (Tn + Bq - 1) / Bq, BH = B * NH;
   const T scale = static_cast<T>(1.0 / std::sqrt(static_cast<double>(hs)));
   [[maybe_unused]] const int threads = B * NH * Tn * Tn * hs > parallel_threshold ? num_threads() : 1;
-JUICE_OMP(omp parallel num_threads(threads))
+  JUICE_OMP(omp parallel num_threads(threads))
   {
     row_matrix<T> P(Bq, Bq), dP(Bq, Bq);
     detail::column<T> D(Tn);
-JUICE_OMP(omp for schedule(dynamic, 1))
+    JUICE_OMP(omp for schedule(dynamic, 1))
     for (std::ptrdiff_t bh = 0; bh < BH; ++bh) {
       const std::ptrdiff_t b = bh / NH, h = bh % NH;
       const T* base = qkv + b * Tn * C3 + h * hs;
@@ -174,10 +174,10 @@ void attention_cached(T* out, const T* qkv, T* kcache, T* vcache, const int* pos
     }
   std::ptrdiff_t longest = 0;
   for (std::ptrdiff_t b = 0; b < B; ++b) longest = std::max<std::ptrdiff_t>(longest, pos0[b] + Tn);
-JUICE_OMP(omp parallel if (B * NH * Tn * longest * hs > parallel_threshold))
+  JUICE_OMP(omp parallel if (B * NH * Tn * longest * hs > parallel_threshold))
   {
     std::vector<T> a(static_cast<std::size_t>(longest));
-JUICE_OMP(omp for collapse(2) schedule(static))
+    JUICE_OMP(omp for collapse(2) schedule(static))
     for (std::ptrdiff_t b = 0; b < B; ++b)
       for (std::ptrdiff_t h = 0; h < NH; ++h)
         for (std::ptrdiff_t t = 0; t < Tn; ++t) {

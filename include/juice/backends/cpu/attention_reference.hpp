@@ -25,7 +25,7 @@ void attention_forward(T* out, T* att, const T* qkv, std::ptrdiff_t B, std::ptrd
                        std::ptrdiff_t NH) {
   const std::ptrdiff_t hs = C / NH, C3 = 3 * C;
   const T scale = static_cast<T>(1.0 / std::sqrt(static_cast<double>(hs)));
-JUICE_OMP(omp parallel for collapse(2) schedule(static) if (B * NH * Tn * Tn * hs > parallel_threshold))
+  JUICE_OMP(omp parallel for collapse(2) schedule(static) if (B * NH * Tn * Tn * hs > parallel_threshold))
   for (std::ptrdiff_t b = 0; b < B; ++b)
     for (std::ptrdiff_t h = 0; h < NH; ++h) {
       for (std::ptrdiff_t t = 0; t < Tn; ++t) {
@@ -64,10 +64,10 @@ void attention_backward(T* dqkv, const T* dout, const T* att, const T* qkv, std:
                         std::ptrdiff_t C, std::ptrdiff_t NH) {
   const std::ptrdiff_t hs = C / NH, C3 = 3 * C;
   const T scale = static_cast<T>(1.0 / std::sqrt(static_cast<double>(hs)));
-JUICE_OMP(omp parallel if (B * NH * Tn * Tn * hs > parallel_threshold))
+  JUICE_OMP(omp parallel if (B * NH * Tn * Tn * hs > parallel_threshold))
   {
     std::vector<T> datt(static_cast<std::size_t>(Tn));
-JUICE_OMP(omp for collapse(2) schedule(static))
+    JUICE_OMP(omp for collapse(2) schedule(static))
     for (std::ptrdiff_t b = 0; b < B; ++b)
       for (std::ptrdiff_t h = 0; h < NH; ++h) {
         for (std::ptrdiff_t t = 0; t < Tn; ++t)

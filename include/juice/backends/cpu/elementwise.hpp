@@ -27,7 +27,7 @@ template <class T>
 void fill(std::span<T> x, T a) {
   const auto n = static_cast<std::ptrdiff_t>(x.size());
   T* p = x.data();
-JUICE_OMP(omp parallel for simd schedule(static) if (n > parallel_threshold))
+  JUICE_OMP(omp parallel for simd schedule(static) if (n > parallel_threshold))
   for (std::ptrdiff_t i = 0; i < n; ++i) p[i] = a;
 }
 
@@ -35,7 +35,7 @@ template <class T>
 void scale(std::span<T> x, T a) {
   const auto n = static_cast<std::ptrdiff_t>(x.size());
   T* p = x.data();
-JUICE_OMP(omp parallel for simd schedule(static) if (n > parallel_threshold))
+  JUICE_OMP(omp parallel for simd schedule(static) if (n > parallel_threshold))
   for (std::ptrdiff_t i = 0; i < n; ++i) p[i] *= a;
 }
 
@@ -46,7 +46,7 @@ void axpy(T a, std::span<const T> y, std::span<T> x) {
   const auto n = static_cast<std::ptrdiff_t>(x.size());
   T* px = x.data();
   const T* py = y.data();
-JUICE_OMP(omp parallel for simd schedule(static) if (n > parallel_threshold))
+  JUICE_OMP(omp parallel for simd schedule(static) if (n > parallel_threshold))
   for (std::ptrdiff_t i = 0; i < n; ++i) px[i] += a * py[i];
 }
 
@@ -56,7 +56,7 @@ void copy(std::span<const T> y, std::span<T> x) {
   const auto n = static_cast<std::ptrdiff_t>(x.size());
   T* px = x.data();
   const T* py = y.data();
-JUICE_OMP(omp parallel for simd schedule(static) if (n > parallel_threshold))
+  JUICE_OMP(omp parallel for simd schedule(static) if (n > parallel_threshold))
   for (std::ptrdiff_t i = 0; i < n; ++i) px[i] = py[i];
 }
 
@@ -67,7 +67,7 @@ double dot(std::span<const T> y, std::span<const T> z) {
   const T* py = y.data();
   const T* pz = z.data();
   double s = 0;
-JUICE_OMP(omp parallel for simd schedule(static) reduction(+ : s) if (n > parallel_threshold))
+  JUICE_OMP(omp parallel for simd schedule(static) reduction(+ : s) if (n > parallel_threshold))
   for (std::ptrdiff_t i = 0; i < n; ++i) s += static_cast<double>(py[i]) * static_cast<double>(pz[i]);
   return s;
 }
@@ -79,7 +79,7 @@ void sgd_update(std::span<T> value, std::span<const T> grad, const sgd_hyper& h)
   T* v = value.data();
   const T* g = grad.data();
   const T lr = static_cast<T>(h.lr), wd = static_cast<T>(h.weight_decay);
-JUICE_OMP(omp parallel for simd schedule(static) if (n > parallel_threshold))
+  JUICE_OMP(omp parallel for simd schedule(static) if (n > parallel_threshold))
   for (std::ptrdiff_t i = 0; i < n; ++i) v[i] -= lr * (g[i] + wd * v[i]);
 }
 
@@ -97,7 +97,7 @@ void adamw_update(std::span<T> value, std::span<const T> grad, std::span<T> m, s
   const T b1 = static_cast<T>(h.beta1), b2 = static_cast<T>(h.beta2);
   const T lr = static_cast<T>(h.lr), eps = static_cast<T>(h.eps), wd = static_cast<T>(h.weight_decay);
   const T c1 = static_cast<T>(1 / h.bias_correction1), c2 = static_cast<T>(1 / h.bias_correction2);
-JUICE_OMP(omp parallel for simd schedule(static) if (n > parallel_threshold))
+  JUICE_OMP(omp parallel for simd schedule(static) if (n > parallel_threshold))
   for (std::ptrdiff_t i = 0; i < n; ++i) {
     const T g = pg[i];
     const T mi = b1 * pm[i] + (1 - b1) * g;

@@ -56,7 +56,7 @@ inline T gelu_tanh(T u) {
 template <class T>
 void gelu_forward(T* out, const T* inp, std::ptrdiff_t n) {
   const T k = static_cast<T>(0.7978845608028654);  // sqrt(2/pi)
-JUICE_OMP(omp parallel for simd schedule(static) if (n > parallel_threshold))
+  JUICE_OMP(omp parallel for simd schedule(static) if (n > parallel_threshold))
   for (std::ptrdiff_t i = 0; i < n; ++i) {
     const T x = inp[i];
     out[i] = T(0.5) * x * (T(1) + gelu_tanh(k * (x + T(0.044715) * x * x * x)));
@@ -66,7 +66,7 @@ JUICE_OMP(omp parallel for simd schedule(static) if (n > parallel_threshold))
 template <class T>
 void gelu_backward(T* dinp, const T* inp, const T* dout, std::ptrdiff_t n) {
   const T k = static_cast<T>(0.7978845608028654);
-JUICE_OMP(omp parallel for simd schedule(static) if (n > parallel_threshold))
+  JUICE_OMP(omp parallel for simd schedule(static) if (n > parallel_threshold))
   for (std::ptrdiff_t i = 0; i < n; ++i) {
     const T x = inp[i];
     const T u = k * (x + T(0.044715) * x * x * x);

@@ -119,7 +119,8 @@ void gemm_strided_batched(bool trans_a, bool trans_b, std::ptrdiff_t M, std::ptr
     Eigen::Map<row_matrix<T>, 0, stride> ci(c + i * stride_c, M, N, stride(ldc));
     Eigen::Map<const row_matrix<T>, 0, stride> ai(a + i * stride_a, trans_a ? K : M, trans_a ? M : K, stride(lda));
     Eigen::Map<const row_matrix<T>, 0, stride> bi(b + i * stride_b, trans_b ? N : K, trans_b ? K : N, stride(ldb));
-    if (beta == T(0)) ci.setZero(); else if (beta != T(1)) ci *= beta;
+    if (beta == T(0)) ci.setZero();
+    else if (beta != T(1)) ci *= beta;
     if (!trans_a && !trans_b) ci.noalias() += alpha * ai * bi;
     else if (trans_a && !trans_b) ci.noalias() += alpha * ai.transpose() * bi;
     else if (!trans_a && trans_b) ci.noalias() += alpha * ai * bi.transpose();

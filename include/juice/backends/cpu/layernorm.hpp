@@ -17,7 +17,7 @@ template <class T>
 void layernorm_forward(T* out, T* mean, T* rstd, const T* inp, const T* weight, const T* bias, std::ptrdiff_t N,
                        std::ptrdiff_t C) {
   const double eps = 1e-5;
-JUICE_OMP(omp parallel for schedule(static) if (N * C > parallel_threshold))
+  JUICE_OMP(omp parallel for schedule(static) if (N * C > parallel_threshold))
   for (std::ptrdiff_t n = 0; n < N; ++n) {
     const T* x = inp + n * C;
     double m = 0;
@@ -42,7 +42,7 @@ void layernorm_backward(T* dinp, T* dweight, T* dbias, const T* dout, const T* i
   // up in thread order afterwards, so the result does not depend on scheduling.
   const int threads = N * C > parallel_threshold ? num_threads() : 1;
   std::vector<T> partial(static_cast<std::size_t>(2 * C * threads), T(0));
-JUICE_OMP(omp parallel num_threads(threads) if (threads > 1))
+  JUICE_OMP(omp parallel num_threads(threads) if (threads > 1))
   {
 #if defined(_OPENMP)
     const std::ptrdiff_t tid = omp_get_thread_num();
@@ -51,7 +51,7 @@ JUICE_OMP(omp parallel num_threads(threads) if (threads > 1))
 #endif
     T* dw = partial.data() + 2 * C * tid;
     T* db = dw + C;
-JUICE_OMP(omp for schedule(static))
+    JUICE_OMP(omp for schedule(static))
     for (std::ptrdiff_t n = 0; n < N; ++n) {
       const T* d = dout + n * C;
       const T* x = inp + n * C;

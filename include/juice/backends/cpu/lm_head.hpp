@@ -28,7 +28,7 @@ void lm_logits(T* logits, const T* h, const T* wte, std::ptrdiff_t M, std::ptrdi
 
 template <class T>
 void log_softmax_gather(T* logits, T* logp, const int* target, std::ptrdiff_t M, std::ptrdiff_t V) {
-JUICE_OMP(omp parallel for schedule(static) if (M * V > parallel_threshold))
+  JUICE_OMP(omp parallel for schedule(static) if (M * V > parallel_threshold))
   for (std::ptrdiff_t m = 0; m < M; ++m) {
     T* row = logits + m * V;
     T maxv = -std::numeric_limits<T>::infinity();
@@ -51,7 +51,7 @@ void lm_logprob_forward(T* logits, T* logp, const T* h, const T* wte, const int*
 template <class T>
 void lm_logprob_backward(T* dh, T* dwte, T* logits, const T* h, const T* wte, const int* target, const T* g,
                          std::ptrdiff_t M, std::ptrdiff_t C, std::ptrdiff_t V) {
-JUICE_OMP(omp parallel for schedule(static) if (M * V > parallel_threshold))
+  JUICE_OMP(omp parallel for schedule(static) if (M * V > parallel_threshold))
   for (std::ptrdiff_t m = 0; m < M; ++m) {
     T* row = logits + m * V;
     const T gm = g[m];

@@ -124,8 +124,8 @@ public:
   // A stream and a cuBLAS handle on the current device; throws juice::cuda_error without one.
   cuda() : ctx_(std::make_shared<cuda_detail::context>()) {}
 
-  [[nodiscard]] cudaStream_t stream() const { return ctx_->stream(); }     // where the primitives run
-  [[nodiscard]] cublasHandle_t cublas() const { return ctx_->blas(); }     // bound to stream()
+  [[nodiscard]] cudaStream_t stream() const { return ctx_->stream(); }  // where the primitives run
+  [[nodiscard]] cublasHandle_t cublas() const { return ctx_->blas(); }  // bound to stream()
   [[nodiscard]] auto exec() const { return thrust::cuda::par_nosync.on(ctx_->stream()); }
   // Waits for everything enqueued so far.
   void synchronize() { JUICE_CUDA_CHECK(cudaStreamSynchronize(ctx_->stream())); }

@@ -16,10 +16,10 @@ public:
   device_span() = default;
   device_span(T* p, std::size_t n) : p_(p), n_(n) {}
   template <class U>
-    requires(std::is_const_v<T> && std::is_same_v<const U, T>)
-  device_span(device_span<U> o) : p_(o.data()), n_(o.size()) {}  // NOLINT: implicit, like T* -> const T*
+  requires(std::is_const_v<T>&& std::is_same_v<const U, T>)
+      device_span(device_span<U> o) : p_(o.data()), n_(o.size()) {}  // NOLINT: implicit, like T* -> const T*
 
-  [[nodiscard]] T* data() const { return p_; }      // the device address of element 0
+  [[nodiscard]] T* data() const { return p_; }           // the device address of element 0
   [[nodiscard]] std::size_t size() const { return n_; }  // element count
 
 private:

@@ -31,10 +31,14 @@ struct host {
   static view<T> view_of(buffer<T>& b) { return view<T>(b); }
 
   template <class T>
-  static void fill(view<T> x, T a) { for (T& e : x) e = a; }
+  static void fill(view<T> x, T a) {
+    for (T& e : x) e = a;
+  }
 
   template <class T>
-  static void scale(view<T> x, T a) { for (T& e : x) e *= a; }
+  static void scale(view<T> x, T a) {
+    for (T& e : x) e *= a;
+  }
 
   template <class T>
   static void axpy(T a, const_view<T> y, view<T> x) {

@@ -28,7 +28,7 @@ namespace juice::tabular {
 struct irl_optimum_options {
   double beta = 1.0;
   double lambda = 1.0;
-  double tolerance = 1e-13;     // on the largest gradient entry
+  double tolerance = 1e-13;  // on the largest gradient entry
   std::size_t max_iterations = 100;
   std::size_t max_dense = 4096;  // largest number of free rewards the dense solver accepts
 };

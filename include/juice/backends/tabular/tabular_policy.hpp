@@ -263,8 +263,10 @@ private:
         expand(p, *next, prefix, lp, lse, prompt_of, flat, length, logps);
       } else {
         if (prefix.size() > L)
-          throw invalid_argument("juice::tabular::policy::enumerate: a response is longer than the space's "
-                                 "max_response_length() = " + std::to_string(L) + ".");
+          throw invalid_argument(
+              "juice::tabular::policy::enumerate: a response is longer than the space's "
+              "max_response_length() = " +
+              std::to_string(L) + ".");
         prompt_of.push_back(p);
         const std::size_t at = flat.size();
         flat.resize(at + L, 0);
