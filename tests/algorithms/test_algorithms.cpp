@@ -112,7 +112,7 @@ BOOST_AUTO_TEST_CASE(irft_rounds_use_their_own_chunk) {
   std::vector<Eigen::MatrixXd> after{pi.logits()};  // the logits before any update, then after each
   std::vector<std::size_t> rounds;
   irft(o).run(pi, demos, opt, exact{}, [&](const step_event& e) {
-    after.push_back(pi.logits());
+    after.emplace_back(pi.logits());
     rounds.push_back(e.round);
   });
   BOOST_REQUIRE_EQUAL(after.size(), 5u);

@@ -190,9 +190,9 @@ BOOST_AUTO_TEST_CASE(checked_device_transfers_are_constant_in_the_number_of_laye
         };
         const auto four = traffic(4), eight = traffic(8);
         const auto d = eight - four;
-        BOOST_TEST(d.uploads == 4u * 2u);
-        BOOST_TEST(d.downloads == 4u * 1u);
-        BOOST_TEST(d.download_bytes == 4u * 6u * sizeof(int));  // B = 6 ids per token
+        BOOST_TEST(d.uploads == std::size_t{4} * 2);
+        BOOST_TEST(d.downloads == std::size_t{4});
+        BOOST_TEST(d.download_bytes == std::size_t{4} * 6 * sizeof(int));  // B = 6 ids per token
         BOOST_TEST(d.dots == 0u);
       }
     }

@@ -36,6 +36,8 @@ bool valid_utf8(const std::string& s) {
 }
 
 std::vector<std::string> corpus() {
+  // Long entries are split into adjacent literals on purpose.
+  // NOLINTBEGIN(bugprone-suspicious-missing-comma)
   std::vector<std::string> c = {
       "",
       "Hello, world! It's a test.",
@@ -68,6 +70,7 @@ std::vector<std::string> corpus() {
       "abc123def v1.2.3-beta x86_64 C++20 a.b.c",
       "The quick brown fox jumps over the lazy dog. THE QUICK BROWN FOX.",
   };
+  // NOLINTEND(bugprone-suspicious-missing-comma)
   // A larger deterministic mix of everything above, for the cache and long inputs.
   std::string big;
   std::uint64_t s = 12345;

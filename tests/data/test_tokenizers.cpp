@@ -61,7 +61,7 @@ std::string tiny_vocab_json() {
 }
 const char* tiny_merges = "#version: 0.2\na a\naa aa\nb c\na b\na bc\nĠ a\nh i\n";
 
-juice::bpe_tokenizer tiny(bool hf, juice::bpe_options o = {}) {
+juice::bpe_tokenizer tiny(bool hf, const juice::bpe_options& o = {}) {
   if (hf) {
     std::istringstream v(tiny_vocab_json()), m(tiny_merges);
     return juice::bpe_tokenizer::from_hf(v, "vocab.json", m, "merges.txt", o);

@@ -49,7 +49,7 @@ const char* config_text = R"({
 })";
 
 fs::path fresh_dir(const std::string& name) {
-  const fs::path d = fs::temp_directory_path() / ("juice_test_hf_" + name + "_" + std::to_string(::getpid()));
+  fs::path d = fs::temp_directory_path() / ("juice_test_hf_" + name + "_" + std::to_string(::getpid()));
   fs::remove_all(d);
   fs::create_directories(d);
   return d;
@@ -219,7 +219,7 @@ BOOST_AUTO_TEST_CASE(export_import_is_bit_identical_double) { export_round_trip<
 BOOST_AUTO_TEST_CASE(malformed_files_are_refused_and_the_model_is_unchanged) {
   transformer<cpu, float> original(cfg, 7);
   auto tensors = hf_tensors_of(original);
-  auto file_without = [&](const std::string& drop, const std::string& extra, std::vector<std::size_t> reshape_c_fc = {}) {
+  auto file_without = [&](const std::string& drop, const std::string& extra, const std::vector<std::size_t>& reshape_c_fc = {}) {
     safetensors_writer w;
     for (auto& [name, t] : tensors) {
       if (name == drop) continue;

@@ -106,7 +106,7 @@ void check_error(const bytes& b, const std::vector<std::string>& parts) {
 }
 
 fs::path fresh_dir(const std::string& name) {
-  const fs::path d = fs::temp_directory_path() / ("juice_test_io_" + name + "_" + std::to_string(::getpid()));
+  fs::path d = fs::temp_directory_path() / ("juice_test_io_" + name + "_" + std::to_string(::getpid()));
   fs::remove_all(d);
   fs::create_directories(d);
   return d;
@@ -174,6 +174,7 @@ BOOST_AUTO_TEST_CASE(widening_is_exact_for_every_pattern) {
 BOOST_AUTO_TEST_CASE(narrowing_rounds_to_nearest_even) {
   std::mt19937_64 g(42);
   std::vector<float> xs;
+  xs.reserve(200000);
   // Random bit patterns over the whole float range, and values near every F16 rounding boundary.
   for (int i = 0; i < 200000; ++i) xs.push_back(std::bit_cast<float>(static_cast<std::uint32_t>(g())));
   for (std::uint32_t h = 0; h < 0x7C00; h += 7) {

@@ -40,7 +40,7 @@ BOOST_AUTO_TEST_CASE(robustness_is_deterministic_for_a_fixed_seed) {
     auto o = small_robustness();
     o.exact = exact_mode;
     const auto a = run_toy_mdp_robustness(o), b = run_toy_mdp_robustness(o);
-    BOOST_REQUIRE(a.size() == std::size_t{3 * 6});
+    BOOST_REQUIRE(a.size() == std::size_t{3} * 6);
     for (std::size_t i = 0; i < a.size(); ++i) BOOST_TEST(same(a[i], b[i]), "row " << i << " differs between runs");
     o.seed = 1;
     const auto c = run_toy_mdp_robustness(o);

@@ -260,9 +260,11 @@ void import_hf_gpt2(transformer<cpu, T>& model, const safetensors_file& file) {
   // Read and convert everything, then check the tied head, then copy into the model.
   std::vector<std::vector<T>> values;
   std::vector<const hf_tensor*> order;
+  order.reserve(layout.size() + value_layout.size());
   for (const auto& want : layout) order.push_back(&want);
   if (has_value)
     for (const auto& want : value_layout) order.push_back(&want);
+  values.reserve(order.size());
   for (const hf_tensor* want : order) values.push_back(file.read<T>(found[want->name]->name));
   if (lm_head) {
     check_shape(layout[0], *lm_head);
@@ -276,6 +278,7 @@ void import_hf_gpt2(transformer<cpu, T>& model, const safetensors_file& file) {
   }
   auto params = detail::hf_parameter_spans(model);
   std::vector<std::span<T>> targets;
+  targets.reserve(order.size());
   for (const hf_tensor* want : order) targets.push_back(detail::juice_tensor(params, *want));
   for (std::size_t k = 0; k < order.size(); ++k) {
     const hf_tensor& want = *order[k];

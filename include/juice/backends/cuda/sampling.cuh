@@ -109,7 +109,8 @@ void sort_rows_by_logit(Exec&& exec, int* order, const T* logits, index R, index
 // out(R) = the protocol's token for each row; `order` from sort_rows_by_logit when
 // sampling_needs_order(o, V), else null. The options are validated by the caller.
 template <class Exec, class T>
-void sample_rows(Exec&& exec, int* out, const T* logits, const double* u, const int* order, index R, index V,
+void sample_rows(Exec&& exec, int* out,  // NOLINT(readability-non-const-parameter): written by the functor
+                 const T* logits, const double* u, const int* order, index R, index V,
                  const sampling_options& o) {
   const index keep = (o.top_k > 0 && static_cast<index>(o.top_k) < V) ? static_cast<index>(o.top_k) : V;
   for_each_index(exec, R, sample_row_fn<T>{out, logits, u, order, V, keep, o.temperature, o.top_p});
