@@ -8,23 +8,14 @@
 
 #include "juice/core/batch_ops.hpp"
 #include "juice/data/data.hpp"
+#include "check_throws.hpp"
+
+using juice::test::check_throws_with;
 
 namespace {
 
 juice::demonstration_set three() {
   return {"d.jsonl", {{"ab", "c", 1}, {"abcd", "ef", 2}, {"x", "yz", 5}}};
-}
-
-template <class F>
-void check_throws_with(F&& f, const std::string& needle) {
-  try {
-    f();
-  } catch (const juice::error& e) {
-    BOOST_CHECK_MESSAGE(std::string(e.what()).find(needle) != std::string::npos,
-                        "message \"" << e.what() << "\" lacks \"" << needle << "\"");
-    return;
-  }
-  BOOST_ERROR("nothing thrown; expected a message with \"" << needle << "\"");
 }
 
 std::vector<int> row(const juice::sequence_batch& b, std::size_t r) {

@@ -13,6 +13,9 @@
 #include <unistd.h>
 
 #include "juice/data/data.hpp"
+#include "check_throws.hpp"
+
+using juice::test::check_throws_with;
 
 namespace {
 
@@ -68,18 +71,6 @@ juice::bpe_tokenizer tiny(bool hf, const juice::bpe_options& o = {}) {
   }
   std::istringstream in(tiny_tiktoken());
   return juice::bpe_tokenizer::from_tiktoken(in, "tiny.tiktoken", o);
-}
-
-template <class F>
-void check_throws_with(F&& f, const std::string& needle) {
-  try {
-    f();
-  } catch (const juice::error& e) {
-    BOOST_CHECK_MESSAGE(std::string(e.what()).find(needle) != std::string::npos,
-                        "message \"" << e.what() << "\" lacks \"" << needle << "\"");
-    return;
-  }
-  BOOST_ERROR("nothing thrown; expected a message with \"" << needle << "\"");
 }
 
 }  // namespace

@@ -370,33 +370,10 @@ void check_sampling(D& d) {
 using float_types = boost::mpl::list<float, double>;
 
 // juice::TransformerBackend<B, T> without its attention primitives (5.), which the device backends
-// do not have yet: everything else of the contract, with the concept's own memory requirements.
+// do not have yet: the concept's own parts, everything but AttentionPrimitives.
 template <class B, class T>
-concept transformer_backend_but_attention =
-    Backend<B> && BackendMemoryFor<B, T> && BackendMemoryFor<B, int> && BackendMemoryFor<B, double> &&
-    requires(B& b, typename B::template pointer<T> p, typename B::template const_pointer<T> cp,
-             typename B::template pointer<int> ip, typename B::template const_pointer<int> cip,
-             typename B::template const_pointer<double> cdp, std::size_t n, std::ptrdiff_t k,
-             const sampling_options& so) {
-  { b.view_at(p, n) } -> std::same_as<typename B::template view<T>>;
-  { b.const_view_at(cp, n) } -> std::same_as<typename B::template const_view<T>>;
-  b.matmul_forward(p, cp, cp, cp, k, k, k);
-  b.matmul_backward(p, p, p, cp, cp, cp, k, k, k);
-  b.embedding_forward(p, cip, cip, cp, cp, k, k);
-  b.embedding_backward(p, p, cp, cip, cip, k, k);
-  b.gather_rows(p, cp, cip, k, k);
-  b.scatter_add_rows(p, cp, cip, k, k);
-  b.layernorm_forward(p, p, p, cp, cp, cp, k, k);
-  b.layernorm_backward(p, p, p, cp, cp, cp, cp, cp, k, k);
-  b.gelu_forward(p, cp, k);
-  b.gelu_backward(p, cp, cp, k);
-  b.residual_forward(p, cp, cp, k);
-  b.add_inplace(p, cp, k);
-  b.lm_logits(p, cp, cp, k, k, k);
-  b.lm_logprob_forward(p, p, cp, cp, cip, k, k, k);
-  b.lm_logprob_backward(p, p, p, cp, cp, cip, cp, k, k, k);
-  b.sample_tokens(ip, cp, cdp, k, k, so);
-};
+concept transformer_backend_but_attention = Backend<B> && BackendMemoryFor<B, T> && BackendMemoryFor<B, int> &&
+    BackendMemoryFor<B, double> && TransformerLayerPrimitives<B, T>;
 
 }  // namespace juice::test::device
 

@@ -57,6 +57,8 @@
 //      uniform u[r], so every backend emits the same tokens from the same logits and seed.
 // Index arrays (tok, pos, index, target, pos0, out) are int buffers of the backend. Arguments that
 // are not said to alias must not overlap. All primitives may run asynchronously (in order).
+// The parts have names: TransformerLayerPrimitives (1's views, 3, 4, 6, 7) and AttentionPrimitives
+// (5), so a backend in progress can be checked part by part.
 // Deliberately not required: streams or handles in the signatures (they live in the backend
 // object), mixed precision, host access to the backend's memory, or any particular GEMM library.
 #pragma once
@@ -89,11 +91,9 @@ concept BackendMemoryFor =
   b.download(cp, host_dst, n);
 };
 
+// Items 1 (views), 3, 4, 6 and 7: every layer primitive except attention.
 template <class B, class T>
-concept TransformerBackend =
-    Backend<B> && std::floating_point<T> &&
-    // 1. and 2.
-    BackendMemoryFor<B, T> && BackendMemoryFor<B, int> && BackendMemoryFor<B, double> &&
+concept TransformerLayerPrimitives =
     requires(B& b, typename B::template pointer<T> p, typename B::template const_pointer<T> cp,
              typename B::template pointer<int> ip, typename B::template const_pointer<int> cip,
              typename B::template const_pointer<double> cdp, std::size_t n, std::ptrdiff_t k,
@@ -115,10 +115,6 @@ concept TransformerBackend =
   b.gelu_backward(p, cp, cp, k);
   b.residual_forward(p, cp, cp, k);
   b.add_inplace(p, cp, k);
-  // 5.
-  b.attention_forward(p, p, cp, k, k, k, k);
-  b.attention_backward(p, cp, cp, cp, cp, k, k, k, k);
-  b.attention_cached(p, cp, p, p, cip, k, k, k, k, k);
   // 6.
   b.lm_logits(p, cp, cp, k, k, k);
   b.lm_logprob_forward(p, p, cp, cp, cip, k, k, k);
@@ -126,5 +122,24 @@ concept TransformerBackend =
   // 7.
   b.sample_tokens(ip, cp, cdp, k, k, so);
 };
+
+// Item 5: the attention primitives.
+template <class B, class T>
+concept AttentionPrimitives =
+    requires(B& b, typename B::template pointer<T> p, typename B::template const_pointer<T> cp,
+             typename B::template const_pointer<int> cip, std::ptrdiff_t k) {
+  b.attention_forward(p, p, cp, k, k, k, k);
+  b.attention_backward(p, cp, cp, cp, cp, k, k, k, k);
+  b.attention_cached(p, cp, p, p, cip, k, k, k, k, k);
+};
+
+template <class B, class T>
+concept TransformerBackend = Backend<B> && std::floating_point<T> &&
+    // 1. and 2.
+    BackendMemoryFor<B, T> && BackendMemoryFor<B, int> && BackendMemoryFor<B, double> &&
+    // 1., 3., 4., 6., 7.
+    TransformerLayerPrimitives<B, T> &&
+    // 5.
+    AttentionPrimitives<B, T>;
 
 }  // namespace juice
