@@ -60,6 +60,9 @@ nlohmann::json settings_json(const gt::ground_truth_options& o, bool quick) {
           {"steps", o.steps},
           {"batch_size", o.batch_size},
           {"lr", o.lr},
+          {"spin_lr", o.spin_lr},
+          {"irft_lr", o.irft_lr},
+          {"ppo_lr", o.ppo_lr},
           {"beta", o.beta},
           {"irft_rounds", o.irft_rounds},
           {"ppo_epochs", o.ppo_epochs},
@@ -149,6 +152,8 @@ void run(ground_truth_args& a) {
   }
   fmt::print("Ground-truth benchmark ({} preset): tasks {}; GPT-2 L={} C={} context {}; {} seeds\n", a.quick ? "quick" : "default",
              fmt::join(o.tasks, ","), o.layers, o.channels, o.context, o.seeds);
+  fmt::print("learning rates (AdamW): SFT {}, SPIN {}, IRFT {}, RFT policy {} and reward {}; beta {}\n", o.lr, o.spin_lr, o.irft_lr,
+             o.ppo_lr, o.reward_lr, o.beta);
   fmt::print("pi_0: SFT {} steps on {} examples, {:.0f}% correct; {} demonstrations; {} policy gradient steps per method, batch {}\n\n",
              o.pretrain_steps, o.pretrain_examples, 100 * o.pretrain_quality, o.demonstrations, o.steps, o.batch_size);
   auto pm = [](const gt::mean_se& v) { return fmt::format("{:.3f} ± {:.3f}", v.mean, v.se); };
@@ -185,7 +190,10 @@ void add_ground_truth_command(CLI::App& app) {
   add(cmd, a, "--methods", &O::methods, "methods, comma-separated")->delimiter(',')->check(CLI::IsMember(gt::method_names()));
   add(cmd, a, "--steps", &O::steps, "policy gradient steps of every method")->check(count_range());
   add(cmd, a, "--batch-size", &O::batch_size, "demonstrations per step")->check(count_range());
-  add(cmd, a, "--lr", &O::lr, "policy learning rate (AdamW)");
+  add(cmd, a, "--lr", &O::lr, "SFT learning rate (AdamW)");
+  add(cmd, a, "--spin-lr", &O::spin_lr, "SPIN learning rate (AdamW)");
+  add(cmd, a, "--irft-lr", &O::irft_lr, "IRFT learning rate (AdamW)");
+  add(cmd, a, "--ppo-lr", &O::ppo_lr, "RFT policy (PPO) learning rate (AdamW)");
   add(cmd, a, "--beta", &O::beta, "SPIN/IRFT beta; RFT's KL weight");
   add(cmd, a, "--irft-rounds", &O::irft_rounds, "IRFT rounds T")->check(count_range());
   add(cmd, a, "--ppo-epochs", &O::ppo_epochs, "RFT: PPO updates per iteration")->check(count_range());
