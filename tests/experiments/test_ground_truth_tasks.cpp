@@ -33,7 +33,7 @@ constexpr double tol = 1e-12;
 BOOST_AUTO_TEST_CASE(graded_credit_counts_agreeing_positions_over_the_longer_string) {
   BOOST_CHECK_CLOSE_FRACTION(graded_credit("95", "95"), 1.0, tol);
   BOOST_CHECK_CLOSE_FRACTION(graded_credit("95", "96"), 0.5, tol);
-  BOOST_CHECK_CLOSE_FRACTION(graded_credit("95", "9"), 0.5, tol);       // one missing character
+  BOOST_CHECK_CLOSE_FRACTION(graded_credit("95", "9"), 0.5, tol);        // one missing character
   BOOST_CHECK_CLOSE_FRACTION(graded_credit("95", "950"), 2.0 / 3, tol);  // one extra character
   BOOST_CHECK_SMALL(graded_credit("95", ""), tol);
   BOOST_CHECK_CLOSE_FRACTION(graded_credit("", ""), 1.0, tol);

@@ -109,7 +109,7 @@ void run(ground_truth_args& a) {
     csv_writer w(*csv, cols);
     for (const auto& row : r.rows) {
       std::vector<csv_writer::field> cells{row.method, row.eps, static_cast<long long>(row.seeds), static_cast<long long>(row.policy_steps),
-                                          row.wall_seconds};
+                                           row.wall_seconds};
       for (const auto& m : row.metrics) {
         cells.emplace_back(m.value.mean);
         cells.emplace_back(m.value.se);

@@ -246,7 +246,7 @@ struct held_out {
   std::vector<task_item> items;
   sequence_batch prompts, correct, low;
   std::vector<double> base_greedy_reward, base_sampled_reward;  // pi_0's r*
-  std::vector<double> base_logp_correct, base_logp_low;          // pi_0's log-probs
+  std::vector<double> base_logp_correct, base_logp_low;         // pi_0's log-probs
 };
 
 // Responses of `p` (greedy when temperature 0) and their r*.
@@ -314,7 +314,8 @@ inline adamw make_adamw(double lr) { return adamw(adamw_hyper{lr, 0.9, 0.999, 1e
 inline std::pair<policy_t, std::size_t> fine_tune(const std::string& method, const policy_t& base, const sequence_batch& demos,
                                                   const ground_truth_options& o, std::uint64_t seed) {
   policy_t p = base.snapshot();
-  auto opt = make_adamw(method == "SFT" ? o.lr : method == "SPIN" ? o.spin_lr : o.irft_lr);
+  auto opt = make_adamw(method == "SFT" ? o.lr : method == "SPIN" ? o.spin_lr
+                                                                  : o.irft_lr);
   if (method == "SFT") {
     sft(sft_options{o.steps, o.batch_size, sft_normalisation::sequence_sum, seed}).run(p, demos, opt);
     return {std::move(p), o.steps};
