@@ -67,6 +67,7 @@ nlohmann::json settings_json(const gt::ground_truth_options& o, bool quick) {
           {"irft_rounds", o.irft_rounds},
           {"ppo_epochs", o.ppo_epochs},
           {"reward_lr", o.reward_lr},
+          {"reward_steps", o.reward_steps},
           {"eval_prompts", o.eval_prompts},
           {"eval_samples", o.eval_samples},
           {"seeds", o.seeds},
@@ -198,6 +199,7 @@ void add_ground_truth_command(CLI::App& app) {
   add(cmd, a, "--irft-rounds", &O::irft_rounds, "IRFT rounds T")->check(count_range());
   add(cmd, a, "--ppo-epochs", &O::ppo_epochs, "RFT: PPO updates per iteration")->check(count_range());
   add(cmd, a, "--reward-lr", &O::reward_lr, "RFT reward-model learning rate (AdamW)");
+  add(cmd, a, "--reward-steps", &O::reward_steps, "RFT: reward-model updates per iteration")->check(count_range());
   add(cmd, a, "--eval-prompts", &O::eval_prompts, "held-out prompts")->check(count_range());
   add(cmd, a, "--eval-samples", &O::eval_samples, "sampled responses per held-out prompt")->check(count_range());
   add(cmd, a, "--seeds", &O::seeds, "number of seeds")->check(count_range());

@@ -86,6 +86,7 @@ struct ground_truth_options {
   std::size_t irft_rounds = 5;  // IRFT's T
   std::size_t ppo_epochs = 4;   // RFT: PPO updates per iteration (iterations = steps / ppo_epochs)
   double reward_lr = 1e-3;      // RFT reward model (AdamW)
+  std::size_t reward_steps = 1;  // RFT: reward-model updates per iteration (K_r)
   // Evaluation.
   std::size_t eval_prompts = 200;  // held-out prompts
   std::size_t eval_samples = 2;    // sampled responses per held-out prompt
@@ -129,6 +130,7 @@ inline void validate(const ground_truth_options& o) {
   if (o.irft_rounds == 0 || o.steps < o.irft_rounds) fail("irft_rounds must lie in [1, steps].");
   if (o.demonstrations < o.irft_rounds) fail("IRFT needs at least irft_rounds demonstrations.");
   if (o.ppo_epochs == 0 || o.steps < o.ppo_epochs) fail("ppo_epochs must lie in [1, steps].");
+  if (o.reward_steps == 0) fail("reward_steps must be at least 1.");
   if (!(o.lr > 0) || !(o.spin_lr > 0) || !(o.irft_lr > 0) || !(o.ppo_lr > 0) || !(o.pretrain_lr > 0) || !(o.reward_lr > 0) || !(o.beta > 0))
     fail("learning rates and beta must be positive.");
 }
@@ -334,7 +336,7 @@ inline std::pair<policy_t, std::size_t> fine_tune(const std::string& method, con
   auto ropt = make_adamw(o.reward_lr);
   ppo improver(ppo_options{1, o.ppo_epochs, 0.2, 0.5, 1.0, 0.95, 1.0, true}, make_adamw(o.ppo_lr));
   const std::size_t iterations = o.steps / o.ppo_epochs;
-  rft(rft_options{o.beta, 0.0, iterations, 1, 1, o.batch_size, seed}).run(p, base, reward, demos, ropt, improver, sampled{});
+  rft(rft_options{o.beta, 0.0, iterations, o.reward_steps, 1, o.batch_size, seed}).run(p, base, reward, demos, ropt, improver, sampled{});
   return {std::move(p), iterations * o.ppo_epochs};
 }
 
