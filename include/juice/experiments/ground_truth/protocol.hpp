@@ -76,16 +76,16 @@ struct ground_truth_options {
   // Fine-tuning from pi_0, matched in policy gradient steps. The learning rates are each method's
   // best of a three-point grid on a tuning seed (seed 1000, eps 0.2; docs/results.md).
   std::vector<std::string> methods = method_names();
-  std::size_t steps = 200;      // policy gradient steps of every method
-  std::size_t batch_size = 32;  // demonstrations (pairs, PPO prompts) per step
-  double lr = 1e-3;             // SFT's AdamW learning rate
-  double spin_lr = 3e-5;        // SPIN's AdamW learning rate
-  double irft_lr = 1e-4;        // IRFT's AdamW learning rate
-  double ppo_lr = 3e-4;         // RFT's policy (PPO) AdamW learning rate
-  double beta = 0.1;            // SPIN/IRFT implicit-reward scale; RFT's KL weight
-  std::size_t irft_rounds = 5;  // IRFT's T
-  std::size_t ppo_epochs = 4;   // RFT: PPO updates per iteration (iterations = steps / ppo_epochs)
-  double reward_lr = 1e-3;      // RFT reward model (AdamW)
+  std::size_t steps = 200;       // policy gradient steps of every method
+  std::size_t batch_size = 32;   // demonstrations (pairs, PPO prompts) per step
+  double lr = 1e-3;              // SFT's AdamW learning rate
+  double spin_lr = 3e-5;         // SPIN's AdamW learning rate
+  double irft_lr = 1e-4;         // IRFT's AdamW learning rate
+  double ppo_lr = 3e-4;          // RFT's policy (PPO) AdamW learning rate
+  double beta = 0.1;             // SPIN/IRFT implicit-reward scale; RFT's KL weight
+  std::size_t irft_rounds = 5;   // IRFT's T
+  std::size_t ppo_epochs = 4;    // RFT: PPO updates per iteration (iterations = steps / ppo_epochs)
+  double reward_lr = 1e-3;       // RFT reward model (AdamW)
   std::size_t reward_steps = 1;  // RFT: reward-model updates per iteration (K_r)
   // Evaluation.
   std::size_t eval_prompts = 200;  // held-out prompts
