@@ -8,9 +8,11 @@ Recognised inputs (by their columns / keys):
                    exact_grad_norm_sq -> running minimum against the step, one curve per (method, budget)
   robustness CSV   `juice toy-mdp robustness --csv F`: method,eps,<metric>_mean,<metric>_se,...
                    -> one panel per metric against eps, mean +- standard error per method
+  ground-truth CSV `juice ground-truth --csv F`: the same layout (plus policy_steps, wall_s)
+                   -> panels win_rate, true_reward, logprob_gap, kl_to_base unless --metrics says
   step-event CSV/JSONL  juice::csv_event_logger / jsonl_event_logger: loss and grad_norm_sq per step
 
-Usage: scripts/plot_run.py LOG [-o OUT.png]
+Usage: scripts/plot_run.py LOG [-o OUT.png] [--metrics a,b,...]   (--metrics: method/eps tables only)
 """
 import argparse
 import csv
@@ -83,8 +85,18 @@ def plot_rate_log(plt, rows, out):
     fig.savefig(out, dpi=120)
 
 
-def plot_robustness(plt, rows, out):
+GROUND_TRUTH_METRICS = ["win_rate", "true_reward", "logprob_gap", "kl_to_base"]
+
+
+def plot_robustness(plt, rows, out, chosen=None):
     metrics = [m[:-5] for m in rows[0] if m.endswith("_mean")]
+    if chosen is None and "policy_steps" in rows[0]:  # a ground-truth table: its headline panels
+        chosen = GROUND_TRUTH_METRICS
+    if chosen is not None:
+        unknown = [m for m in chosen if m not in metrics]
+        if unknown:
+            sys.exit(f"plot_run.py: no metric {', '.join(unknown)}; the table has {', '.join(metrics)}")
+        metrics = chosen
     fig, axes = plt.subplots(1, len(metrics), figsize=(4 * len(metrics), 3.8))
     if len(metrics) == 1:
         axes = [axes]
@@ -122,6 +134,7 @@ def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("log")
     p.add_argument("-o", "--output", help="PNG to write (default: LOG with .png)")
+    p.add_argument("--metrics", help="comma-separated metrics to plot (method/eps tables)")
     a = p.parse_args()
     try:
         import matplotlib
@@ -142,7 +155,7 @@ def main():
     elif {"budget", "min_grad_norm_sq", "method"} <= keys:
         plot_rate(plt, rows, out)
     elif {"method", "eps"} <= keys:
-        plot_robustness(plt, rows, out)
+        plot_robustness(plt, rows, out, a.metrics.split(",") if a.metrics else None)
     elif {"algorithm", "global_step", "loss", "grad_norm_sq"} <= keys:
         plot_steps(plt, rows, out)
     else:

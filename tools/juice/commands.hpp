@@ -25,4 +25,7 @@ void add_toy_command(CLI::App& app);
 // `juice toy-mdp rate|robustness`: exact theory experiments on random token-level MDPs.
 void add_toy_mdp_command(CLI::App& app);
 
+// `juice ground-truth`: SFT vs SPIN vs IRFT vs RFT on a transformer, scored by a programmatic true reward.
+void add_ground_truth_command(CLI::App& app);
+
 }  // namespace juice::cli

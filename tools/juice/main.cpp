@@ -17,6 +17,7 @@ int run(int argc, char** argv) {
   app.require_subcommand(1);
   juice::cli::add_toy_command(app);
   juice::cli::add_toy_mdp_command(app);
+  juice::cli::add_ground_truth_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

@@ -1,0 +1,214 @@
+// `juice ground-truth`: SFT, SPIN, IRFT and RFT on a real transformer, scored by a programmatic true
+// reward (juice/experiments/ground_truth/protocol.hpp, docs/results.md). Prints a table, or with
+// --json one JSON object; --csv FILE also writes the rows (scripts/plot_run.py plots them). --quick
+// starts from the small preset; options given explicitly override either preset.
+#include <cstdio>
+#include <fstream>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+#include <fmt/core.h>
+#include <fmt/ranges.h>
+#include <nlohmann/json.hpp>
+
+#include "commands.hpp"
+#include "juice/core/error.hpp"
+#include "juice/diagnostics/writers.hpp"
+#include "juice/experiments/ground_truth/protocol.hpp"
+
+namespace juice::cli {
+
+namespace {
+
+namespace gt = juice::experiments::ground_truth;
+
+struct ground_truth_args {
+  gt::ground_truth_options values;  // what the options parse into (defaults shown by --help)
+  std::vector<std::function<void(gt::ground_truth_options&)>> overrides;
+  bool quick = false;
+  bool json = false;
+  bool progress = false;
+  std::string csv;
+};
+
+// Registers --name bound to field, applied over the chosen preset only when given.
+template <class T>
+CLI::Option* add(CLI::App* cmd, const std::shared_ptr<ground_truth_args>& a, const std::string& name, T gt::ground_truth_options::*field,
+                 const std::string& help) {
+  CLI::Option* op = cmd->add_option(name, a->values.*field, help)->capture_default_str();
+  ground_truth_args* raw = a.get();
+  a->overrides.push_back([op, field, raw](gt::ground_truth_options& o) {
+    if (op->count() > 0) o.*field = raw->values.*field;
+  });
+  return op;
+}
+
+nlohmann::json settings_json(const gt::ground_truth_options& o, bool quick) {
+  return {{"preset", quick ? "quick" : "default"},
+          {"tasks", o.tasks},
+          {"model", {{"layers", o.layers}, {"heads", o.heads}, {"channels", o.channels}, {"context", o.context}, {"vocab", 257}, {"max_new_tokens", o.max_new_tokens}}},
+          {"pretrain_examples", o.pretrain_examples},
+          {"pretrain_quality", o.pretrain_quality},
+          {"pretrain_steps", o.pretrain_steps},
+          {"pretrain_lr", o.pretrain_lr},
+          {"demonstrations", o.demonstrations},
+          {"eps", o.eps},
+          {"methods", o.methods},
+          {"steps", o.steps},
+          {"batch_size", o.batch_size},
+          {"lr", o.lr},
+          {"spin_lr", o.spin_lr},
+          {"irft_lr", o.irft_lr},
+          {"ppo_lr", o.ppo_lr},
+          {"beta", o.beta},
+          {"irft_rounds", o.irft_rounds},
+          {"ppo_epochs", o.ppo_epochs},
+          {"reward_lr", o.reward_lr},
+          {"reward_steps", o.reward_steps},
+          {"eval_prompts", o.eval_prompts},
+          {"eval_samples", o.eval_samples},
+          {"seeds", o.seeds},
+          {"seed", o.seed}};
+}
+
+void run(ground_truth_args& a) {
+  gt::ground_truth_options o = a.quick ? gt::quick_options() : gt::ground_truth_options{};
+  for (const auto& apply : a.overrides) apply(o);
+  gt::validate(o);
+  if (a.progress) o.progress = [](const std::string& line) { fmt::print(stderr, "{}\n", line); };
+
+  // Opened before the run so that a bad path fails at once; removed again unless the run completes.
+  std::unique_ptr<std::ofstream> csv;
+  if (!a.csv.empty()) {
+    csv = std::make_unique<std::ofstream>(a.csv);
+    if (!*csv) throw juice::invalid_argument("cannot open '" + a.csv + "' for writing");
+  }
+  const std::string csv_path = a.csv;
+  struct remover {
+    const std::string& path;
+    bool keep = false;
+    ~remover() {
+      if (!path.empty() && !keep) std::remove(path.c_str());
+    }
+  } guard{csv_path};
+
+  const gt::ground_truth_result r = gt::run_ground_truth(o);
+
+  if (csv) {
+    std::vector<std::string> cols{"method", "eps", "seeds", "policy_steps", "wall_s"};
+    for (const auto& m : r.rows.front().metrics) {
+      cols.push_back(m.name + "_mean");
+      cols.push_back(m.name + "_se");
+    }
+    for (const auto& m : r.rows.front().metrics) {
+      cols.push_back(m.name + "_minus_sft_mean");
+      cols.push_back(m.name + "_minus_sft_se");
+    }
+    csv_writer w(*csv, cols);
+    for (const auto& row : r.rows) {
+      std::vector<csv_writer::field> cells{row.method, row.eps, static_cast<long long>(row.seeds), static_cast<long long>(row.policy_steps),
+                                           row.wall_seconds};
+      for (const auto& m : row.metrics) {
+        cells.emplace_back(m.value.mean);
+        cells.emplace_back(m.value.se);
+      }
+      for (const auto& m : row.metrics) {
+        cells.emplace_back(m.minus_sft.mean);
+        cells.emplace_back(m.minus_sft.se);
+      }
+      w.row(cells);
+    }
+    csv->flush();
+    if (!*csv) throw juice::error("writing '" + a.csv + "' failed");
+  }
+  guard.keep = true;
+
+  if (a.json) {
+    nlohmann::json rows = nlohmann::json::array();
+    for (const auto& row : r.rows) {
+      nlohmann::json j{{"method", row.method}, {"eps", row.eps}, {"seeds", row.seeds}, {"policy_steps", row.policy_steps}, {"wall_s", row.wall_seconds}};
+      for (const auto& m : row.metrics) {
+        j[m.name] = m.value.mean;
+        j[m.name + "_se"] = m.value.se;
+        j[m.name + "_minus_sft"] = m.minus_sft.mean;
+        j[m.name + "_minus_sft_se"] = m.minus_sft.se;
+      }
+      rows.push_back(j);
+    }
+    nlohmann::json base;
+    for (const auto& m : r.base) {
+      base[m.name] = m.value.mean;
+      base[m.name + "_se"] = m.value.se;
+    }
+    nlohmann::json out{{"rows", rows},
+                       {"base", base},
+                       {"settings", settings_json(o, a.quick)},
+                       {"wall_seconds", r.total_seconds},
+                       {"pretrain_seconds_per_seed", r.pretrain_seconds}};
+    fmt::print("{}\n", out.dump());
+    return;
+  }
+  fmt::print("Ground-truth benchmark ({} preset): tasks {}; GPT-2 L={} C={} context {}; {} seeds\n", a.quick ? "quick" : "default",
+             fmt::join(o.tasks, ","), o.layers, o.channels, o.context, o.seeds);
+  fmt::print("learning rates (AdamW): SFT {}, SPIN {}, IRFT {}, RFT policy {} and reward {}; beta {}\n", o.lr, o.spin_lr, o.irft_lr,
+             o.ppo_lr, o.reward_lr, o.beta);
+  fmt::print("pi_0: SFT {} steps on {} examples, {:.0f}% correct; {} demonstrations; {} policy gradient steps per method, batch {}\n\n",
+             o.pretrain_steps, o.pretrain_examples, 100 * o.pretrain_quality, o.demonstrations, o.steps, o.batch_size);
+  auto pm = [](const gt::mean_se& v) { return fmt::format("{:.3f} ± {:.3f}", v.mean, v.se); };
+  fmt::print("pi_0: r* greedy {}, sampled {}, exact match {}, log-prob gap {}\n\n", pm(r.base[2].value), pm(r.base[3].value),
+             pm(r.base[4].value), pm(r.base[5].value));
+  fmt::print("{:<6} {:>5} {:>16} {:>16} {:>16} {:>16} {:>16} {:>16} {:>16} {:>8}\n", "method", "eps", "win (greedy)", "win (sampled)",
+             "r* (greedy)", "log-prob gap", "implicit acc.", "KL to pi_0", "win - SFT", "time s");
+  for (const auto& row : r.rows)
+    fmt::print("{:<6} {:>5.2f} {:>16} {:>16} {:>16} {:>16} {:>16} {:>16} {:>16} {:>8.1f}\n", row.method, row.eps, pm(row.metric("win_rate").value),
+               pm(row.metric("win_rate_sampled").value), pm(row.metric("true_reward").value), pm(row.metric("logprob_gap").value),
+               pm(row.metric("implicit_accuracy").value), pm(row.metric("kl_to_base").value), pm(row.metric("win_rate").minus_sft),
+               row.wall_seconds);
+  fmt::print("\nwall time {:.1f} s\n", r.total_seconds);
+}
+
+}  // namespace
+
+void add_ground_truth_command(CLI::App& app) {
+  auto a = std::make_shared<ground_truth_args>();
+  auto* cmd = app.add_subcommand("ground-truth", "SFT vs SPIN vs IRFT vs RFT on a transformer, scored by a programmatic true reward");
+  using O = gt::ground_truth_options;
+  add(cmd, a, "--tasks", &O::tasks, "task families, comma-separated")->delimiter(',')->check(CLI::IsMember(gt::task_names()));
+  add(cmd, a, "--layers", &O::layers, "transformer layers L")->check(count_range());
+  add(cmd, a, "--heads", &O::heads, "attention heads")->check(count_range());
+  add(cmd, a, "--channels", &O::channels, "channels C")->check(count_range());
+  add(cmd, a, "--context", &O::context, "context (positions)")->check(count_range());
+  add(cmd, a, "--max-new-tokens", &O::max_new_tokens, "response length cap")->check(count_range());
+  add(cmd, a, "--pretrain-examples", &O::pretrain_examples, "pre-training corpus size")->check(count_range());
+  add(cmd, a, "--pretrain-quality", &O::pretrain_quality, "fraction of correct answers in the pre-training corpus");
+  add(cmd, a, "--pretrain-steps", &O::pretrain_steps, "SFT steps that make pi_0")->check(count_range());
+  add(cmd, a, "--pretrain-lr", &O::pretrain_lr, "pre-training learning rate (AdamW)");
+  add(cmd, a, "--demonstrations", &O::demonstrations, "demonstrations")->check(count_range());
+  add(cmd, a, "--eps", &O::eps, "fractions of low-quality demonstrations, comma-separated")->delimiter(',');
+  add(cmd, a, "--methods", &O::methods, "methods, comma-separated")->delimiter(',')->check(CLI::IsMember(gt::method_names()));
+  add(cmd, a, "--steps", &O::steps, "policy gradient steps of every method")->check(count_range());
+  add(cmd, a, "--batch-size", &O::batch_size, "demonstrations per step")->check(count_range());
+  add(cmd, a, "--lr", &O::lr, "SFT learning rate (AdamW)");
+  add(cmd, a, "--spin-lr", &O::spin_lr, "SPIN learning rate (AdamW)");
+  add(cmd, a, "--irft-lr", &O::irft_lr, "IRFT learning rate (AdamW)");
+  add(cmd, a, "--ppo-lr", &O::ppo_lr, "RFT policy (PPO) learning rate (AdamW)");
+  add(cmd, a, "--beta", &O::beta, "SPIN/IRFT beta; RFT's KL weight");
+  add(cmd, a, "--irft-rounds", &O::irft_rounds, "IRFT rounds T")->check(count_range());
+  add(cmd, a, "--ppo-epochs", &O::ppo_epochs, "RFT: PPO updates per iteration")->check(count_range());
+  add(cmd, a, "--reward-lr", &O::reward_lr, "RFT reward-model learning rate (AdamW)");
+  add(cmd, a, "--reward-steps", &O::reward_steps, "RFT: reward-model updates per iteration")->check(count_range());
+  add(cmd, a, "--eval-prompts", &O::eval_prompts, "held-out prompts")->check(count_range());
+  add(cmd, a, "--eval-samples", &O::eval_samples, "sampled responses per held-out prompt")->check(count_range());
+  add(cmd, a, "--seeds", &O::seeds, "number of seeds")->check(count_range());
+  add(cmd, a, "--seed", &O::seed, "base random seed")->check(seed_range());
+  cmd->add_flag("--quick", a->quick, "the small preset (under 3 minutes on two cores)");
+  cmd->add_flag("--progress", a->progress, "print a line per finished run to stderr");
+  cmd->add_option("--csv", a->csv, "also write the rows to this CSV file");
+  cmd->add_flag("--json", a->json, "print one JSON object instead of a table");
+  cmd->callback([a] { run(*a); });
+}
+
+}  // namespace juice::cli
