@@ -23,7 +23,7 @@ struct write_report {
   ~write_report() {
     const char* path = std::getenv("JUICE_GPU_CHECK_REPORT");
     if (!path) return;
-    std::ofstream out(path);
+    std::ofstream out(path, std::ios::app);
     for (const auto& [name, err] : juice::test::device::worst_errors()) out << name << '\t' << err << '\n';
   }
 };

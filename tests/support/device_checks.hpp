@@ -427,12 +427,6 @@ void check_attention(D& d) {
 
 using float_types = boost::mpl::list<float, double>;
 
-// juice::TransformerBackend<B, T> without its attention primitives (5.): the concept's own parts,
-// everything but AttentionPrimitives (kept so a backend in progress can be checked part by part).
-template <class B, class T>
-concept transformer_backend_but_attention = Backend<B> && BackendMemoryFor<B, T> && BackendMemoryFor<B, int> &&
-    BackendMemoryFor<B, double> && TransformerLayerPrimitives<B, T>;
-
 }  // namespace juice::test::device
 
 // Registers one Boost.Test case per primitive family and scalar type on the backend `make()` returns.

@@ -48,14 +48,14 @@ JUICE_HOST_DEVICE T attention_scale(index hs) {
 // keys is qpos(b, t): t for training, pos0[b] + t for decoding.
 template <class T>
 struct attention_row_fn {
-  T* out;             // (B,T,C)
-  T* lse;             // (B,NH,T) or null (decoding keeps no statistics)
-  const T* qkv;       // (B,T,3C)
-  const T* kbase;     // k of position 0, batch row 0
-  const T* vbase;     // v of position 0, batch row 0
-  index kbatch;       // elements between batch rows of kbase/vbase
-  index kstride;      // elements between positions of kbase/vbase
-  const int* pos0;    // (B) first position of each batch row, or null (0)
+  T* out;           // (B,T,C)
+  T* lse;           // (B,NH,T) or null (decoding keeps no statistics)
+  const T* qkv;     // (B,T,3C)
+  const T* kbase;   // k of position 0, batch row 0
+  const T* vbase;   // v of position 0, batch row 0
+  index kbatch;     // elements between batch rows of kbase/vbase
+  index kstride;    // elements between positions of kbase/vbase
+  const int* pos0;  // (B) first position of each batch row, or null (0)
   index Tn, C, NH;
   JUICE_HOST_DEVICE void operator()(index r) const {
     const index t = r % Tn, bh = r / Tn, h = bh % NH, b = bh / NH, hs = C / NH;
