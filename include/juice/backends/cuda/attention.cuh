@@ -42,10 +42,10 @@ JUICE_HOST_DEVICE T attention_scale(index hs) {
 
 }  // namespace detail
 
-// Row r = (b*NH + h)*T + t of the forward pass. keys(b) is where key/value position 0 of batch row b
-// starts and kstride the distance between positions: qkv itself for training (stride 3C, k and v at
-// offsets C and 2C), the caches for decoding (stride C). The query position's own index among the
-// keys is qpos(b, t): t for training, pos0[b] + t for decoding.
+// Row r = (b*NH + h)*T + t of the forward pass. Keys and values are read at kbase/vbase +
+// b*kbatch + position*kstride: inside qkv for training (k and v at offsets C and 2C, stride 3C), in
+// the caches for decoding (stride C). The query's own position, the last key it sees, is t for
+// training (pos0 null) and pos0[b] + t for decoding.
 template <class T>
 struct attention_row_fn {
   T* out;           // (B,T,C)
