@@ -5,9 +5,13 @@
 //                                      GPT-2 124M MLP shape (B*T = 16384, C = 768, 4C = 3072), and
 //                                      print the JSON object, with FILE's "<check>\t<worst |diff|>"
 //                                      lines (the gpu tests' report) as "primitives_max_abs_error"
+//   ... --transformer FILE             FILE holds cuda_transformer_bench's JSON object: printed as
+//                                      "transformer", with fp32 training's model FLOP rate over the
+//                                      SGEMM rate measured here ("fp32_training_over_sgemm")
 // Each product is validated once against a double-precision host product on a few entries before
 // it is timed (llm.c's dev/cuda habit): a fast wrong GEMM reports an error, not a rate.
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -112,14 +116,15 @@ std::string json_escape(const std::string& s) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string errors_file;
+  std::string errors_file, transformer_file;
   bool devices_only = false;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--devices") devices_only = true;
     else if (a == "--errors" && i + 1 < argc) errors_file = argv[++i];
+    else if (a == "--transformer" && i + 1 < argc) transformer_file = argv[++i];
     else {
-      std::fprintf(stderr, "cuda_gemm_rates: unknown argument '%s' (use --devices or --errors FILE)\n", a.c_str());
+      std::fprintf(stderr, "cuda_gemm_rates: unknown argument '%s' (use --devices, --errors FILE, --transformer FILE)\n", a.c_str());
       return 2;
     }
   }
@@ -163,8 +168,25 @@ int main(int argc, char** argv) {
     out << "},\n \"gemm\": {\"shape_mnk\": [" << M << ", " << N << ", " << K << "], \"sgemm_tflops\": " << f32.tflops
         << ", \"sgemm_max_rel_error\": " << f32.max_rel_error << ", \"bf16_tflops\": " << bf16.tflops
         << ", \"bf16_max_rel_error\": " << bf16.max_rel_error << "},\n";
-    out << " \"transformer\": null, \"transformer_reason\": \"attention is not yet ported to juice::cuda, so "
-           "transformer<cuda, float> cannot run: no training tokens/s, MFU, IRFT/SFT ratios or generation rate yet\"}\n";
+    std::string transformer;
+    if (!transformer_file.empty()) {
+      std::ifstream in(transformer_file);
+      std::ostringstream text;
+      text << in.rdbuf();
+      transformer = text.str();
+      while (!transformer.empty() && std::isspace(static_cast<unsigned char>(transformer.back()))) transformer.pop_back();
+    }
+    if (transformer.empty()) {
+      out << " \"transformer\": null, \"transformer_reason\": \"no whole-model benchmark result (cuda_transformer_bench "
+             "failed or was not run)\"}\n";
+    } else {
+      out << " \"transformer\": " << transformer;
+      const std::string key = "\"fp32_model_tflops\": ";
+      const auto at = transformer.find(key);
+      if (at != std::string::npos && f32.tflops > 0)
+        out << ",\n \"fp32_training_over_sgemm\": " << std::strtod(transformer.c_str() + at + key.size(), nullptr) / f32.tflops;
+      out << "}\n";
+    }
     cublasDestroy(h);
     cudaStreamDestroy(s);
     if (f32.max_rel_error > 1e-4 || bf16.max_rel_error > 2e-2) {

@@ -23,7 +23,7 @@ struct write_report {
   ~write_report() {
     const char* path = std::getenv("JUICE_GPU_CHECK_REPORT");
     if (!path) return;
-    std::ofstream out(path);
+    std::ofstream out(path, std::ios::app);
     for (const auto& [name, err] : juice::test::device::worst_errors()) out << name << '\t' << err << '\n';
   }
 };
@@ -33,8 +33,8 @@ struct write_report {
 BOOST_TEST_GLOBAL_FIXTURE(write_report);
 
 static_assert(juice::Backend<juice::cuda>);
-static_assert(juice::test::device::transformer_backend_but_attention<juice::cuda, float>);
-static_assert(juice::test::device::transformer_backend_but_attention<juice::cuda, double>);
+static_assert(juice::TransformerBackend<juice::cuda, float>);
+static_assert(juice::TransformerBackend<juice::cuda, double>);
 
 JUICE_DEVICE_PRIMITIVE_TESTS(make_cuda)
 

@@ -367,13 +367,65 @@ void check_sampling(D& d) {
                     juice::invalid_argument);
 }
 
-using float_types = boost::mpl::list<float, double>;
+// Causal attention forward (out, lse), backward (dqkv) and the KV-cache decode against juice::cpu,
+// on ragged shapes: one position, head size 1, T prime, several heads and batch rows. Outputs start
+// as garbage (the contract overwrites them). The decode writes two new positions per row at
+// different offsets (a prompt-only prefill from 0 among them) into caches whose earlier positions
+// hold random keys and values.
+template <class T, class D>
+void check_attention(D& d) {
+  struct shape {
+    std::ptrdiff_t B, Tn, C, NH;
+  };
+  const shape shapes[] = {{2, 1, 4, 2}, {1, 7, 3, 3}, {2, 13, 6, 2}, {3, 5, 8, 1}, {1, 17, 12, 4}};
+  std::mt19937 g(8);
+  device_io<D> io{d};
+  for (const auto& [B, Tn, C, NH] : shapes) {
+    const std::string tag = " (B " + std::to_string(B) + ", T " + std::to_string(Tn) + ", C " + std::to_string(C) +
+                            ", NH " + std::to_string(NH) + ")";
+    auto qkv = random_vector<T>(B * Tn * 3 * C, g), out = random_vector<T>(B * Tn * C, g);
+    auto lse = random_vector<T>(B * NH * Tn, g);
+    auto bq = io.up(qkv);
+    auto bo = io.up(out);
+    auto bl = io.up(lse);
+    d.attention_forward(d.data(bo), d.data(bl), d.data(std::as_const(bq)), B, Tn, C, NH);
+    cpu::attention_forward<T>(out.data(), lse.data(), qkv.data(), B, Tn, C, NH);
+    compare(io.down(bo), out, "attention_forward out" + tag);
+    compare(io.down(bl), lse, "attention_forward lse" + tag);
 
-// juice::TransformerBackend<B, T> without its attention primitives (5.), which the device backends
-// do not have yet: the concept's own parts, everything but AttentionPrimitives.
-template <class B, class T>
-concept transformer_backend_but_attention = Backend<B> && BackendMemoryFor<B, T> && BackendMemoryFor<B, int> &&
-    BackendMemoryFor<B, double> && TransformerLayerPrimitives<B, T>;
+    auto dout = random_vector<T>(B * Tn * C, g), dqkv = random_vector<T>(B * Tn * 3 * C, g);
+    auto bdo = io.up(dout);
+    auto bdq = io.up(dqkv);
+    d.attention_backward(d.data(bdq), d.data(std::as_const(bdo)), d.data(std::as_const(bo)), d.data(std::as_const(bl)),
+                         d.data(std::as_const(bq)), B, Tn, C, NH);
+    cpu::attention_backward<T>(dqkv.data(), dout.data(), out.data(), lse.data(), qkv.data(), B, Tn, C, NH);
+    compare(io.down(bdq), dqkv, "attention_backward dqkv" + tag);
+
+    // Decode: Tn2 = 2 new positions per row at pos0 = 0, 3, 6, ... within Tmax = 3 (B - 1) + 4.
+    const std::ptrdiff_t Tn2 = 2, Tmax = 3 * (B - 1) + 4;
+    std::vector<int> pos0(static_cast<std::size_t>(B));
+    for (std::ptrdiff_t b = 0; b < B; ++b) pos0[static_cast<std::size_t>(b)] = static_cast<int>(3 * b);
+    auto q2 = random_vector<T>(B * Tn2 * 3 * C, g), o2 = random_vector<T>(B * Tn2 * C, g);
+    auto kc = random_vector<T>(B * Tmax * C, g), vc = random_vector<T>(B * Tmax * C, g);
+    auto bq2 = io.up(q2);
+    auto bo2 = io.up(o2);
+    auto bkc = io.up(kc);
+    auto bvc = io.up(vc);
+    auto bp = io.up(pos0);
+    d.attention_cached(d.data(bo2), d.data(std::as_const(bq2)), d.data(bkc), d.data(bvc), d.data(std::as_const(bp)), B,
+                       Tn2, Tmax, C, NH);
+    cpu::attention_cached<T>(o2.data(), q2.data(), kc.data(), vc.data(), pos0.data(), B, Tn2, Tmax, C, NH);
+    compare(io.down(bo2), o2, "attention_cached out" + tag);
+    compare(io.down(bkc), kc, "attention_cached kcache" + tag);
+    compare(io.down(bvc), vc, "attention_cached vcache" + tag);
+  }
+  // C = 5 does not split into NH = 2 heads: refused before any kernel runs.
+  auto bad = d.template allocate<T>(30);
+  BOOST_CHECK_THROW(d.attention_forward(d.data(bad), d.data(bad), d.data(std::as_const(bad)), 1, 2, 5, 2),
+                    juice::invalid_argument);
+}
+
+using float_types = boost::mpl::list<float, double>;
 
 }  // namespace juice::test::device
 
@@ -406,4 +458,8 @@ concept transformer_backend_but_attention = Backend<B> && BackendMemoryFor<B, T>
   BOOST_AUTO_TEST_CASE_TEMPLATE(sampling_protocol, T, juice::test::device::float_types) {          \
     auto d = make();                                                                               \
     juice::test::device::check_sampling<T>(d);                                                     \
+  }                                                                                                \
+  BOOST_AUTO_TEST_CASE_TEMPLATE(attention, T, juice::test::device::float_types) {                  \
+    auto d = make();                                                                               \
+    juice::test::device::check_attention<T>(d);                                                    \
   }

@@ -27,6 +27,7 @@
 #include "juice/backends/cuda/linear.cuh"
 #include "juice/backends/cuda/primitives.hpp"
 #include "juice/concepts/backend.hpp"
+#include "juice/concepts/transformer_backend.hpp"
 
 namespace juice {
 
@@ -187,5 +188,7 @@ private:
 };
 
 static_assert(Backend<cuda>, "juice::cuda must satisfy juice::Backend");
+static_assert(TransformerBackend<cuda, float> && TransformerBackend<cuda, double>,
+              "juice::cuda must satisfy juice::TransformerBackend");
 
 }  // namespace juice

@@ -9,14 +9,14 @@
 //   d.gemm_forward(out, inp, w, bias, N, C, OC), d.gemm_backward(dinp, dw, dbias, dout, inp, w, N, C, OC)
 //                                   the linear layer with matmul_forward/matmul_backward semantics
 //                                   (cuBLAS, or the CPU GEMM of juice/backends/cpu/gemm.hpp)
-// Views are juice::device_span, handles raw pointers. Not here yet: attention (its contract is being
-// changed to keep per-row softmax statistics; it follows with that change), so the device backends
-// satisfy juice::Backend but not yet juice::TransformerBackend.
+// Views are juice::device_span, handles raw pointers. With attention (attention.cuh) every
+// TransformerBackend primitive is here, so a derived backend satisfies juice::TransformerBackend.
 #pragma once
 
 #include <cstddef>
 #include <string>
 
+#include "juice/backends/cuda/attention.cuh"
 #include "juice/backends/cuda/device_span.hpp"
 #include "juice/backends/cuda/elementwise.cuh"
 #include "juice/backends/cuda/embedding.cuh"
@@ -127,6 +127,28 @@ public:
   template <class T>
   void add_inplace(T* x, const T* y, index n) { device_kernels::add_inplace(self().exec(), x, y, n); }
 
+  // --- attention, causal, packed qkv (5.) ---
+  template <class T>
+  void attention_forward(T* out, T* lse, const T* qkv, index B, index T_, index C, index NH) {
+    check_heads(C, NH, "attention_forward");
+    device_kernels::attention_forward(self().exec(), out, lse, qkv, B, T_, C, NH);
+  }
+  template <class T>
+  void attention_backward(T* dqkv, const T* dout, const T* out, const T* lse, const T* qkv, index B, index T_, index C,
+                          index NH) {
+    check_heads(C, NH, "attention_backward");
+    if (B * NH * T_ <= 0) return;
+    // D = rowsum(dout * out) per (b, h, t): scratch freed in stream order after the kernels using it.
+    auto D = self().template allocate<T>(static_cast<std::size_t>(B * NH * T_));
+    device_kernels::attention_backward(self().exec(), dqkv, self().data(D), dout, out, lse, qkv, B, T_, C, NH);
+  }
+  template <class T>
+  void attention_cached(T* out, const T* qkv, T* kcache, T* vcache, const int* pos0, index B, index Tn, index Tmax,
+                        index C, index NH) {
+    check_heads(C, NH, "attention_cached");
+    device_kernels::attention_cached(self().exec(), out, qkv, kcache, vcache, pos0, B, Tn, Tmax, C, NH);
+  }
+
   // --- LM head, tied to wte (6.) ---
   template <class T>
   void lm_logits(T* logits, const T* h, const T* wte, index M, index C, index V) {
@@ -165,6 +187,12 @@ protected:
   Derived& self() { return static_cast<Derived&>(*this); }
   template <class S>
   static index size(const S& s) { return static_cast<index>(s.size()); }
+  static void check_heads(index C, index NH, const char* what) {
+    if (NH <= 0 || C % NH != 0)
+      throw invalid_argument(std::string("juice::") + std::string(Derived::name) + "::" + what + ": C = " +
+                             std::to_string(C) + " is not a positive multiple of the head count NH = " +
+                             std::to_string(NH) + ".");
+  }
   static void same_size(std::size_t a, std::size_t b, const char* what) {
     if (a != b)
       throw invalid_argument(std::string("juice::") + std::string(Derived::name) + "::" + what +

@@ -18,6 +18,7 @@
 #include "juice/backends/cpu/gemm.hpp"
 #include "juice/backends/cuda/primitives.hpp"
 #include "juice/concepts/backend.hpp"
+#include "juice/concepts/transformer_backend.hpp"
 
 namespace juice {
 
@@ -58,5 +59,7 @@ public:
 };
 
 static_assert(Backend<thrust_omp_backend>, "juice::thrust_omp_backend must satisfy juice::Backend");
+static_assert(TransformerBackend<thrust_omp_backend, float> && TransformerBackend<thrust_omp_backend, double>,
+              "juice::thrust_omp_backend must satisfy juice::TransformerBackend");
 
 }  // namespace juice

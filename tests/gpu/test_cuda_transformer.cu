@@ -1,0 +1,59 @@
+// juice::transformer<juice::cuda, T> on a real GPU against juice::transformer<juice::cpu, T> from the
+// same seed: the whole-model checks the thrust-omp tests run in CI
+// (tests/support/device_model_checks.hpp), here with cuBLAS GEMMs and the functors compiled by nvcc:
+// forward, backward, an AdamW update, full and KV-cache logits, sampling, the reward model, and a
+// few SFT and IRFT updates run unchanged. Without a device the program prints why and exits with 77
+// (ctest: skipped). With JUICE_GPU_CHECK_REPORT=<file> it appends "<check> <worst |diff|>" lines
+// for scripts/gpu-check.
+#define BOOST_TEST_MODULE cuda_transformer
+#define BOOST_TEST_NO_MAIN
+#include <boost/test/unit_test.hpp>
+
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+
+#include "device_model_checks.hpp"
+#include "juice/algorithms/ppo/value_policy.hpp"
+#include "juice/backends/cuda/cuda.hpp"
+#include "juice/concepts/reward_model.hpp"
+
+namespace {
+
+juice::cuda make_cuda() { return {}; }
+
+struct write_report {
+  ~write_report() {
+    const char* path = std::getenv("JUICE_GPU_CHECK_REPORT");
+    if (!path) return;
+    std::ofstream out(path, std::ios::app);
+    for (const auto& [name, err] : juice::test::device::worst_errors()) out << name << '\t' << err << '\n';
+  }
+};
+
+}  // namespace
+
+BOOST_TEST_GLOBAL_FIXTURE(write_report);
+
+static_assert(juice::ValuePolicy<juice::transformer<juice::cuda, float>> &&
+              juice::ValuePolicy<juice::transformer<juice::cuda, double>>);
+static_assert(juice::RewardModel<juice::transformer_reward<juice::cuda, float>>);
+
+BOOST_AUTO_TEST_CASE_TEMPLATE(transformer_forward_backward_matches_cpu, T, juice::test::device::float_types) {
+  juice::test::device::check_model<T, juice::cuda>(make_cuda);
+}
+
+BOOST_AUTO_TEST_CASE_TEMPLATE(sft_and_irft_steps_match_cpu, T, juice::test::device::float_types) {
+  juice::test::device::check_model_training<T, juice::cuda>(make_cuda);
+}
+
+int main(int argc, char* argv[]) {
+  int count = 0;
+  const cudaError_t status = cudaGetDeviceCount(&count);
+  if (status != cudaSuccess || count == 0) {
+    std::printf("SKIPPED: no CUDA device (cudaGetDeviceCount: %s, %d devices)\n",
+                status == cudaSuccess ? "success" : cudaGetErrorName(status), count);
+    return 77;
+  }
+  return boost::unit_test::unit_test_main(&init_unit_test, argc, argv);
+}

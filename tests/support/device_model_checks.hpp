@@ -1,0 +1,189 @@
+// Whole-model checks of a device backend D: juice::transformer<D, T> and juice::transformer_reward<D, T>
+// against the same models on juice::cpu, built from the same seed, with the algorithms run
+// unchanged. Used by the thrust-omp tests (juice::thrust_omp_backend, g++) and the gpu tests
+// (juice::cuda, nvcc). Covered: initial values, log-probs and values of a ragged batch, every
+// gradient, the gradient norm, an AdamW update, full logits, KV-cache logits (against the device's
+// own recomputed logits and against the CPU), sampled tokens, reward-model scores and gradients,
+// and a few SFT and IRFT updates. Every comparison prints its worst element (device_checks.hpp).
+#pragma once
+
+#include <cstddef>
+#include <string>
+#include <vector>
+
+#include <boost/test/unit_test.hpp>
+
+#include "device_checks.hpp"
+#include "juice/algorithms/irft/irft.hpp"
+#include "juice/algorithms/sft/sft.hpp"
+#include "juice/backends/cpu/cpu.hpp"
+#include "juice/core/rng.hpp"
+#include "juice/models/transformer.hpp"
+#include "juice/models/transformer_reward.hpp"
+#include "juice/optim/adamw.hpp"
+#include "juice/optim/gradients.hpp"
+#include "model_support.hpp"
+
+namespace juice::test::device {
+
+// Tolerances of a whole model on a device backend against juice::cpu: different summation orders
+// (tiled CPU attention and GEMMs against row-wise functors) compound over the layers. Values after
+// an AdamW update get a looser absolute bound: a gradient that is zero up to rounding (|g| ~ 1e-12
+// in float) moves its weight by about lr |g| / eps, so rounding noise becomes a 1e-6-sized step.
+template <class T> struct model_tolerance;
+template <> struct model_tolerance<float> {
+  static constexpr double atol = 1e-6;
+  static constexpr double rtol = 1e-4;
+  static constexpr double update_atol = 1e-4;
+};
+template <> struct model_tolerance<double> {
+  static constexpr double atol = 1e-12;
+  static constexpr double rtol = 1e-9;
+  static constexpr double update_atol = 1e-11;
+};
+
+template <class T, class X>
+std::vector<T> elements(const X& x) { return std::vector<T>(x.begin(), x.end()); }
+
+template <class T, class B>
+std::vector<T> download_view(B& be, typename B::template view<T> v) {
+  std::vector<T> h(v.size());
+  be.download(v.data(), h.data(), h.size());
+  return h;
+}
+
+template <class T, class M>
+std::vector<T> values_of(M& m) {
+  if constexpr (std::is_same_v<typename M::backend_type, cpu>) {
+    auto v = m.parameter_block().value;
+    return std::vector<T>(v.begin(), v.end());
+  } else {
+    return download_view<T>(m.backend(), m.parameter_block().value);
+  }
+}
+template <class T, class M>
+std::vector<T> grads_of(M& m) {
+  if constexpr (std::is_same_v<typename M::backend_type, cpu>) {
+    auto g = m.parameter_block().grad;
+    return std::vector<T>(g.begin(), g.end());
+  } else {
+    return download_view<T>(m.backend(), m.parameter_block().grad);
+  }
+}
+
+template <class T>
+void model_compare(const std::vector<T>& got, const std::vector<T>& want, const std::string& what) {
+  compare(got, want, model_tolerance<T>::atol, model_tolerance<T>::rtol,
+          "model " + what + (sizeof(T) == 4 ? " <float>" : " <double>"));
+}
+// Parameter values after optimizer updates (see model_tolerance).
+template <class T>
+void updated_compare(const std::vector<T>& got, const std::vector<T>& want, const std::string& what) {
+  compare(got, want, model_tolerance<T>::update_atol, model_tolerance<T>::rtol,
+          "model " + what + (sizeof(T) == 4 ? " <float>" : " <double>"));
+}
+
+inline sequence_batch ragged_model_batch() {
+  // Prompt-only rows ({5, 4} with no response), a one-token prompt, and rows of different lengths.
+  return make_batch({{{1, 2, 3}, {4, 5, 6, 7}}, {{8}, {9, 10}}, {{2, 2, 2, 2, 2}, {3}}, {{5, 4}, {}}});
+}
+
+template <class T>
+token_values<T> model_weights(const sequence_batch& batch, double scale) {
+  token_values<T> w = xt::zeros<T>({batch.rows(), batch.width()});
+  for (std::size_t b = 0; b < batch.rows(); ++b)
+    for (std::size_t t = 0; t < batch.width(); ++t) w(b, t) = static_cast<T>(scale * (0.3 + 0.1 * double(b) - 0.07 * double(t)));
+  return w;
+}
+
+// Forward, backward, update, logits (full and cached), sampling and the reward model.
+template <class T, class D, class Make>
+void check_model(Make make) {
+  const auto cfg = tiny_config();
+  generation_options gen;
+  gen.max_new_tokens = 5;
+  gen.sampling.temperature = 0.9;
+  transformer<cpu, T> a(cfg, 7, gen);
+  transformer<D, T> b(make(), cfg, 7, gen);
+  compare(values_of<T>(b), values_of<T>(a), 0.0, 0.0, std::string("model initial values") + (sizeof(T) == 4 ? " <float>" : " <double>"));
+
+  const auto batch = ragged_model_batch();
+  const auto [lpa, va] = a.logprobs_and_values(batch);
+  const auto [lpb, vb] = b.logprobs_and_values(batch);
+  model_compare(elements<T>(lpb), elements<T>(lpa), "log-probs");
+  model_compare(elements<T>(vb), elements<T>(va), "values");
+
+  const auto wl = model_weights<T>(batch, 1.0), wv = model_weights<T>(batch, -0.5);
+  a.zero_grad();
+  b.zero_grad();
+  a.backward(batch, &wl, &wv);
+  b.backward(batch, &wl, &wv);
+  model_compare(grads_of<T>(b), grads_of<T>(a), "gradients");
+  model_compare(std::vector<T>{static_cast<T>(grad_norm_sq(b))}, std::vector<T>{static_cast<T>(grad_norm_sq(a))},
+                "gradient norm^2");
+
+  adamw oa(adamw_hyper{1e-2}), ob(adamw_hyper{1e-2});
+  oa.step(a);
+  ob.step(b);
+  updated_compare(values_of<T>(b), values_of<T>(a), "values after AdamW");
+
+  const auto la = a.logits(batch), lb = b.logits(batch), lcb = b.logits_cached(batch);
+  model_compare(elements<T>(lb), elements<T>(la), "logits");
+  model_compare(elements<T>(lcb), elements<T>(lb), "KV-cache logits vs recomputed");
+  model_compare(elements<T>(lcb), elements<T>(a.logits_cached(batch)), "KV-cache logits vs cpu");
+
+  for (const double top_p : {1.0, 0.7}) {
+    a.generation().sampling.top_p = b.generation().sampling.top_p = top_p;
+    rng ga(11), gb(11);
+    const auto prompts = make_batch({{{1, 2}, {}}, {{3}, {}}, {{4, 5, 6}, {}}});
+    const auto sa = a.sample(prompts, 2, ga), sb = b.sample(prompts, 2, gb);
+    const std::string tag = " (top_p " + std::to_string(top_p) + ")" + (sizeof(T) == 4 ? " <float>" : " <double>");
+    compare(elements<int>(sb.tokens), elements<int>(sa.tokens), 0.0, 0.0, "model sampled tokens" + tag);
+    compare(elements<int>(sb.length), elements<int>(sa.length), 0.0, 0.0, "model sampled lengths" + tag);
+  }
+
+  transformer_reward<cpu, T> ra(a, 3);
+  transformer_reward<D, T> rb(b, 3);
+  model_compare(elements<T>(rb.rewards(batch)), elements<T>(ra.rewards(batch)), "rewards");
+  sequence_values<T> rw = xt::zeros<T>({batch.rows()});
+  for (std::size_t i = 0; i < batch.rows(); ++i) rw(i) = static_cast<T>(0.5 - 0.25 * double(i));
+  ra.backward(batch, rw);
+  rb.backward(batch, rw);
+  model_compare(grads_of<T>(rb), grads_of<T>(ra), "reward-model gradients");
+}
+
+// A few SFT updates and a few IRFT updates (sampled rejections), each from a fresh pair of models.
+template <class T, class D, class Make>
+void check_model_training(Make make) {
+  const auto cfg = tiny_config();
+  const auto demos = make_batch({{{1, 2}, {3, 4, 5}}, {{6}, {7, 8}}, {{2, 3, 4}, {5}}, {{9}, {1, 1, 1, 1}}});
+  {
+    transformer<cpu, T> a(cfg, 3);
+    transformer<D, T> b(make(), cfg, 3);
+    adamw oa(adamw_hyper{1e-2}), ob(adamw_hyper{1e-2});
+    sft_options o;
+    o.steps = 3;
+    const auto resa = sft(o).run(a, demos, oa), resb = sft(o).run(b, demos, ob);
+    BOOST_TEST(resa.updates == resb.updates);
+    model_compare(std::vector<T>{static_cast<T>(resb.last_loss)}, std::vector<T>{static_cast<T>(resa.last_loss)},
+                  "SFT last loss");
+    updated_compare(values_of<T>(b), values_of<T>(a), "values after 3 SFT updates");
+  }
+  {
+    transformer<cpu, T> a(cfg, 5);
+    transformer<D, T> b(make(), cfg, 5);
+    a.generation().max_new_tokens = b.generation().max_new_tokens = 3;
+    adamw oa(adamw_hyper{1e-2}), ob(adamw_hyper{1e-2});
+    irft_options o;
+    o.rounds = 2;
+    o.steps_per_round = 2;
+    const auto resa = irft(o).run(a, demos, oa, sampled{1}), resb = irft(o).run(b, demos, ob, sampled{1});
+    BOOST_TEST(resa.updates == resb.updates);
+    BOOST_TEST(resb.updates > 0u);
+    model_compare(std::vector<T>{static_cast<T>(resb.last_loss)}, std::vector<T>{static_cast<T>(resa.last_loss)},
+                  "IRFT last loss");
+    updated_compare(values_of<T>(b), values_of<T>(a), "values after IRFT");
+  }
+}
+
+}  // namespace juice::test::device

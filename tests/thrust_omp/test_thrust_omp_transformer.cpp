@@ -1,0 +1,27 @@
+// juice::transformer<juice::thrust_omp_backend, T> against juice::transformer<juice::cpu, T> from the
+// same seed: the whole GPT-2 model (forward, backward, update, KV-cache decoding, sampling, reward
+// model, SFT and IRFT run unchanged) on the CUDA backend's portable device code, run on the CPU
+// through Thrust's OpenMP system (tests/support/device_model_checks.hpp).
+#define BOOST_TEST_MODULE thrust_omp_transformer
+#include <boost/test/unit_test.hpp>
+
+#include "device_model_checks.hpp"
+#include "juice/algorithms/ppo/value_policy.hpp"
+#include "juice/backends/cuda/thrust_omp.hpp"
+#include "juice/concepts/reward_model.hpp"
+
+namespace {
+juice::thrust_omp_backend make_omp() { return {}; }
+}  // namespace
+
+static_assert(juice::ValuePolicy<juice::transformer<juice::thrust_omp_backend, float>> &&
+              juice::ValuePolicy<juice::transformer<juice::thrust_omp_backend, double>>);
+static_assert(juice::RewardModel<juice::transformer_reward<juice::thrust_omp_backend, float>>);
+
+BOOST_AUTO_TEST_CASE_TEMPLATE(transformer_matches_cpu, T, juice::test::device::float_types) {
+  juice::test::device::check_model<T, juice::thrust_omp_backend>(make_omp);
+}
+
+BOOST_AUTO_TEST_CASE_TEMPLATE(sft_and_irft_match_cpu, T, juice::test::device::float_types) {
+  juice::test::device::check_model_training<T, juice::thrust_omp_backend>(make_omp);
+}
