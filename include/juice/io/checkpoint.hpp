@@ -54,14 +54,14 @@ struct host_tensor {
 
 // Everything of a training run a checkpoint stores besides the model and the optimizer.
 struct training_state {
-  std::uint64_t step = 0;           // optimizer updates of the policy so far
-  std::uint64_t round = 0;          // outer round (IRFT/RFT), 0-based
-  std::uint64_t step_in_round = 0;  // updates taken within that round
-  std::map<std::string, rng_state> rngs;                   // the run's random streams, by name
-  nlohmann::json options = nlohmann::json::object();       // the run's options, as the caller sees them
-  std::map<std::string, host_tensor<double>> f64;          // e.g. the round's reference log-probs
-  std::map<std::string, host_tensor<std::int64_t>> i64;    // e.g. the round's generated token ids
-  std::map<std::string, host_tensor<float>> f32;           // anything else in single precision
+  std::uint64_t step = 0;                                // optimizer updates of the policy so far
+  std::uint64_t round = 0;                               // outer round (IRFT/RFT), 0-based
+  std::uint64_t step_in_round = 0;                       // updates taken within that round
+  std::map<std::string, rng_state> rngs;                 // the run's random streams, by name
+  nlohmann::json options = nlohmann::json::object();     // the run's options, as the caller sees them
+  std::map<std::string, host_tensor<double>> f64;        // e.g. the round's reference log-probs
+  std::map<std::string, host_tensor<std::int64_t>> i64;  // e.g. the round's generated token ids
+  std::map<std::string, host_tensor<float>> f32;         // anything else in single precision
   // Tensor names are shared by the three maps (one file): a name may appear in only one of them.
 };
 

@@ -23,16 +23,16 @@ namespace juice {
 
 // One named host tensor of an optimizer's state (a flat array; its shape is the parameter group's).
 struct optimizer_tensor {
-  std::string name;           // "<group>.<slot>", e.g. "parameters.exp_avg"
+  std::string name;            // "<group>.<slot>", e.g. "parameters.exp_avg"
   std::vector<double> values;  // exact copies of the float or double state
 };
 
 // An optimizer's complete state (see the header comment).
 struct optimizer_state {
-  std::string rule;                      // the update rule's name: "sgd", "adamw"
-  std::string scalar;                    // the moments' element type: "float" or "double"
-  std::size_t steps = 0;                 // updates taken so far (drives bias corrections and schedules)
-  std::map<std::string, double> hyper;   // hyper-parameters by name ("lr", "beta1", ...)
+  std::string rule;                       // the update rule's name: "sgd", "adamw"
+  std::string scalar;                     // the moments' element type: "float" or "double"
+  std::size_t steps = 0;                  // updates taken so far (drives bias corrections and schedules)
+  std::map<std::string, double> hyper;    // hyper-parameters by name ("lr", "beta1", ...)
   std::vector<optimizer_tensor> tensors;  // per parameter group, per state slot, in that order
 };
 
@@ -56,7 +56,7 @@ concept TransferBackend = requires(B& b, typename B::template buffer<T>& buf, co
 // A backend whose buffers are contiguous arrays of T the host may read and write (juice::host).
 template <class B, class T>
 concept HostBufferBackend = std::ranges::contiguous_range<typename B::template buffer<T>> &&
-                            std::same_as<std::ranges::range_value_t<typename B::template buffer<T>>, T>;
+    std::same_as<std::ranges::range_value_t<typename B::template buffer<T>>, T>;
 
 template <class B, class T>
 concept StateTransferable = TransferBackend<B, T> || HostBufferBackend<B, T>;
