@@ -8,7 +8,7 @@
 // with the file and the tensor or field named, leaving model and optimizer unchanged.
 #include <boost/test/unit_test.hpp>
 
-#include <signal.h>
+#include <csignal>
 #include <sys/wait.h>
 #include <unistd.h>
 

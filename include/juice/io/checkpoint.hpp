@@ -262,7 +262,7 @@ training_state load_checkpoint(const std::filesystem::path& dir, transformer<cpu
   if (!found) throw io_error("juice::io::load_checkpoint: there is no checkpoint at " + dir.string() + " (no such folder).");
   const fs::path& d = *found;
   auto need = [&](const char* name) {
-    const fs::path p = d / name;
+    fs::path p = d / name;
     std::error_code ec;
     if (!fs::is_regular_file(p, ec))
       throw io_error("juice::io::load_checkpoint: " + p.string() + " is missing; " + d.string() + " is not a complete checkpoint.");
