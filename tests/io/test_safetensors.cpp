@@ -370,6 +370,28 @@ BOOST_AUTO_TEST_CASE(round_trip_every_dtype) {
   BOOST_TEST(f.at("empty").elements() == 0u);
 }
 
+// 64-bit integers (token ids in checkpoints) are written as I64, little-endian two's complement,
+// and read back exactly; they are not read as floats, nor floats as integers.
+BOOST_AUTO_TEST_CASE(i64_tensors_are_exact) {
+  safetensors_writer w;
+  w.add("ids", {3}, std::vector<std::int64_t>{-1, 258, std::numeric_limits<std::int64_t>::min()});
+  const std::string header = R"({"ids":{"data_offsets":[0,24],"dtype":"I64","shape":[3]}})";
+  std::string padded = header;
+  while (padded.size() % 8 != 0) padded += ' ';
+  const bytes expected = make_file(padded, {0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,  //
+                                            0x02, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,  //
+                                            0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x80});
+  BOOST_TEST(w.bytes() == expected, boost::test_tools::per_element());
+  w.add("x", {1}, std::vector<float>{1.5f});
+  const safetensors_file f(w.bytes());
+  BOOST_TEST(f.read<std::int64_t>("ids") == (std::vector<std::int64_t>{-1, 258, std::numeric_limits<std::int64_t>::min()}),
+             boost::test_tools::per_element());
+  BOOST_CHECK_THROW((void)f.read<double>("ids"), format_error);
+  BOOST_CHECK_THROW((void)f.read<std::int64_t>("x"), format_error);
+  BOOST_CHECK_THROW(w.add("ids", {1}, std::vector<std::int64_t>{1}), invalid_argument);
+  BOOST_CHECK_THROW(w.add("y", {2}, std::vector<std::int64_t>{1}), invalid_argument);
+}
+
 BOOST_AUTO_TEST_CASE(writer_refuses_bad_tensors) {
   safetensors_writer w;
   w.add("a", {1}, std::vector<float>{1});

@@ -9,8 +9,9 @@
 // tensors' [begin, end) byte ranges, taken in offset order, contiguous from 0 with no overlap and no
 // hole, each exactly as long as its shape and dtype require, together covering the whole buffer; and
 // the file exactly 8 + N + buffer bytes long. Values of F32, F64, F16 and BF16 tensors convert to
-// float or double (widening exactly; F64 to float rounds to nearest). The writer emits F32 or F64
-// (F16 and BF16 on request, rounded to nearest even), tensors in name order, the header padded with
+// float or double (widening exactly; F64 to float rounds to nearest); I64 tensors read into
+// std::int64_t exactly. The writer emits F32 or F64 (F16 and BF16 on request, rounded to nearest
+// even) from floating-point values and I64 from 64-bit integers, tensors in name order, the header padded with
 // spaces to a multiple of 8 bytes, and nothing that depends on time or memory addresses: the same
 // tensors always give the same bytes. Every error names the file (or "<memory>"), the tensor when
 // there is one, and the reason.
@@ -241,6 +242,17 @@ public:
                            "; juice reads only the floating-point dtypes F32, F64, F16 and BF16.");
     }
   }
+  // The values of an I64 tensor (token ids and counts, stored exactly), written into `out`.
+  void read_into(const tensor_info& t, std::span<std::int64_t> out) const {
+    if (out.size() != t.elements())
+      throw format_error(where(t.name) + "holds " + std::to_string(t.elements()) + " elements (shape " + shape_text(t.shape) +
+                         ") but " + std::to_string(out.size()) + " were asked for.");
+    if (t.type != dtype::I64)
+      throw format_error(where(t.name) + "has dtype " + std::string(dtype_name(t.type)) + " but I64 integers were expected.");
+    const std::uint8_t* p = bytes_.data() + data_start_ + t.begin;
+    for (std::size_t i = 0; i < out.size(); ++i) out[i] = static_cast<std::int64_t>(load<std::uint64_t>(p + 8 * i));
+  }
+  // The tensor `name` read as T (float or double from a floating-point tensor, std::int64_t from I64).
   template <class T>
   [[nodiscard]] std::vector<T> read(std::string_view name) const {
     const tensor_info& t = at(name);
@@ -387,22 +399,10 @@ public:
   template <class T>
   void add(std::string name, std::vector<std::size_t> shape, std::span<const T> values, dtype as = dtype::F32) {
     static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>, "juice::io::safetensors writes float or double values");
-    auto fail = [&](const std::string& why) {
-      throw invalid_argument("juice::io::safetensors_writer: tensor '" + name + "' " + why);
-    };
-    if (name == "__metadata__") fail("has the name the format reserves for its metadata.");
-    if (entries_.count(name)) fail("was added twice.");
     if (as != dtype::F32 && as != dtype::F64 && as != dtype::F16 && as != dtype::BF16)
-      fail("cannot be written as " + std::string(dtype_name(as)) + "; juice writes F32, F64, F16 or BF16.");
-    std::size_t n = 1;
-    for (std::size_t d : shape) {
-      auto e = detail::mul(n, d);
-      if (!e) fail("has a shape whose element count overflows.");
-      n = *e;
-    }
-    if (n != values.size())
-      fail("has shape " + shape_text(shape) + " (" + std::to_string(n) + " elements) but " + std::to_string(values.size()) +
-           " values.");
+      throw invalid_argument("juice::io::safetensors_writer: tensor '" + name + "' cannot be written as " +
+                             std::string(dtype_name(as)) + "; juice writes F32, F64, F16 or BF16 (and I64 from integers).");
+    const std::size_t n = check_new(name, shape, values.size());
     entry e{as, std::move(shape), {}};
     e.data.resize(n * dtype_size(as));
     std::uint8_t* p = e.data.data();
@@ -427,6 +427,18 @@ public:
   template <class T>
   void add(std::string name, std::vector<std::size_t> shape, const std::vector<T>& values, dtype as = dtype::F32) {
     add(std::move(name), std::move(shape), std::span<const T>(values), as);
+  }
+
+  // Adds a tensor of 64-bit integers, stored exactly as I64.
+  void add(std::string name, std::vector<std::size_t> shape, std::span<const std::int64_t> values) {
+    std::size_t n = check_new(name, shape, values.size());
+    entry e{dtype::I64, std::move(shape), {}};
+    e.data.resize(n * 8);
+    for (std::size_t i = 0; i < n; ++i) store(e.data.data() + 8 * i, static_cast<std::uint64_t>(values[i]));
+    entries_.emplace(std::move(name), std::move(e));
+  }
+  void add(std::string name, std::vector<std::size_t> shape, const std::vector<std::int64_t>& values) {
+    add(std::move(name), std::move(shape), std::span<const std::int64_t>(values));
   }
 
   // Sets a "__metadata__" entry.
@@ -467,6 +479,23 @@ private:
     std::vector<std::size_t> shape;
     std::vector<std::uint8_t> data;
   };
+  // Checks a new tensor's name and shape against `count` values; returns the element count.
+  std::size_t check_new(const std::string& name, const std::vector<std::size_t>& shape, std::size_t count) const {
+    auto fail = [&](const std::string& why) {
+      throw invalid_argument("juice::io::safetensors_writer: tensor '" + name + "' " + why);
+    };
+    if (name == "__metadata__") fail("has the name the format reserves for its metadata.");
+    if (entries_.count(name)) fail("was added twice.");
+    std::size_t n = 1;
+    for (std::size_t d : shape) {
+      auto e = detail::mul(n, d);
+      if (!e) fail("has a shape whose element count overflows.");
+      n = *e;
+    }
+    if (n != count)
+      fail("has shape " + shape_text(shape) + " (" + std::to_string(n) + " elements) but " + std::to_string(count) + " values.");
+    return n;
+  }
   template <class U>
   static void store(std::uint8_t* p, U v) {
     for (std::size_t i = 0; i < sizeof(U); ++i) p[i] = static_cast<std::uint8_t>(v >> (8 * i));

@@ -4,8 +4,11 @@
 // bias correction and weight decay applied to the parameters directly, not through the gradient.
 #pragma once
 
+#include <array>
 #include <cmath>
 #include <cstddef>
+#include <string_view>
+#include <utility>
 
 #include "juice/core/parameter.hpp"
 #include "juice/optim/gradient_descent.hpp"
@@ -14,7 +17,16 @@ namespace juice {
 
 struct adamw_rule {
   using hyper_type = adamw_hyper;
+  static constexpr std::string_view name = "adamw";
   static constexpr std::size_t state_per_element = 2;  // first and second moments
+  // Names of the state slots in a checkpoint (PyTorch's names for the same moments).
+  static constexpr std::array<std::string_view, 2> state_names{"exp_avg", "exp_avg_sq"};
+  // The hyper-parameters a checkpoint stores (the bias corrections are recomputed every step).
+  static auto hyper_fields(hyper_type& h) {
+    return std::array{std::pair<std::string_view, double*>{"lr", &h.lr}, std::pair<std::string_view, double*>{"beta1", &h.beta1},
+                      std::pair<std::string_view, double*>{"beta2", &h.beta2}, std::pair<std::string_view, double*>{"eps", &h.eps},
+                      std::pair<std::string_view, double*>{"weight_decay", &h.weight_decay}};
+  }
 
   template <class B, class Param, class State>
   static void apply(B& b, Param& p, State& state, hyper_type h, std::size_t step) {

@@ -7,18 +7,24 @@
 // model: the first model stepped binds an AdamW optimizer, and stepping another model (even one of
 // the same shape, whose moments would silently mix) is refused until reset(); SGD keeps no such
 // state and may serve several models. On a FlatParameterised model the update is
-// one backend call over the whole parameter block.
+// one backend call over the whole parameter block. export_state / import_state move the whole state
+// (step count, hyper-parameters, per-element state) to and from host data for checkpoints
+// (juice/optim/optimizer_state.hpp); a Rule names itself and its state slots and hyper-parameters
+// for that.
 #pragma once
 
 #include <cstddef>
 #include <functional>
+#include <map>
 #include <memory>
-#include <type_traits>
 #include <string>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "juice/concepts/parameterised.hpp"
 #include "juice/core/error.hpp"
+#include "juice/optim/optimizer_state.hpp"
 
 namespace juice {
 
@@ -90,7 +96,125 @@ public:
     ++steps_;
   }
 
+  // The whole state as host data (see juice/optim/optimizer_state.hpp), for the model the optimizer
+  // steps (or will step: an optimizer that has not stepped yet exports zero state of the model's
+  // shape, which is what its first step would start from). One download per state buffer.
+  template <Parameterised M>
+  [[nodiscard]] optimizer_state export_state(M& model) const {
+    using B = typename M::backend_type;
+    using S = typename M::scalar_type;
+    check_owner(model, "export_state");
+    optimizer_state out;
+    out.rule = std::string(Rule::name);
+    out.scalar = scalar_name<S>();
+    out.steps = steps_;
+    hyper_type h = hyper_;
+    for (auto [key, value] : Rule::hyper_fields(h)) out.hyper[std::string(key)] = *value;
+    const auto* typed = state_ ? dynamic_cast<const typed_state<B, S>*>(state_.get()) : nullptr;
+    if (state_ && !typed)
+      throw invalid_argument("juice::gradient_descent::export_state: the optimizer's state belongs to a model of another backend or scalar type.");
+    auto b = backend_of(model);
+    std::size_t i = 0;
+    for (auto& p : parameter_groups(model)) {
+      for (std::size_t k = 0; k < Rule::state_per_element; ++k) {
+        optimizer_tensor t{p.name + "." + std::string(Rule::state_names[k]), {}};
+        if (typed && i < typed->buffers.size())
+          t.values = detail::download_state<B, S>(b, typed->buffers[i][k]);
+        else
+          t.values.assign(p.value.size(), 0.0);
+        out.tensors.push_back(std::move(t));
+      }
+      ++i;
+    }
+    return out;
+  }
+
+  // Replaces this optimizer's state with `s` and binds it to `model` (whose parameter groups must
+  // have the shape the state was exported from). Everything is checked before anything changes (see
+  // check_state). The schedule, if any, is kept: it is code, not state, and continues from the
+  // restored step count.
+  template <Parameterised M>
+  void import_state(M& model, const optimizer_state& s) {
+    using B = typename M::backend_type;
+    using S = typename M::scalar_type;
+    auto [h, ordered] = checked(model, s, "import_state");
+    auto b = backend_of(model);
+    auto fresh = std::make_unique<typed_state<B, S>>();  // built aside, then swapped in
+    std::size_t n = 0;
+    for (auto& p : parameter_groups(model)) {
+      fresh->buffers.emplace_back();
+      for (std::size_t k = 0; k < Rule::state_per_element; ++k) {
+        fresh->buffers.back().push_back(b.template allocate<S>(p.value.size()));
+        detail::upload_state<B, S>(b, fresh->buffers.back().back(), ordered[n++]->values);
+      }
+    }
+    state_ = std::move(fresh);
+    hyper_ = h;
+    steps_ = s.steps;
+    owner_ = &model;
+  }
+
+  // Throws juice::invalid_argument, naming what differs, if import_state(model, s) would refuse `s`:
+  // another rule or scalar type, a missing, unexpected, repeated or misshapen tensor, a missing or
+  // unknown hyper-parameter. Changes nothing.
+  template <Parameterised M>
+  void check_state(M& model, const optimizer_state& s) const {
+    (void)checked(model, s, "check_state");
+  }
+
 private:
+  // The checks of check_state; returns the hyper-parameters to adopt and the tensors in the order
+  // of the model's parameter groups and the rule's slots.
+  template <Parameterised M>
+  std::pair<hyper_type, std::vector<const optimizer_tensor*>> checked(M& model, const optimizer_state& s, const char* what) const {
+    using S = typename M::scalar_type;
+    const std::string where = std::string("juice::gradient_descent::") + what + ": ";
+    if (s.rule != Rule::name)
+      throw invalid_argument(where + "the state is of the '" + s.rule + "' optimizer, not '" + std::string(Rule::name) + "'.");
+    if (s.scalar != scalar_name<S>())
+      throw invalid_argument(where + "the state holds " + s.scalar + " values but the model's scalar type is " +
+                             scalar_name<S>() + ".");
+    hyper_type h = hyper_;
+    auto fields = Rule::hyper_fields(h);
+    for (auto [key, value] : fields) {
+      auto it = s.hyper.find(std::string(key));
+      if (it == s.hyper.end()) throw invalid_argument(where + "the hyper-parameter '" + std::string(key) + "' is missing.");
+      *value = it->second;
+    }
+    for (const auto& entry : s.hyper) {
+      bool known = false;
+      for (const auto& field : fields) known = known || field.first == entry.first;
+      if (!known)
+        throw invalid_argument(where + "unknown hyper-parameter '" + entry.first + "' for '" + std::string(Rule::name) + "'.");
+    }
+    std::map<std::string, const optimizer_tensor*> by_name;
+    for (const auto& t : s.tensors)
+      if (!by_name.emplace(t.name, &t).second) throw invalid_argument(where + "tensor '" + t.name + "' appears twice.");
+    std::vector<const optimizer_tensor*> ordered;
+    for (auto& p : parameter_groups(model))
+      for (std::size_t k = 0; k < Rule::state_per_element; ++k) {
+        const std::string name = p.name + "." + std::string(Rule::state_names[k]);
+        auto it = by_name.find(name);
+        if (it == by_name.end()) throw invalid_argument(where + "tensor '" + name + "' is missing.");
+        if (it->second->values.size() != static_cast<std::size_t>(p.value.size()))
+          throw invalid_argument(where + "tensor '" + name + "' has " + std::to_string(it->second->values.size()) +
+                                 " elements but the model's parameter group '" + p.name + "' has " +
+                                 std::to_string(p.value.size()) + ".");
+        ordered.push_back(it->second);
+        by_name.erase(it);
+      }
+    if (!by_name.empty())
+      throw invalid_argument(where + "tensor '" + by_name.begin()->first + "' matches no parameter group of the model.");
+    return {h, std::move(ordered)};
+  }
+
+  template <class M>
+  void check_owner(const M& model, const char* what) const {
+    if (Rule::state_per_element > 0 && owner_ && owner_ != static_cast<const void*>(&model))
+      throw invalid_argument(std::string("juice::gradient_descent::") + what +
+                             ": this optimizer holds the state of another model; pass the model it steps.");
+  }
+
   // Type-erased optimizer state: buffers of whichever backend and scalar type the model uses.
   // Backend buffers need not be copyable (device memory); copying an optimizer copies its state
   // where they are, and is refused where they are not.
