@@ -25,4 +25,16 @@ void add_toy_command(CLI::App& app);
 // `juice toy-mdp rate|robustness`: exact theory experiments on random token-level MDPs.
 void add_toy_mdp_command(CLI::App& app);
 
+// `juice train`: SFT, SPIN, IRFT or RFT of a GPT-2 on a JSONL file (train_command.cpp).
+void add_train_command(CLI::App& app);
+
+// `juice eval`: log-prob gap, implicit-reward accuracy and demonstration NLL (eval_command.cpp).
+void add_eval_command(CLI::App& app);
+
+// `juice generate`: sample responses from a model (generate_command.cpp).
+void add_generate_command(CLI::App& app);
+
+// `juice demo`: the one-state table, then SFT and IRFT of a small transformer (demo_command.cpp).
+void add_demo_command(CLI::App& app);
+
 }  // namespace juice::cli

@@ -1,0 +1,4 @@
+#include "commands.hpp"
+namespace juice::cli {
+void add_demo_command(CLI::App&) {}
+}
