@@ -21,6 +21,8 @@ inline CLI::IsMember mode_names() { return CLI::IsMember(std::vector<std::string
 
 // `juice toy`: the paper's one-state example (Table 1).
 void add_toy_command(CLI::App& app);
+// What `juice toy` prints with its defaults (for `juice demo`).
+void print_toy_table();
 
 // `juice toy-mdp rate|robustness`: exact theory experiments on random token-level MDPs.
 void add_toy_mdp_command(CLI::App& app);
