@@ -140,7 +140,8 @@ void run_demo(const demo_args& a) {
   write_demos(dir / "test.jsonl", test);
   write_pairs(dir / "test_pairs.jsonl", test);
   io::write_file_atomically(dir / "model.json",
-                            R"({"n_layer": 2, "n_head": 2, "n_embd": 32, "n_positions": 16, "vocab_size": 257})" "\n");
+                            R"({"n_layer": 2, "n_head": 2, "n_embd": 32, "n_positions": 16, "vocab_size": 257})"
+                            "\n");
 
   fmt::print("\n== 2. A small GPT-2 (2 layers, 32 channels, byte tokens) learns to capitalise words: \"cab=\" -> \"CAB\"\n");
   fmt::print("   data in {}: {} training demonstrations, {} held-out ones, and held-out pairs (right answer vs lower case)\n\n",
@@ -184,10 +185,11 @@ void run_demo(const demo_args& a) {
   for (const auto& r : rows)
     fmt::print("{:<12} {:>14.4f} {:>12.3f} {:>16.3f} {:>22}\n", r.name, r.nll, r.match, r.gap_acc,
                r.reward_acc ? fmt::format("{:.3f}", *r.reward_acc) : std::string("-"));
-  fmt::print("\n(held-out: {} demonstrations and pairs; NLL of the right answers, greedy answers that match exactly,\n"
-             " pairs whose right answer is likelier than the lower-case one, and IRFT's implicit reward\n"
-             " beta log(pi/pi_SFT) ranking the right answer first)\n",
-             test.size());
+  fmt::print(
+      "\n(held-out: {} demonstrations and pairs; NLL of the right answers, greedy answers that match exactly,\n"
+      " pairs whose right answer is likelier than the lower-case one, and IRFT's implicit reward\n"
+      " beta log(pi/pi_SFT) ranking the right answer first)\n",
+      test.size());
   if (temporary && !a.keep) fs::remove_all(dir, ec);
   else fmt::print("\nfiles kept in {}\n", dir.string());
 }

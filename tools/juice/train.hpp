@@ -15,13 +15,13 @@ struct train_args {
   std::string model;         // CONFIG.json or an HF GPT-2 folder
   std::string demos, pairs, out;
   data_args data;
-  std::size_t steps = 100;       // policy optimizer updates
+  std::size_t steps = 100;  // policy optimizer updates
   std::size_t batch_size = 8;
   double lr = 1e-3;
   double weight_decay = 0;
   std::string schedule = "constant";  // constant | linear | cosine (after warmup)
   std::size_t warmup = 0;
-  double max_grad_norm = 0;           // 0 = no clipping
+  double max_grad_norm = 0;                 // 0 = no clipping
   std::string sft_normalisation = "token";  // token | sequence
   // IRFT / SPIN / RFT
   double beta = 0.1;

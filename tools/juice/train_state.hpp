@@ -41,10 +41,10 @@ struct rft_parts {
 
 struct train_state {
   model_type policy;
-  adamw opt;                      // the policy's optimizer (SFT, IRFT, SPIN)
-  rng g;                          // every draw: minibatch order, generation
-  std::size_t step = 0;           // policy updates made
-  std::size_t round = 0;          // IRFT/SPIN round, RFT iteration
+  adamw opt;                               // the policy's optimizer (SFT, IRFT, SPIN)
+  rng g;                                   // every draw: minibatch order, generation
+  std::size_t step = 0;                    // policy updates made
+  std::size_t round = 0;                   // IRFT/SPIN round, RFT iteration
   juice::detail::minibatches order{0, 0};  // minibatch order of the data set (SFT, RFT) or of the round (IRFT)
   round_cache cache;
   std::optional<rft_parts> rft;
