@@ -85,7 +85,7 @@ class reporter {
 public:
   reporter(run_log& log, const train_args& a) : log_(log), a_(a), schedule_(lr_schedule(a)) {}
 
-  void record(const train_state& st, double loss, std::optional<double> grad_norm, std::size_t tokens, nlohmann::json extra) {
+  void record(const train_state& st, double loss, std::optional<double> grad_norm, std::size_t tokens, const nlohmann::json& extra) {
     tokens_ += tokens;
     nlohmann::json m{{"step", st.step}, {"round", st.round}, {"loss", loss}};
     if (grad_norm) m["grad_norm"] = *grad_norm;
