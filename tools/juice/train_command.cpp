@@ -146,7 +146,7 @@ nlohmann::json pair_metrics(std::span<const double> chosen_reward, std::span<con
 
 void train_sft(train_state& st, const train_args& a, const std::vector<tokenized_demonstration>& demos, reporter& rep) {
   const auto norm = a.sft_normalisation == "sequence" ? sft_normalisation::sequence_sum : sft_normalisation::token_mean;
-  st.order = juice::detail::minibatches(demos.size(), a.batch_size);
+  if (st.step == 0) st.order = juice::detail::minibatches(demos.size(), a.batch_size);  // a restored state keeps its order
   while (st.step < a.steps) {
     const auto idx = st.order.next(st.g);
     const sequence_batch mb = select_examples(demos, idx);
@@ -244,7 +244,7 @@ void train_irft(train_state& st, const train_args& a, const std::vector<tokenize
 template <PairwiseLoss Loss>
 void train_rft(train_state& st, const train_args& a, const std::vector<tokenized_demonstration>& demos, reporter& rep) {
   rft_parts& r = *st.rft;
-  st.order = juice::detail::minibatches(demos.size(), a.batch_size);
+  if (st.step == 0) st.order = juice::detail::minibatches(demos.size(), a.batch_size);  // a restored state keeps its order
   while (st.step < a.steps) {
     const auto idx = st.order.next(st.g);
     const sequence_batch data = select_examples(demos, idx);
