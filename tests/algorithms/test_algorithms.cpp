@@ -88,6 +88,33 @@ BOOST_AUTO_TEST_CASE(irft_scores_the_reference_once_per_round) {
   for (auto rows : *pi.scored) BOOST_CHECK_EQUAL(rows, 2u * 2);  // 2 demonstrations per round chunk
 }
 
+BOOST_AUTO_TEST_CASE(irft_prepare_pairs_each_demonstration_with_y_tilde_and_scores_both_once) {
+  // The per-minibatch preparation the command line streams a round through: every enumerated y~
+  // is paired with its prompt's demonstration, and the cached reference log-probs are log pi of
+  // each (chosen rows first, then rejected), computed in one scoring pass.
+  const auto p = random_policy(2, 3, 5);
+  const counting_policy pi(p);
+  const auto demos = test::bandit_rows({{0, 1}, {1, 2}});
+  rng g(1);
+  const irft_prepared prep = irft_prepare(pi, demos, g, exact{});
+  const std::size_t N = prep.pairs.rows();
+  BOOST_REQUIRE_EQUAL(N, 6U);
+  BOOST_REQUIRE_EQUAL(prep.ref.size(), 2 * N);
+  BOOST_CHECK_EQUAL(pi.scored->size(), 1U);
+  std::set<std::pair<int, int>> seen;
+  for (std::size_t i = 0; i < N; ++i) {
+    const int x = prep.pairs.rejected.tokens(i, 0), a = prep.pairs.rejected.tokens(i, 1);
+    const int demo = x == 0 ? 1 : 2;
+    BOOST_CHECK_EQUAL(prep.pairs.chosen.tokens(i, 0), x);
+    BOOST_CHECK_EQUAL(prep.pairs.chosen.tokens(i, 1), demo);
+    const auto probs = p.probabilities(static_cast<std::size_t>(x));
+    BOOST_CHECK_CLOSE(prep.ref[i], std::log(probs[static_cast<std::size_t>(demo)]), 1e-9);
+    BOOST_CHECK_CLOSE(prep.ref[N + i], std::log(probs[static_cast<std::size_t>(a)]), 1e-9);
+    seen.insert({x, a});
+  }
+  BOOST_CHECK_EQUAL(seen.size(), 6U);  // every (prompt, action) once
+}
+
 BOOST_AUTO_TEST_CASE(spin_is_one_round_over_all_data) {
   counting_policy pi(random_policy(1, 3, 3));
   const auto demos = test::bandit_rows(std::vector<std::pair<int, int>>(5, {0, 2}));

@@ -21,9 +21,23 @@ inline CLI::IsMember mode_names() { return CLI::IsMember(std::vector<std::string
 
 // `juice toy`: the paper's one-state example (Table 1).
 void add_toy_command(CLI::App& app);
+// What `juice toy` prints with its defaults (for `juice demo`).
+void print_toy_table();
 
 // `juice toy-mdp rate|robustness`: exact theory experiments on random token-level MDPs.
 void add_toy_mdp_command(CLI::App& app);
+
+// `juice train`: SFT, SPIN, IRFT or RFT of a GPT-2 on a JSONL file (train_command.cpp).
+void add_train_command(CLI::App& app);
+
+// `juice eval`: log-prob gap, implicit-reward accuracy and demonstration NLL (eval_command.cpp).
+void add_eval_command(CLI::App& app);
+
+// `juice generate`: sample responses from a model (generate_command.cpp).
+void add_generate_command(CLI::App& app);
+
+// `juice demo`: the one-state table, then SFT and IRFT of a small transformer (demo_command.cpp).
+void add_demo_command(CLI::App& app);
 
 // `juice ground-truth`: SFT vs SPIN vs IRFT vs RFT on a transformer, scored by a programmatic true reward.
 void add_ground_truth_command(CLI::App& app);

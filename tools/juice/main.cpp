@@ -17,6 +17,10 @@ int run(int argc, char** argv) {
   app.require_subcommand(1);
   juice::cli::add_toy_command(app);
   juice::cli::add_toy_mdp_command(app);
+  juice::cli::add_train_command(app);
+  juice::cli::add_eval_command(app);
+  juice::cli::add_generate_command(app);
+  juice::cli::add_demo_command(app);
   juice::cli::add_ground_truth_command(app);
   try {
     app.parse(argc, argv);

@@ -27,16 +27,8 @@ nlohmann::json params_json(const experiments::one_state_options& o) {
   return {{"reference", o.reference}, {"counts", o.counts}, {"beta", o.beta}, {"lambda", o.lambda}, {"sft_steps", o.sft_steps}, {"sft_lr", o.sft_lr}, {"rft_iterations", o.rft_iterations}, {"rft_lr", o.rft_lr}, {"rft_policy_step", o.rft_policy_step}, {"rft_alpha", o.rft_alpha}, {"irft_rounds", o.irft_rounds}, {"irft_steps", o.irft_steps}, {"irft_lr", o.irft_lr}, {"irft_loss", o.irft_loss}, {"mode", o.exact ? "exact" : "sampled"}, {"samples", o.samples}, {"seed", o.seed}};
 }
 
-void run_toy(toy_args& a) {
-  auto& o = a.o;
-  o.exact = a.mode == "exact";
+void print_table(const experiments::one_state_options& o) {
   const auto rows = experiments::run_one_state(o);
-  if (a.json) {
-    nlohmann::json out{{"params", params_json(o)}, {"rows", nlohmann::json::array()}};
-    for (const auto& r : rows) out["rows"].push_back({{"method", r.method}, {"pi", r.pi}});
-    fmt::print("{}\n", out.dump());
-    return;
-  }
   fmt::print("One-state example (Li et al. 2024, Table 1): {} actions, beta = {}, lambda = {}, {} generation\n",
              o.reference.size(), o.beta, o.lambda, o.exact ? "exact" : "sampled");
   fmt::print("  reference {}\n  demonstration counts {}\n", o.reference, o.counts);
@@ -53,7 +45,26 @@ void run_toy(toy_args& a) {
   }
 }
 
+void run_toy(toy_args& a) {
+  auto& o = a.o;
+  o.exact = a.mode == "exact";
+  if (a.json) {
+    const auto rows = experiments::run_one_state(o);
+    nlohmann::json out{{"params", params_json(o)}, {"rows", nlohmann::json::array()}};
+    for (const auto& r : rows) out["rows"].push_back({{"method", r.method}, {"pi", r.pi}});
+    fmt::print("{}\n", out.dump());
+    return;
+  }
+  print_table(o);
+}
+
 }  // namespace
+
+void print_toy_table() {
+  experiments::one_state_options o;
+  o.exact = true;
+  print_table(o);
+}
 
 void add_toy_command(CLI::App& app) {
   auto args = std::make_shared<toy_args>();

@@ -21,6 +21,7 @@
 #include <optional>
 #include <string>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "juice/algorithms/detail/demonstrations.hpp"
@@ -74,6 +75,31 @@ double irft_loss(const pair_batch& pairs, const sequence_batch& both, const toke
   return loss;
 }
 
+// log pi(y|x) of every chosen row, then of every rejected row, in one scoring pass: the reference
+// log-probs IRFT caches for a round (the policy equals pi_ref when they are taken).
+template <Policy P>
+std::vector<double> irft_reference_logprobs(const P& policy, const pair_batch& pairs) {
+  const sequence_batch both = concat_rows(pairs.chosen, pairs.rejected);
+  const auto seq = sequence_sum(policy.logprobs(both), both);
+  return std::vector<double>(seq.begin(), seq.end());
+}
+
+// One minibatch of a round's preparation: y~ ~ pi_ref(.|x) for the demonstrations `data` and the
+// reference log-probs of both (chosen rows first, then rejected). A caller that prepares a round in
+// minibatches of its batch size, keeping only the pairs' tokens and these numbers, holds one
+// minibatch's activations at a time, so its peak memory is set by the batch size, not the data set.
+struct irft_prepared {
+  pair_batch pairs;
+  std::vector<double> ref;
+};
+
+template <Policy P, class Mode = sampled>
+irft_prepared irft_prepare(const P& policy, const sequence_batch& data, rng& g, Mode mode = {}) {
+  pair_batch pairs = make_pairs(data, generate(policy, prompts_of(data), mode, g));
+  std::vector<double> ref = irft_reference_logprobs(policy, pairs);
+  return {std::move(pairs), std::move(ref)};
+}
+
 struct irft_result {
   std::size_t updates = 0;
   double last_loss = 0;
@@ -119,7 +145,7 @@ public:
       // pi_ref := pi_theta_t. Generate y~ and cache the reference log-probs once for the round.
       const sequence_batch generated = generate(policy, prompts_of(data), mode, g);
       pair_batch pairs = make_pairs(data, generated);
-      std::vector<double> ref = reference_logprobs(policy, pairs);
+      std::vector<double> ref = irft_reference_logprobs(policy, pairs);
       std::optional<P> frozen;
       if (options_.online_probability > 0) frozen.emplace(policy.snapshot());
 
@@ -162,14 +188,6 @@ private:
     if (!(o.online_probability >= 0 && o.online_probability <= 1))
       throw invalid_argument("juice::irft: online_probability must lie in [0, 1] (got " +
                              to_text(o.online_probability) + ").");
-  }
-
-  // log pi(y|x) of every chosen row, then of every rejected row, in one scoring pass.
-  template <class P>
-  static std::vector<double> reference_logprobs(P& policy, const pair_batch& pairs) {
-    const sequence_batch both = concat_rows(pairs.chosen, pairs.rejected);
-    const auto seq = sequence_sum(policy.logprobs(both), both);
-    return std::vector<double>(seq.begin(), seq.end());
   }
 
   irft_options options_;

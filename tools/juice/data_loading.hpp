@@ -1,0 +1,78 @@
+// From the commands' JSONL files to token rows a given model can score: read (errors name the file
+// and line), tokenize with the model's context as the row limit, and check every token id against
+// the model's vocabulary (a tokenizer larger than the model is caught at the line that first uses
+// an id the model lacks). Also the row selection the training loops need: the rows at given
+// indices as one batch.
+#pragma once
+
+#include <cstddef>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "juice/core/batch.hpp"
+#include "juice/data/data.hpp"
+#include "juice/models/transformer_config.hpp"
+#include "options.hpp"
+
+namespace juice::cli {
+
+inline batch_options make_batch_options(const data_args& a, const any_tokenizer& tok, const transformer_config& c) {
+  batch_options o;
+  o.context = c.context;
+  o.append_eos = !a.no_eos && tok.eos().has_value();
+  o.truncate_prompt = a.truncate_prompt;
+  if (a.bos) {
+    if (!tok.eos()) throw invalid_argument("--bos: the tokenizer has no EOS token to start prompts with.");
+    o.bos = *tok.eos();
+  }
+  return o;
+}
+
+namespace detail {
+
+inline void check_ids(std::span<const token_t> ids, const transformer_config& c, const std::string& file, std::size_t line) {
+  for (const token_t id : ids)
+    if (id < 0 || static_cast<std::size_t>(id) >= c.vocab)
+      throw data_error(data::detail::where(file, line) + ": token id " + std::to_string(id) +
+                       " is outside the model's vocabulary of " + std::to_string(c.vocab) +
+                       " tokens; use the tokenizer the model was trained with (--tokenizer).");
+}
+
+}  // namespace detail
+
+inline std::vector<tokenized_demonstration> load_demonstrations(const std::string& path, const any_tokenizer& tok,
+                                                                const batch_options& o, const transformer_config& c) {
+  const demonstration_set set = read_demonstrations(path);
+  auto rows = tokenize(set, tok, o);
+  for (const auto& r : rows) {
+    detail::check_ids(r.prompt, c, set.name, r.line);
+    detail::check_ids(r.response, c, set.name, r.line);
+  }
+  return rows;
+}
+
+inline std::vector<tokenized_pair> load_pairs(const std::string& path, const any_tokenizer& tok, const batch_options& o,
+                                              const transformer_config& c) {
+  const preference_set set = read_pairs(path);
+  auto rows = tokenize(set, tok, o);
+  for (const auto& r : rows) {
+    detail::check_ids(r.prompt, c, set.name, r.line);
+    detail::check_ids(r.chosen, c, set.name, r.line);
+    detail::check_ids(r.rejected, c, set.name, r.line);
+  }
+  return rows;
+}
+
+// The rows `index` of a data set as one batch (right-padded, weights 1/rows, source = position in
+// `index`).
+template <class Example>
+auto select_examples(const std::vector<Example>& data, std::span<const std::size_t> index) {
+  std::vector<Example> picked;
+  picked.reserve(index.size());
+  for (const std::size_t i : index) picked.push_back(data[i]);
+  return make_batch(picked, 0, picked.size());
+}
+
+}  // namespace juice::cli

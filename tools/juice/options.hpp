@@ -1,0 +1,63 @@
+// Options shared by the commands that read data or run a model (train, eval, generate, demo): how
+// text becomes tokens (tokenizer, start token, EOS, prompt truncation), how responses are sampled,
+// and the thread count. Each group is a plain struct plus one function that registers its flags on
+// a CLI11 subcommand, so every command spells and checks them the same way.
+#pragma once
+
+#include <cstddef>
+#include <string>
+
+#include <CLI/CLI.hpp>
+
+#include "juice/backends/cpu/cpu.hpp"
+#include "juice/core/sampling.hpp"
+
+namespace juice::cli {
+
+// Tokenization of the JSONL files.
+struct data_args {
+  std::string tokenizer = "byte";  // "byte", a *.tiktoken file, or a folder (vocab.json + merges.txt)
+  bool bos = false;                // put the tokenizer's EOS before every prompt as a start token
+  bool no_eos = false;             // do not end responses with the EOS token
+  bool truncate_prompt = false;    // drop a long prompt's oldest tokens instead of failing
+};
+
+inline void add_data_options(CLI::App* cmd, data_args& a) {
+  cmd->add_option("--tokenizer", a.tokenizer, "byte, a *.tiktoken file, or a folder with vocab.json + merges.txt")
+      ->capture_default_str();
+  cmd->add_flag("--bos", a.bos, "start every prompt with the EOS token (needed for empty prompts)");
+  cmd->add_flag("--no-eos", a.no_eos, "do not end responses with the EOS token");
+  cmd->add_flag("--truncate-prompt", a.truncate_prompt,
+                "drop a long prompt's oldest tokens instead of failing (responses are never cut)");
+}
+
+// Sampling of responses.
+struct sampling_args {
+  std::size_t max_new_tokens = 32;
+  sampling_options sampling{};
+};
+
+inline void add_sampling_options(CLI::App* cmd, sampling_args& a, const std::string& length_flag,
+                                 const std::string& length_help) {
+  cmd->add_option(length_flag, a.max_new_tokens, length_help)->check(CLI::Range(1.0, 1e6))->capture_default_str();
+  cmd->add_option("--temperature", a.sampling.temperature, "sampling temperature; 0 = greedy")
+      ->check(CLI::Range(0.0, 1e6))
+      ->capture_default_str();
+  cmd->add_option("--top-k", a.sampling.top_k, "sample among the k most likely tokens; 0 = all")
+      ->check(CLI::Range(0.0, 1e9))
+      ->capture_default_str();
+  cmd->add_option("--top-p", a.sampling.top_p, "sample from the smallest set of tokens with this much mass")
+      ->check(CLI::Range(1e-9, 1.0))
+      ->capture_default_str();
+}
+
+// Threads of the CPU backend (its loops and Eigen's GEMMs).
+inline void add_threads_option(CLI::App* cmd, int& threads) {
+  cmd->add_option("--threads", threads, "CPU threads; 0 = OpenMP's default")->check(CLI::Range(0, 4096))->capture_default_str();
+}
+
+inline void apply_threads(int threads) {
+  if (threads > 0) cpu::set_num_threads(threads);
+}
+
+}  // namespace juice::cli

@@ -1,0 +1,468 @@
+// `juice train`: SFT, SPIN, IRFT or RFT of a GPT-2 on a JSONL demonstration file, from a model
+// config (fresh weights from the seed) or an HF GPT-2 folder, to OUT/final (HF layout) with a
+// per-step metrics log in OUT/metrics.jsonl. See docs/cli.md.
+//
+// The loops are written here on the algorithms' per-minibatch functions (sft_loss, irft_prepare /
+// irft_loss, rft_reward_loss + the PPO improver) rather than through the trainers' run(), for two
+// reasons: everything that changes while training lives in one train_state (so a checkpoint can
+// save and restore it), and IRFT/SPIN/RFT generate and score in minibatches of the batch size,
+// never a whole round at once, so peak memory is set by the batch size and not by the data set.
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <numbers>
+#include <optional>
+#include <string>
+#include <system_error>
+#include <utility>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+#include <fmt/core.h>
+#include <nlohmann/json.hpp>
+
+#include "commands.hpp"
+#include "data_loading.hpp"
+#include "juice/algorithms/irft/irft.hpp"
+#include "juice/algorithms/losses/pairwise.hpp"
+#include "juice/algorithms/ppo/ppo.hpp"
+#include "juice/algorithms/rft/rft.hpp"
+#include "juice/algorithms/sft/sft.hpp"
+#include "juice/io/atomic_file.hpp"
+#include "juice/io/hf_gpt2.hpp"
+#include "juice/optim/gradients.hpp"
+#include "model_loading.hpp"
+#include "run_log.hpp"
+#include "scoring.hpp"
+#include "train.hpp"
+#include "train_state.hpp"
+
+namespace juice::cli {
+
+namespace {
+
+namespace fs = std::filesystem;
+
+// The learning-rate multiplier at (0-based) step s: linear warmup over `warmup` steps, then
+// constant, or a linear or cosine decay to zero at the last step.
+std::function<double(std::size_t)> lr_schedule(const train_args& a) {
+  const double warm = static_cast<double>(a.warmup), total = static_cast<double>(a.steps);
+  const std::string kind = a.schedule;
+  return [=](std::size_t s) {
+    const double x = static_cast<double>(s);
+    if (x < warm) return (x + 1) / warm;
+    if (kind == "constant") return 1.0;
+    const double p = std::min(1.0, (x - warm) / std::max(1.0, total - warm));
+    return kind == "linear" ? 1 - p : 0.5 * (1 + std::cos(std::numbers::pi * p));
+  };
+}
+
+std::size_t token_count(const sequence_batch& b) {
+  std::size_t n = 0;
+  for (std::size_t r = 0; r < b.rows(); ++r) n += static_cast<std::size_t>(b.length(r));
+  return n;
+}
+
+// Clears the gradients, back-propagates, refuses a non-finite gradient naming the step, clips if
+// asked, and steps. Returns the gradient norm before clipping.
+template <class M, class O, class Backward>
+double update(M& model, O& opt, double max_norm, const std::string& where, Backward&& backward) {
+  model.zero_grad();
+  backward();
+  const double norm = std::sqrt(grad_norm_sq(model));
+  check_finite(norm, "gradient norm", where);
+  if (max_norm > 0) clip_grad_norm(model, max_norm);
+  opt.step(model);
+  return norm;
+}
+
+// The per-step reporting: step, round, loss, learning rate, tokens/s (since the start), plus the
+// algorithm's own fields; appended to metrics.jsonl and shown as progress.
+class reporter {
+public:
+  reporter(run_log& log, const train_args& a) : log_(log), a_(a), schedule_(lr_schedule(a)) {}
+
+  void record(const train_state& st, double loss, std::optional<double> grad_norm, std::size_t tokens, const nlohmann::json& extra) {
+    tokens_ += tokens;
+    nlohmann::json m{{"step", st.step}, {"round", st.round}, {"loss", loss}};
+    if (grad_norm) m["grad_norm"] = *grad_norm;
+    m["learning_rate"] = a_.lr * schedule_(st.step - 1);
+    m["tokens_per_s"] = static_cast<double>(tokens_) / std::max(log_.elapsed(), 1e-9);
+    m.update(extra);
+    log_.record(m);
+  }
+
+private:
+  run_log& log_;
+  const train_args& a_;
+  std::function<double(std::size_t)> schedule_;
+  std::size_t tokens_ = 0;
+};
+
+std::string step_where(const train_state& st) {
+  return fmt::format("juice train: step {} (round {})", st.step + 1, st.round);
+}
+
+// The generation length for a minibatch of prompts: --gen-length, shortened to what the context
+// leaves after the longest prompt; a prompt that fills the context is an error naming its line.
+std::size_t generation_room(const std::vector<tokenized_demonstration>& demos, std::span<const std::size_t> rows,
+                            const train_args& a, const transformer_config& c) {
+  std::size_t room = a.gen.max_new_tokens;
+  for (const std::size_t r : rows) {
+    const std::size_t p = demos[r].prompt.size();
+    if (p >= c.context)
+      throw data_error(data::detail::where(a.demos, demos[r].line) + ": the prompt (" + std::to_string(p) +
+                       " tokens) fills the context of " + std::to_string(c.context) +
+                       " tokens and leaves no room to generate a response.");
+    room = std::min(room, c.context - p);
+  }
+  return room;
+}
+
+nlohmann::json pair_metrics(std::span<const double> chosen_reward, std::span<const double> rejected_reward,
+                            std::span<const double> chosen_logp, std::span<const double> rejected_logp) {
+  const std::size_t n = chosen_reward.size();
+  double rc = 0, rr = 0, acc = 0, lc = 0, lr = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    rc += chosen_reward[i];
+    rr += rejected_reward[i];
+    acc += chosen_reward[i] > rejected_reward[i] ? 1 : 0;
+    if (!chosen_logp.empty()) {
+      lc += chosen_logp[i];
+      lr += rejected_logp[i];
+    }
+  }
+  const double dn = static_cast<double>(n);
+  nlohmann::json m{{"rewards/chosen", rc / dn}, {"rewards/rejected", rr / dn}, {"rewards/accuracies", acc / dn}, {"rewards/margins", (rc - rr) / dn}};
+  if (!chosen_logp.empty()) {
+    m["logps/chosen"] = lc / dn;
+    m["logps/rejected"] = lr / dn;
+  }
+  return m;
+}
+
+void train_sft(train_state& st, const train_args& a, const std::vector<tokenized_demonstration>& demos, reporter& rep) {
+  const auto norm = a.sft_normalisation == "sequence" ? sft_normalisation::sequence_sum : sft_normalisation::token_mean;
+  if (st.step == 0) st.order = juice::detail::minibatches(demos.size(), a.batch_size);  // a restored state keeps its order
+  while (st.step < a.steps) {
+    const auto idx = st.order.next(st.g);
+    const sequence_batch mb = select_examples(demos, idx);
+    const auto logp = st.policy.logprobs(mb);
+    token_values<float> w;
+    const double loss = sft_loss(mb, logp, norm, &w);
+    const std::string where = step_where(st);
+    check_finite(loss, "loss", where);
+    const double gn = update(st.policy, st.opt, a.max_grad_norm, where, [&] { st.policy.backward(mb, w); });
+    ++st.step;
+    const auto seq = sequence_sum(logp, mb);
+    double lp = 0;
+    for (const double v : seq) lp += v;
+    rep.record(st, loss, gn, token_count(mb), {{"logps/chosen", lp / static_cast<double>(mb.rows())}});
+  }
+}
+
+// Generates y~ for the round's demonstrations and caches the reference log-probs, one minibatch of
+// the batch size at a time.
+void prepare_round(train_state& st, const train_args& a, const std::vector<tokenized_demonstration>& demos, std::size_t T,
+                   bool chunk) {
+  round_cache& c = st.cache;
+  const std::size_t N = demos.size();
+  c = round_cache{};
+  c.round = st.round;
+  const std::size_t lo = chunk ? st.round * N / T : 0, hi = chunk ? (st.round + 1) * N / T : N;
+  for (std::size_t i = lo; i < hi; ++i) c.rows.push_back(i);
+  c.generated.resize(c.rows.size());
+  c.ref_chosen.resize(c.rows.size());
+  c.ref_rejected.resize(c.rows.size());
+  for (std::size_t first = 0; first < c.rows.size(); first += a.batch_size) {
+    const std::size_t n = std::min(a.batch_size, c.rows.size() - first);
+    const std::span<const std::size_t> rows(c.rows.data() + first, n);
+    st.policy.generation().max_new_tokens = generation_room(demos, rows, a, st.policy.config());
+    const irft_prepared p = irft_prepare(st.policy, select_examples(demos, rows), st.g);
+    for (std::size_t i = 0; i < n; ++i) {
+      const sequence_batch& y = p.pairs.rejected;
+      c.generated[first + i].assign(&y.tokens(i, static_cast<std::size_t>(y.prompt_length(i))),
+                                    &y.tokens(i, 0) + y.length(i));
+      c.ref_chosen[first + i] = p.ref[i];
+      c.ref_rejected[first + i] = p.ref[n + i];
+    }
+  }
+  st.order = juice::detail::minibatches(c.rows.size(), a.batch_size);
+  c.ready = true;
+}
+
+template <PairwiseLoss Loss>
+void train_irft(train_state& st, const train_args& a, const std::vector<tokenized_demonstration>& demos, bool chunk,
+                reporter& rep) {
+  const std::size_t T = chunk ? a.rounds : 1, N = demos.size();
+  if (chunk && N < T)
+    throw invalid_argument(fmt::format("--rounds {}: the {} demonstrations of {} cannot be split into {} rounds; lower --rounds.",
+                                       T, N, a.demos, T));
+  for (; st.round < T; ++st.round) {
+    const std::size_t K = a.steps / T + (st.round < a.steps % T ? 1 : 0);
+    const std::size_t end = (a.steps / T) * (st.round + 1) + std::min(st.round + 1, a.steps % T);
+    if (K == 0) continue;
+    if (!st.cache.ready || st.cache.round != st.round) prepare_round(st, a, demos, T, chunk);
+    const round_cache& c = st.cache;
+    while (st.step < end) {
+      const auto idx = st.order.next(st.g);
+      const std::size_t n = idx.size();
+      std::vector<std::size_t> rows(n);
+      std::vector<tokenized_demonstration> gen(n);
+      std::vector<double> ref(2 * n);
+      for (std::size_t i = 0; i < n; ++i) {
+        rows[i] = c.rows[idx[i]];
+        gen[i] = tokenized_demonstration{demos[rows[i]].prompt, c.generated[idx[i]], demos[rows[i]].line};
+        ref[i] = c.ref_chosen[idx[i]];
+        ref[n + i] = c.ref_rejected[idx[i]];
+      }
+      pair_batch mb{select_examples(demos, rows), make_batch(gen, 0, n), xt::xtensor<double, 1>({n}, 1.0 / static_cast<double>(n))};
+      const sequence_batch both = concat_rows(mb.chosen, mb.rejected);
+      const auto logp = st.policy.logprobs(both);
+      token_values<float> w;
+      const double loss = irft_loss<Loss>(mb, both, logp, ref, a.beta, &w);
+      const std::string where = step_where(st);
+      check_finite(loss, "loss", where);
+      const double gn = update(st.policy, st.opt, a.max_grad_norm, where, [&] { st.policy.backward(both, w); });
+      ++st.step;
+      const auto seq = sequence_sum(logp, both);
+      std::vector<double> rc(n), rr(n), lc(n), lr(n);
+      for (std::size_t i = 0; i < n; ++i) {
+        lc[i] = seq(i);
+        lr[i] = seq(n + i);
+        rc[i] = a.beta * (lc[i] - ref[i]);
+        rr[i] = a.beta * (lr[i] - ref[n + i]);
+      }
+      rep.record(st, loss, gn, token_count(both), pair_metrics(rc, rr, lc, lr));
+    }
+  }
+}
+
+template <PairwiseLoss Loss>
+void train_rft(train_state& st, const train_args& a, const std::vector<tokenized_demonstration>& demos, reporter& rep) {
+  rft_parts& r = *st.rft;
+  if (st.step == 0) st.order = juice::detail::minibatches(demos.size(), a.batch_size);  // a restored state keeps its order
+  while (st.step < a.steps) {
+    const auto idx = st.order.next(st.g);
+    const sequence_batch data = select_examples(demos, idx);
+    const sequence_batch prompts = prompts_of(data);
+    st.policy.generation().max_new_tokens = generation_room(demos, idx, a, st.policy.config());
+    const pair_batch pairs = make_pairs(data, st.policy.sample(prompts, 1, st.g));
+    const sequence_batch both = concat_rows(pairs.chosen, pairs.rejected);
+    const std::string where = step_where(st);
+    double reward_loss = 0, reward_gn = 0;
+    sequence_values<float> rw;
+    for (std::size_t k = 0; k < a.reward_steps; ++k) {
+      rw = r.reward.rewards(both);
+      sequence_values<float> w;
+      reward_loss = rft_reward_loss<Loss>(pairs, rw, margin_scale<Loss>(a.beta), &w) + l2_penalty(r.reward, a.l2);
+      check_finite(reward_loss, "reward loss", where);
+      reward_gn = update(r.reward, r.reward_opt, a.max_grad_norm, where + " reward step " + std::to_string(k), [&] {
+        r.reward.backward(both, w);
+        add_l2_gradient(r.reward, a.l2);
+      });
+    }
+    r.improver.improve(st.policy, r.reference, r.reward, prompts, a.beta, st.g);
+    st.step += a.ppo_epochs;
+    ++st.round;
+    const ppo_stats& s = r.improver.last_stats();
+    check_finite(s.last_loss, "loss", where);
+    const std::size_t n = pairs.rows();
+    std::vector<double> rc(n), rr(n);
+    for (std::size_t i = 0; i < n; ++i) {
+      rc[i] = rw(i);
+      rr[i] = rw(n + i);
+    }
+    nlohmann::json m = pair_metrics(rc, rr, {}, {});
+    m["reward_loss"] = reward_loss;
+    m["reward_grad_norm"] = reward_gn;
+    m["ppo/mean_score"] = s.mean_score;
+    m["ppo/kl"] = s.kl;
+    m["ppo/clipped_fraction"] = s.clipped_fraction;
+    rep.record(st, s.last_loss, std::nullopt, token_count(both), m);
+  }
+}
+
+template <template <class> class Run, class... Args>
+void with_loss(const std::string& loss, Args&&... args) {
+  if (loss == "sigmoid") Run<sigmoid_loss>{}(std::forward<Args>(args)...);
+  else if (loss == "hinge") Run<hinge_loss>{}(std::forward<Args>(args)...);
+  else if (loss == "linear") Run<linear_loss>{}(std::forward<Args>(args)...);
+  else Run<ipo_loss>{}(std::forward<Args>(args)...);
+}
+
+template <class Loss>
+struct run_irft {
+  template <class... Args>
+  void operator()(Args&&... args) const { train_irft<Loss>(std::forward<Args>(args)...); }
+};
+
+void check_args(const train_args& a) {
+  if (a.resume || a.save_every > 0)
+    throw invalid_argument("--resume and --save-every are not yet supported: training checkpoints are not part of this juice version.");
+  if (a.algo == "rft" && a.loss != "sigmoid" && a.loss != "linear")
+    throw invalid_argument("--loss " + a.loss + ": RFT's reward loss is sigmoid (Bradley-Terry) or linear (ML-IRL).");
+  if (a.algo == "rft" && a.steps % a.ppo_epochs != 0)
+    throw invalid_argument(fmt::format("--steps {}: RFT makes --ppo-epochs ({}) policy updates per iteration; make --steps a multiple of it.",
+                                       a.steps, a.ppo_epochs));
+  if (a.warmup > a.steps) throw invalid_argument(fmt::format("--warmup {}: more warmup steps than --steps ({}).", a.warmup, a.steps));
+}
+
+// --out must be a new or empty-of-runs folder: one run's metrics and result never mix with
+// another's. Checked before any work, created only once every input has been read.
+void check_out(const fs::path& out) {
+  std::error_code ec;
+  const auto st = fs::status(out, ec);
+  if (fs::exists(st) && !fs::is_directory(st)) throw invalid_argument("--out " + out.string() + ": exists and is not a folder.");
+  if (fs::exists(out / "final", ec) || fs::exists(out / "metrics.jsonl", ec))
+    throw invalid_argument("--out " + out.string() + ": already holds a run (final/ or metrics.jsonl); choose a new folder.");
+}
+
+// Creates --out; returns whether it did (so that a failure can remove what this run made).
+bool create_out(const fs::path& out) {
+  std::error_code ec;
+  const bool existed = fs::is_directory(out, ec);
+  fs::create_directories(out, ec);
+  if (ec) throw io::io_error("--out " + out.string() + ": cannot create the folder (" + ec.message() + ").");
+  return !existed;
+}
+
+// OUT/final, all or nothing: exported into a hidden folder, then renamed.
+void write_final(const model_type& m, const fs::path& out) {
+  const fs::path tmp = out / ".final.tmp", final_dir = out / "final";
+  std::error_code ec;
+  fs::remove_all(tmp, ec);
+  try {
+    io::export_hf_gpt2(m, tmp);
+    fs::rename(tmp, final_dir, ec);
+    if (ec) throw io::io_error("--out " + out.string() + ": cannot move the result into final/ (" + ec.message() + ").");
+  } catch (...) {
+    fs::remove_all(tmp, ec);
+    throw;
+  }
+}
+
+}  // namespace
+
+void run_train(const train_args& a) {
+  check_args(a);
+  apply_threads(a.threads);
+  const fs::path out(a.out);
+  check_out(out);
+
+  model_type policy = load_model(a.model, a.seed, "--model");
+  any_tokenizer tok = [&] {
+    try {
+      return load_tokenizer(a.data.tokenizer);
+    } catch (const error& e) {
+      throw invalid_argument("--tokenizer " + a.data.tokenizer + ": " + e.what());
+    }
+  }();
+  const batch_options bo = make_batch_options(a.data, tok, policy.config());
+  const auto demos = load_demonstrations(a.demos, tok, bo, policy.config());
+  std::optional<std::vector<tokenized_pair>> pairs;
+  std::optional<pair_scores> before;
+  if (!a.pairs.empty()) {
+    pairs = load_pairs(a.pairs, tok, bo, policy.config());
+    before = score_pairs(policy, *pairs, a.batch_size);  // the starting model is the pairs' reference
+  }
+  if (a.algo != "sft") {  // every prompt must leave room to generate, checked before anything is written
+    std::vector<std::size_t> all(demos.size());
+    for (std::size_t i = 0; i < all.size(); ++i) all[i] = i;
+    (void)generation_room(demos, all, a, policy.config());
+  }
+  policy.generation().eos = bo.append_eos ? *tok.eos() : -1;
+  policy.generation().sampling = a.gen.sampling;
+
+  const bool created = create_out(out);
+  try {
+    run_log log(out / "metrics.jsonl", a.steps, a.log_every ? a.log_every : std::max<std::size_t>(1, a.steps / 20), a.quiet);
+    train_state st{std::move(policy), adamw(adamw_hyper{a.lr, 0.9, 0.999, 1e-8, a.weight_decay, 1, 1}), rng(a.seed), 0, 0, {0, 0}, {}, std::nullopt};
+    st.opt.schedule(lr_schedule(a));
+    reporter rep(log, a);
+    if (a.algo == "sft") {
+      train_sft(st, a, demos, rep);
+    } else if (a.algo == "spin" || a.algo == "irft") {
+      with_loss<run_irft>(a.loss, st, a, demos, a.algo == "irft", rep);
+    } else {
+      adamw policy_opt(adamw_hyper{a.lr, 0.9, 0.999, 1e-8, a.weight_decay, 1, 1});
+      policy_opt.schedule(lr_schedule(a));
+      ppo_options po;
+      po.epochs = a.ppo_epochs;
+      po.max_grad_norm = a.max_grad_norm;
+      st.rft.emplace(rft_parts{st.policy.snapshot(), transformer_reward<cpu, float>(st.policy, a.seed + 1),
+                               adamw(adamw_hyper{a.reward_lr, 0.9, 0.999, 1e-8, 0, 1, 1}), ppo(po, std::move(policy_opt))});
+      if (a.loss == "linear") train_rft<linear_loss>(st, a, demos, rep);
+      else train_rft<sigmoid_loss>(st, a, demos, rep);
+    }
+    write_final(st.policy, out);
+    if (pairs) {
+      const pair_scores after = score_pairs(st.policy, *pairs, a.batch_size);
+      io::write_file_atomically(out / "eval.json", pair_summary(*pairs, after, before, a.beta, false).dump(2) + "\n");
+    }
+  } catch (...) {
+    // A run that stopped before its first step (an unwritable folder, bad data found late) leaves
+    // nothing behind if it made the folder; one that stopped later keeps its metrics, never a final/.
+    std::error_code ec;
+    const auto size = fs::file_size(out / "metrics.jsonl", ec);
+    if (created && (ec || size == 0)) fs::remove_all(out, ec);
+    throw;
+  }
+}
+
+void add_train_command(CLI::App& app) {
+  auto a = std::make_shared<train_args>();
+  auto* cmd = app.add_subcommand("train", "Train a GPT-2 with SFT, SPIN, IRFT or RFT on a JSONL demonstration file");
+  cmd->add_option("--algo", a->algo, "algorithm")
+      ->check(CLI::IsMember(std::vector<std::string>{"sft", "spin", "irft", "rft"}))
+      ->capture_default_str();
+  cmd->add_option("--model", a->model, "model config (JSON, HF GPT-2 keys) or an HF GPT-2 folder")->required();
+  cmd->add_option("--demos", a->demos, "demonstrations, JSONL {\"prompt\", \"response\"}")->required();
+  cmd->add_option("--pairs", a->pairs, "preference pairs to evaluate the result on (OUT/eval.json)");
+  cmd->add_option("--out", a->out, "output folder: metrics.jsonl, final/ (and eval.json)")->required();
+  cmd->add_option("--steps", a->steps, "policy optimizer updates")->check(CLI::Range(1.0, 1e9))->capture_default_str();
+  cmd->add_option("--batch-size", a->batch_size, "demonstrations per update (and per generation minibatch)")
+      ->check(CLI::Range(1.0, 1e6))
+      ->capture_default_str();
+  cmd->add_option("--lr", a->lr, "learning rate (AdamW)")->check(CLI::PositiveNumber)->capture_default_str();
+  cmd->add_option("--weight-decay", a->weight_decay, "AdamW weight decay")->check(CLI::NonNegativeNumber)->capture_default_str();
+  cmd->add_option("--schedule", a->schedule, "learning-rate schedule after warmup")
+      ->check(CLI::IsMember(std::vector<std::string>{"constant", "linear", "cosine"}))
+      ->capture_default_str();
+  cmd->add_option("--warmup", a->warmup, "linear warmup steps")->check(count_range())->capture_default_str();
+  cmd->add_option("--max-grad-norm", a->max_grad_norm, "clip the gradient norm; 0 = off")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  cmd->add_option("--sft-normalisation", a->sft_normalisation, "SFT loss per response token or per sequence")
+      ->check(CLI::IsMember(std::vector<std::string>{"token", "sequence"}))
+      ->capture_default_str();
+  cmd->add_option("--beta", a->beta, "KL weight beta of the implicit (IRFT/SPIN) or explicit (RFT) reward")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  cmd->add_option("--rounds", a->rounds, "IRFT rounds T (each on 1/T of the data; SPIN: 1)")
+      ->check(CLI::Range(1.0, 1e6))
+      ->capture_default_str();
+  cmd->add_option("--loss", a->loss, "IRFT/SPIN loss h(z); RFT: sigmoid or linear")
+      ->check(CLI::IsMember(std::vector<std::string>{"sigmoid", "hinge", "linear", "ipo"}))
+      ->capture_default_str();
+  add_sampling_options(cmd, a->gen, "--gen-length", "most tokens generated per response y~");
+  cmd->add_option("--reward-lr", a->reward_lr, "RFT: reward model learning rate")->check(CLI::PositiveNumber)->capture_default_str();
+  cmd->add_option("--reward-steps", a->reward_steps, "RFT: reward updates per iteration")
+      ->check(CLI::Range(1.0, 1e6))
+      ->capture_default_str();
+  cmd->add_option("--l2", a->l2, "RFT: L2 weight lambda on the reward parameters")->check(CLI::NonNegativeNumber)->capture_default_str();
+  cmd->add_option("--ppo-epochs", a->ppo_epochs, "RFT: PPO updates per rollout")->check(CLI::Range(1.0, 1e6))->capture_default_str();
+  add_data_options(cmd, a->data);
+  cmd->add_option("--seed", a->seed, "random seed (initialisation, minibatch order, generation)")->check(seed_range())->capture_default_str();
+  add_threads_option(cmd, a->threads);
+  cmd->add_option("--log-every", a->log_every, "progress line every N steps; 0 = about 20 lines")->check(count_range())->capture_default_str();
+  cmd->add_flag("--quiet", a->quiet, "no progress lines");
+  cmd->add_option("--save-every", a->save_every, "not yet supported");
+  cmd->add_flag("--resume", a->resume, "not yet supported");
+  cmd->callback([a] { run_train(*a); });
+}
+
+}  // namespace juice::cli
