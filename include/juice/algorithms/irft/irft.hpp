@@ -76,9 +76,12 @@ double irft_loss(const pair_batch& pairs, const sequence_batch& both, const toke
 }
 
 // log pi(y|x) of every chosen row, then of every rejected row, in one scoring pass: the reference
-// log-probs IRFT caches for a round (the policy equals pi_ref when they are taken).
-template <Policy P>
-std::vector<double> irft_reference_logprobs(const P& policy, const pair_batch& pairs) {
+// log-probs IRFT caches for a round (the policy equals pi_ref when they are taken). P may be const
+// where the policy scores through a const logprobs (the transformer's does; the concept asks for a
+// non-const one only).
+template <class P>
+  requires Policy<std::remove_const_t<P>>
+std::vector<double> irft_reference_logprobs(P& policy, const pair_batch& pairs) {
   const sequence_batch both = concat_rows(pairs.chosen, pairs.rejected);
   const auto seq = sequence_sum(policy.logprobs(both), both);
   return std::vector<double>(seq.begin(), seq.end());
@@ -93,8 +96,9 @@ struct irft_prepared {
   std::vector<double> ref;
 };
 
-template <Policy P, class Mode = sampled>
-irft_prepared irft_prepare(const P& policy, const sequence_batch& data, rng& g, Mode mode = {}) {
+template <class P, class Mode = sampled>
+  requires Policy<std::remove_const_t<P>>
+irft_prepared irft_prepare(P& policy, const sequence_batch& data, rng& g, Mode mode = {}) {
   pair_batch pairs = make_pairs(data, generate(policy, prompts_of(data), mode, g));
   std::vector<double> ref = irft_reference_logprobs(policy, pairs);
   return {std::move(pairs), std::move(ref)};
