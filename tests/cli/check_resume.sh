@@ -5,9 +5,10 @@
 #                 OUT/killed, SIGKILL it at a random moment after its first checkpoint (see below),
 #                 --resume it to the end; the two final/model.safetensors must be
 #                 byte-identical, and OUT/killed/metrics.jsonl must hold steps 1..STEPS once each
-#   MODE=changed  train with --save-every K, remove final/ (an unfinished run), then --resume with
-#                 another --lr: refused naming --lr; and --resume of a folder without a checkpoint:
-#                 refused
+#   MODE=changed  train with --save-every K, move final/ away (an unfinished run), then --resume with
+#                 another --lr: refused naming --lr; --resume of a folder without a checkpoint:
+#                 refused; --resume with the same options: the same final/model.safetensors, and
+#                 metrics.jsonl cut back to step K and continued (steps 1..STEPS once each)
 #   MODE=nan      TRAIN_ARGS reach a non-finite loss at step 2: with --save-every 1 the run stops
 #                 naming step 2, leaves no final/ and one metrics line; its checkpoint (step 1) still
 #                 loads: `juice eval` reads it, and --resume reaches the same step-2 error again
@@ -62,7 +63,7 @@ kill)
   ;;
 changed)
   "$JUICE" train "$@" --save-every "$K" --out "$OUT/run" --quiet || fail "the run failed"
-  rm -rf "$OUT/run/final"
+  mv "$OUT/run/final" "$OUT/first_final"
   msg=$("$JUICE" train "$@" --lr 0.5 --save-every "$K" --resume --out "$OUT/run" --quiet 2>&1) && fail "resumed with a changed --lr"
   echo "$msg" | grep -q "the option '--lr' was .* when the checkpoint was written but is 0.5 now" || fail "unexpected message: $msg"
   echo "refused: $msg"
@@ -70,8 +71,11 @@ changed)
   msg=$("$JUICE" train "$@" --resume --out "$OUT/empty" --quiet 2>&1) && fail "resumed without a checkpoint"
   echo "$msg" | grep -q "^juice: error: --resume: there is no checkpoint in .*empty/checkpoint" || fail "unexpected message: $msg"
   echo "refused: $msg"
-  # The same options resume (nothing left to do but write final/ again): the refusal above was the option's.
+  # The same options resume (the refusal above was the option's): from the checkpoint at step K the
+  # steps after it are trained and logged again, to the same result and each step logged once.
   "$JUICE" train "$@" --save-every "$K" --resume --out "$OUT/run" --quiet || fail "resuming with the same options failed"
+  cmp "$OUT/first_final/model.safetensors" "$OUT/run/final/model.safetensors" || fail "the resumed run ended elsewhere"
+  check_metrics "$OUT/run"
   ;;
 nan)
   want='^juice: error: juice train: step 2 \(round 0\): the loss is (NaN|infinite)'
