@@ -1,13 +1,16 @@
 // `juice train --save-every N` and `--resume`: the train_state (train_state.hpp) to and from a
 // checkpoint folder OUT/checkpoint written by juice/io/checkpoint.hpp. The policy and its AdamW
-// moments go into the checkpoint's model and optimizer files; the rng, the counters, the minibatch
-// order (its permutation and position) and the IRFT/SPIN round cache (the round's rows, the
-// generated responses and their reference log-probs) into its state and named tensors; the run's
-// options into state.json, so a resume with another value of an option that changes the result is
-// refused naming the option. Options that only change what is printed or how often a checkpoint
-// is written (--quiet, --log-every, --save-every, --out) may change on resume.
+// moments (RFT: PPO's policy optimizer) go into the checkpoint's model and optimizer files; RFT's
+// reward model and its optimizer into named tensors (`reward.*`, `reward_opt.*`, exact copies; the
+// frozen reference is the starting model, rebuilt from --model, so it is not saved); the rng, the
+// counters, the minibatch order (its permutation and position) and the IRFT/SPIN round cache (the
+// round's rows, the generated responses and their reference log-probs) into its state and named
+// tensors; the run's options into state.json, so a resume with another value of an option that
+// changes the result is refused naming the option. Options that only change what is printed or
+// how often a checkpoint is written (--quiet, --log-every, --save-every, --out) may change.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
@@ -86,7 +89,35 @@ inline std::vector<double> reals(const io::training_state& s, const std::string&
 
 }  // namespace detail
 
-// Saves `st` (SFT, SPIN or IRFT) with the run's options into `dir`, replacing the previous
+// RFT's reward model and its optimizer from the checkpoint's named tensors (checked before any
+// change: every parameter present with its size; the optimizer's state by check_state).
+inline void load_reward(const io::training_state& s, rft_parts& r, const std::filesystem::path& dir) {
+  auto params = r.reward.parameters();
+  for (const auto& p : params) {
+    auto it = s.f32.find("reward." + p.name);
+    if (it == s.f32.end() || it->second.values.size() != p.value.size())
+      throw io::format_error("--resume " + dir.string() + ": the tensor 'reward." + p.name + "' is missing or has the wrong size.");
+  }
+  optimizer_state o = r.reward_opt.export_state(r.reward);  // rule, scalar and hyper-parameters of this run
+  const auto steps = detail::indices(s, "reward_opt.steps", dir);
+  if (steps.size() != 1) throw io::format_error("--resume " + dir.string() + ": the tensor 'reward_opt.steps' has the wrong size.");
+  o.steps = steps[0];
+  o.tensors.clear();
+  for (const auto& [name, t] : s.f64)
+    if (name.rfind("reward_opt.", 0) == 0) o.tensors.push_back({name.substr(11), t.values});
+  try {
+    r.reward_opt.check_state(r.reward, o);
+  } catch (const invalid_argument& e) {
+    throw io::format_error("--resume " + dir.string() + ": the reward optimizer's state: " + e.what());
+  }
+  for (auto& p : params) {
+    const auto& v = s.f32.at("reward." + p.name).values;
+    std::copy(v.begin(), v.end(), p.value.begin());
+  }
+  r.reward_opt.import_state(r.reward, o);
+}
+
+// Saves `st` (SFT, SPIN, IRFT or RFT) with the run's options into `dir`, replacing the previous
 // checkpoint as a whole.
 inline void save_train_checkpoint(const std::filesystem::path& dir, train_state& st, const train_args& a) {
   io::training_state s;
@@ -110,13 +141,24 @@ inline void save_train_checkpoint(const std::filesystem::path& dir, train_state&
   s.i64["cache.generated"] = std::move(tokens);
   s.f64["cache.ref_chosen"] = {{c.ref_chosen.size()}, c.ref_chosen};
   s.f64["cache.ref_rejected"] = {{c.ref_rejected.size()}, c.ref_rejected};
-  io::save_checkpoint(dir, st.policy, st.opt, s);
+  if (!st.rft) {
+    io::save_checkpoint(dir, st.policy, st.opt, s);
+    return;
+  }
+  rft_parts& r = *st.rft;
+  for (const auto& p : r.reward.parameters())
+    s.f32["reward." + p.name] = {{p.value.size()}, std::vector<float>(p.value.begin(), p.value.end())};
+  const optimizer_state o = r.reward_opt.export_state(r.reward);
+  s.i64["reward_opt.steps"] = detail::index_tensor({o.steps});
+  for (const auto& t : o.tensors) s.f64["reward_opt." + t.name] = {{t.values.size()}, t.values};
+  io::save_checkpoint(dir, st.policy, r.improver.optimizer(), s);
 }
 
 // Restores `st` (freshly built for the run's options) from the checkpoint in `dir`; refuses a
 // checkpoint written with other options, naming the first that differs.
 inline void load_train_checkpoint(const std::filesystem::path& dir, train_state& st, const train_args& a) {
-  const io::training_state s = io::load_checkpoint(dir, st.policy, st.opt);
+  const io::training_state s = st.rft ? io::load_checkpoint(dir, st.policy, st.rft->improver.optimizer())
+                                      : io::load_checkpoint(dir, st.policy, st.opt);
   io::check_resume_options(s.options, run_options(a), "--resume " + dir.string());
   auto g = s.rngs.find("train");
   if (g == s.rngs.end()) throw io::format_error("--resume " + dir.string() + ": state.json lacks the rng 'train'.");
@@ -142,6 +184,7 @@ inline void load_train_checkpoint(const std::filesystem::path& dir, train_state&
     for (std::size_t k = 0; k < n; ++k) g_i.push_back(static_cast<token_t>(tokens[at + k]));
     at += n;
   }
+  if (st.rft) load_reward(s, *st.rft, dir);
   if (c.ready && (c.generated.size() != c.rows.size() || c.ref_chosen.size() != c.rows.size() || c.ref_rejected.size() != c.rows.size()))
     throw io::format_error("--resume " + dir.string() + ": the round cache's tensors disagree in length.");
 }

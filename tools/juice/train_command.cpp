@@ -307,8 +307,6 @@ struct run_irft {
 };
 
 void check_args(const train_args& a) {
-  if (a.algo == "rft" && (a.resume || a.save_every > 0))
-    throw invalid_argument("--resume and --save-every are not yet supported with --algo rft (its reward model and PPO state are not checkpointed).");
   if (a.algo == "rft" && a.loss != "sigmoid" && a.loss != "linear")
     throw invalid_argument("--loss " + a.loss + ": RFT's reward loss is sigmoid (Bradley-Terry) or linear (ML-IRL).");
   if (a.algo == "rft" && a.steps % a.ppo_epochs != 0)
@@ -398,22 +396,8 @@ void run_train(const train_args& a) {
   const bool created = create_out(out);
   try {
     train_state st{std::move(policy), adamw(adamw_hyper{a.lr, 0.9, 0.999, 1e-8, a.weight_decay, 1, 1}), rng(a.seed), 0, 0, {0, 0}, {}, std::nullopt};
-    if (a.resume) {
-      load_train_checkpoint(checkpoint, st, a);
-      truncate_metrics(out / "metrics.jsonl", st.step);
-    }
-    run_log log(out / "metrics.jsonl", a.steps, a.log_every ? a.log_every : std::max<std::size_t>(1, a.steps / 20), a.quiet, a.resume);
     st.opt.schedule(lr_schedule(a));
-    reporter rep(log, a);
-    if (a.save_every > 0)
-      rep.after_step = [&] {
-        if (st.step % a.save_every == 0 && st.step < a.steps) save_train_checkpoint(checkpoint, st, a);
-      };
-    if (a.algo == "sft") {
-      train_sft(st, a, demos, rep);
-    } else if (a.algo == "spin" || a.algo == "irft") {
-      with_loss<run_irft>(a.loss, st, a, demos, a.algo == "irft", rep);
-    } else {
+    if (a.algo == "rft") {  // built from the starting policy, before a checkpoint replaces it
       adamw policy_opt(adamw_hyper{a.lr, 0.9, 0.999, 1e-8, a.weight_decay, 1, 1});
       policy_opt.schedule(lr_schedule(a));
       ppo_options po;
@@ -421,6 +405,26 @@ void run_train(const train_args& a) {
       po.max_grad_norm = a.max_grad_norm;
       st.rft.emplace(rft_parts{st.policy.snapshot(), transformer_reward<cpu, float>(st.policy, a.seed + 1),
                                adamw(adamw_hyper{a.reward_lr, 0.9, 0.999, 1e-8, 0, 1, 1}), ppo(po, std::move(policy_opt))});
+    }
+    if (a.resume) {
+      load_train_checkpoint(checkpoint, st, a);
+      truncate_metrics(out / "metrics.jsonl", a.algo == "rft" ? st.round : st.step);  // RFT: a line per iteration
+    }
+    run_log log(out / "metrics.jsonl", a.steps, a.log_every ? a.log_every : std::max<std::size_t>(1, a.steps / 20), a.quiet, a.resume);
+    reporter rep(log, a);
+    std::size_t saved_at = st.step;  // RFT's step advances by --ppo-epochs: save once N more have passed
+    if (a.save_every > 0)
+      rep.after_step = [&] {
+        if (st.step >= saved_at + a.save_every && st.step < a.steps) {
+          save_train_checkpoint(checkpoint, st, a);
+          saved_at = st.step;
+        }
+      };
+    if (a.algo == "sft") {
+      train_sft(st, a, demos, rep);
+    } else if (a.algo == "spin" || a.algo == "irft") {
+      with_loss<run_irft>(a.loss, st, a, demos, a.algo == "irft", rep);
+    } else {
       if (a.loss == "linear") train_rft<linear_loss>(st, a, demos, rep);
       else train_rft<sigmoid_loss>(st, a, demos, rep);
     }
