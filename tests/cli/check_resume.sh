@@ -8,7 +8,8 @@
 #   MODE=changed  train with --save-every K, move final/ away (an unfinished run), then --resume with
 #                 another --lr: refused naming --lr; --resume of a folder without a checkpoint:
 #                 refused; --resume with the same options: the same final/model.safetensors, and
-#                 metrics.jsonl cut back to step K and continued (steps 1..STEPS once each)
+#                 metrics.jsonl cut back to step K and continued (steps 1..STEPS once each); and a
+#                 second --resume of the now finished run: refused
 #   MODE=nan      TRAIN_ARGS reach a non-finite loss at step 2: with --save-every 1 the run stops
 #                 naming step 2, leaves no final/ and one metrics line; its checkpoint (step 1) still
 #                 loads: `juice eval` reads it, and --resume reaches the same step-2 error again
@@ -76,6 +77,9 @@ changed)
   "$JUICE" train "$@" --save-every "$K" --resume --out "$OUT/run" --quiet || fail "resuming with the same options failed"
   cmp "$OUT/first_final/model.safetensors" "$OUT/run/final/model.safetensors" || fail "the resumed run ended elsewhere"
   check_metrics "$OUT/run"
+  msg=$("$JUICE" train "$@" --save-every "$K" --resume --out "$OUT/run" --quiet 2>&1) && fail "resumed a finished run"
+  echo "$msg" | grep -q "^juice: error: --resume: .* already holds a finished run (final/)" || fail "unexpected message: $msg"
+  echo "refused: $msg"
   ;;
 nan)
   want='^juice: error: juice train: step 2 \(round 0\): the loss is (NaN|infinite)'

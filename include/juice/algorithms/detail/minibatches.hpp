@@ -26,11 +26,11 @@ public:
   // far into it the next minibatch starts. restore() continues exactly where state() was taken.
   [[nodiscard]] const std::vector<std::size_t>& permutation() const { return order_; }
   [[nodiscard]] std::size_t position() const { return pos_; }
-  [[nodiscard]] static minibatches restore(std::vector<std::size_t> permutation, std::size_t batch_size, std::size_t position) {
+  [[nodiscard]] static minibatches restore(std::vector<std::size_t> order, std::size_t batch_size, std::size_t pos) {
     minibatches m(0, batch_size);
-    m.order_ = std::move(permutation);
+    m.order_ = std::move(order);
     m.batch_ = batch_size == 0 || batch_size >= m.order_.size() ? m.order_.size() : batch_size;
-    m.pos_ = position;
+    m.pos_ = pos;
     return m;
   }
 
