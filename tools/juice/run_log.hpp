@@ -23,8 +23,9 @@ class run_log {
 public:
   using clock = std::chrono::steady_clock;
 
-  run_log(const std::filesystem::path& metrics, std::size_t total_steps, std::size_t every, bool quiet)
-      : out_(metrics, std::ios::binary | std::ios::trunc), total_(total_steps), every_(every), quiet_(quiet),
+  // `append`: a resumed run continues the log (truncated to its checkpoint's step beforehand).
+  run_log(const std::filesystem::path& metrics, std::size_t total_steps, std::size_t every, bool quiet, bool append = false)
+      : out_(metrics, std::ios::binary | (append ? std::ios::app : std::ios::trunc)), total_(total_steps), every_(every), quiet_(quiet),
         tty_(isatty(STDERR_FILENO) != 0), start_(clock::now()) {
     if (!out_) throw io::io_error(metrics.string() + ": cannot be written.");
   }

@@ -38,6 +38,7 @@
 #include "run_log.hpp"
 #include "scoring.hpp"
 #include "train.hpp"
+#include "train_checkpoint.hpp"
 #include "train_state.hpp"
 
 namespace juice::cli {
@@ -80,7 +81,9 @@ double update(M& model, O& opt, double max_norm, const std::string& where, Backw
 }
 
 // The per-step reporting: step, round, loss, learning rate, tokens/s (since the start), plus the
-// algorithm's own fields; appended to metrics.jsonl and shown as progress.
+// algorithm's own fields; appended to metrics.jsonl and shown as progress. After the line is
+// written, `after_step` runs (the checkpoint of --save-every): a checkpoint at step s always finds
+// metrics.jsonl holding steps 1..s.
 class reporter {
 public:
   reporter(run_log& log, const train_args& a) : log_(log), a_(a), schedule_(lr_schedule(a)) {}
@@ -93,7 +96,10 @@ public:
     m["tokens_per_s"] = static_cast<double>(tokens_) / std::max(log_.elapsed(), 1e-9);
     m.update(extra);
     log_.record(m);
+    if (after_step) after_step();
   }
+
+  std::function<void()> after_step;
 
 private:
   run_log& log_;
@@ -301,8 +307,6 @@ struct run_irft {
 };
 
 void check_args(const train_args& a) {
-  if (a.resume || a.save_every > 0)
-    throw invalid_argument("--resume and --save-every are not yet supported: training checkpoints are not part of this juice version.");
   if (a.algo == "rft" && a.loss != "sigmoid" && a.loss != "linear")
     throw invalid_argument("--loss " + a.loss + ": RFT's reward loss is sigmoid (Bradley-Terry) or linear (ML-IRL).");
   if (a.algo == "rft" && a.steps % a.ppo_epochs != 0)
@@ -319,6 +323,17 @@ void check_out(const fs::path& out) {
   if (fs::exists(st) && !fs::is_directory(st)) throw invalid_argument("--out " + out.string() + ": exists and is not a folder.");
   if (fs::exists(out / "final", ec) || fs::exists(out / "metrics.jsonl", ec))
     throw invalid_argument("--out " + out.string() + ": already holds a run (final/ or metrics.jsonl); choose a new folder.");
+}
+
+// --resume needs OUT/checkpoint (or the complete leftover of an interrupted save) and a run that
+// has not finished.
+void check_resume_out(const fs::path& out, const fs::path& checkpoint) {
+  std::error_code ec;
+  if (!io::resolve_directory(checkpoint))
+    throw invalid_argument("--resume: there is no checkpoint in " + checkpoint.string() + " (train with --save-every N first).");
+  if (fs::exists(out / "final", ec)) throw invalid_argument("--resume: " + out.string() + " already holds a finished run (final/).");
+  if (!fs::is_regular_file(out / "metrics.jsonl", ec))
+    throw invalid_argument("--resume: " + out.string() + " has a checkpoint but no metrics.jsonl.");
 }
 
 // Creates --out; returns whether it did (so that a failure can remove what this run made).
@@ -350,8 +365,9 @@ void write_final(const model_type& m, const fs::path& out) {
 void run_train(const train_args& a) {
   check_args(a);
   apply_threads(a.threads);
-  const fs::path out(a.out);
-  check_out(out);
+  const fs::path out(a.out), checkpoint = out / "checkpoint";
+  if (a.resume) check_resume_out(out, checkpoint);
+  else check_out(out);
 
   model_type policy = load_model(a.model, a.seed, "--model");
   any_tokenizer tok = [&] {
@@ -379,15 +395,9 @@ void run_train(const train_args& a) {
 
   const bool created = create_out(out);
   try {
-    run_log log(out / "metrics.jsonl", a.steps, a.log_every ? a.log_every : std::max<std::size_t>(1, a.steps / 20), a.quiet);
     train_state st{std::move(policy), adamw(adamw_hyper{a.lr, 0.9, 0.999, 1e-8, a.weight_decay, 1, 1}), rng(a.seed), 0, 0, {0, 0}, {}, std::nullopt};
     st.opt.schedule(lr_schedule(a));
-    reporter rep(log, a);
-    if (a.algo == "sft") {
-      train_sft(st, a, demos, rep);
-    } else if (a.algo == "spin" || a.algo == "irft") {
-      with_loss<run_irft>(a.loss, st, a, demos, a.algo == "irft", rep);
-    } else {
+    if (a.algo == "rft") {  // built from the starting policy, before a checkpoint replaces it
       adamw policy_opt(adamw_hyper{a.lr, 0.9, 0.999, 1e-8, a.weight_decay, 1, 1});
       policy_opt.schedule(lr_schedule(a));
       ppo_options po;
@@ -395,6 +405,26 @@ void run_train(const train_args& a) {
       po.max_grad_norm = a.max_grad_norm;
       st.rft.emplace(rft_parts{st.policy.snapshot(), transformer_reward<cpu, float>(st.policy, a.seed + 1),
                                adamw(adamw_hyper{a.reward_lr, 0.9, 0.999, 1e-8, 0, 1, 1}), ppo(po, std::move(policy_opt))});
+    }
+    if (a.resume) {
+      load_train_checkpoint(checkpoint, st, a);
+      truncate_metrics(out / "metrics.jsonl", a.algo == "rft" ? st.round : st.step);  // RFT: a line per iteration
+    }
+    run_log log(out / "metrics.jsonl", a.steps, a.log_every ? a.log_every : std::max<std::size_t>(1, a.steps / 20), a.quiet, a.resume);
+    reporter rep(log, a);
+    std::size_t saved_at = st.step;  // RFT's step advances by --ppo-epochs: save once N more have passed
+    if (a.save_every > 0)
+      rep.after_step = [&] {
+        if (st.step >= saved_at + a.save_every && st.step < a.steps) {
+          save_train_checkpoint(checkpoint, st, a);
+          saved_at = st.step;
+        }
+      };
+    if (a.algo == "sft") {
+      train_sft(st, a, demos, rep);
+    } else if (a.algo == "spin" || a.algo == "irft") {
+      with_loss<run_irft>(a.loss, st, a, demos, a.algo == "irft", rep);
+    } else {
       if (a.loss == "linear") train_rft<linear_loss>(st, a, demos, rep);
       else train_rft<sigmoid_loss>(st, a, demos, rep);
     }
@@ -460,8 +490,10 @@ void add_train_command(CLI::App& app) {
   add_threads_option(cmd, a->threads);
   cmd->add_option("--log-every", a->log_every, "progress line every N steps; 0 = about 20 lines")->check(count_range())->capture_default_str();
   cmd->add_flag("--quiet", a->quiet, "no progress lines");
-  cmd->add_option("--save-every", a->save_every, "not yet supported");
-  cmd->add_flag("--resume", a->resume, "not yet supported");
+  cmd->add_option("--save-every", a->save_every, "save OUT/checkpoint every N policy updates; 0 = never (not with rft)")
+      ->check(count_range())
+      ->capture_default_str();
+  cmd->add_flag("--resume", a->resume, "continue the run in --out from OUT/checkpoint (same options)");
   cmd->callback([a] { run_train(*a); });
 }
 

@@ -7,6 +7,7 @@
 
 #include <cstddef>
 #include <numeric>
+#include <utility>
 #include <vector>
 
 #include "juice/core/rng.hpp"
@@ -19,6 +20,18 @@ public:
     std::iota(order_.begin(), order_.end(), std::size_t{0});
     if (batch_ == 0 || batch_ >= rows) batch_ = rows;
     pos_ = rows;  // forces a shuffle before the first proper minibatch
+  }
+
+  // The stream's position, for a training checkpoint: the current permutation of the rows and how
+  // far into it the next minibatch starts. restore() continues exactly where state() was taken.
+  [[nodiscard]] const std::vector<std::size_t>& permutation() const { return order_; }
+  [[nodiscard]] std::size_t position() const { return pos_; }
+  [[nodiscard]] static minibatches restore(std::vector<std::size_t> order, std::size_t batch_size, std::size_t pos) {
+    minibatches m(0, batch_size);
+    m.order_ = std::move(order);
+    m.batch_ = batch_size == 0 || batch_size >= m.order_.size() ? m.order_.size() : batch_size;
+    m.pos_ = pos;
+    return m;
   }
 
   [[nodiscard]] bool full_batch() const { return batch_ == order_.size(); }
