@@ -80,8 +80,8 @@ double irft_loss(const pair_batch& pairs, const sequence_batch& both, const toke
 // where the policy scores through a const logprobs (the transformer's does; the concept asks for a
 // non-const one only).
 template <class P>
-  requires Policy<std::remove_const_t<P>>
-std::vector<double> irft_reference_logprobs(P& policy, const pair_batch& pairs) {
+requires Policy<std::remove_const_t<P>>
+    std::vector<double> irft_reference_logprobs(P& policy, const pair_batch& pairs) {
   const sequence_batch both = concat_rows(pairs.chosen, pairs.rejected);
   const auto seq = sequence_sum(policy.logprobs(both), both);
   return std::vector<double>(seq.begin(), seq.end());
@@ -97,8 +97,8 @@ struct irft_prepared {
 };
 
 template <class P, class Mode = sampled>
-  requires Policy<std::remove_const_t<P>>
-irft_prepared irft_prepare(P& policy, const sequence_batch& data, rng& g, Mode mode = {}) {
+requires Policy<std::remove_const_t<P>>
+    irft_prepared irft_prepare(P& policy, const sequence_batch& data, rng& g, Mode mode = {}) {
   pair_batch pairs = make_pairs(data, generate(policy, prompts_of(data), mode, g));
   std::vector<double> ref = irft_reference_logprobs(policy, pairs);
   return {std::move(pairs), std::move(ref)};
