@@ -12,11 +12,21 @@
 #include <vector>
 
 #include "juice/core/batch.hpp"
+#include "juice/core/error.hpp"
 #include "juice/data/data.hpp"
 #include "juice/models/transformer_config.hpp"
 #include "options.hpp"
 
 namespace juice::cli {
+
+// The tokenizer --tokenizer names; a failure to load it is an error naming the option.
+inline any_tokenizer load_tokenizer_option(const data_args& a) {
+  try {
+    return load_tokenizer(a.tokenizer);
+  } catch (const error& e) {
+    throw invalid_argument("--tokenizer " + a.tokenizer + ": " + e.what());
+  }
+}
 
 inline batch_options make_batch_options(const data_args& a, const any_tokenizer& tok, const transformer_config& c) {
   batch_options o;

@@ -27,13 +27,7 @@ nlohmann::json run_eval(const eval_args& a) {
     if (ref->config().vocab != m.config().vocab || ref->config().context != m.config().context)
       throw invalid_argument("--ref " + a.ref + ": its vocabulary and context must match the model's.");
   }
-  const any_tokenizer tok = [&] {
-    try {
-      return load_tokenizer(a.data.tokenizer);
-    } catch (const error& e) {
-      throw invalid_argument("--tokenizer " + a.data.tokenizer + ": " + e.what());
-    }
-  }();
+  const any_tokenizer tok = load_tokenizer_option(a.data);
   const batch_options bo = make_batch_options(a.data, tok, m.config());
   nlohmann::json out = nlohmann::json::object();
   if (!a.pairs.empty()) {

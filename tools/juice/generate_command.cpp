@@ -69,13 +69,7 @@ void run_generate(const generate_args& a) {
   if (a.prompt.empty() == a.prompts.empty()) throw invalid_argument("juice generate: give exactly one of --prompt and --prompts.");
   apply_threads(a.threads);
   model_type m = load_model(a.model, a.seed, "--model");
-  const any_tokenizer tok = [&] {
-    try {
-      return load_tokenizer(a.data.tokenizer);
-    } catch (const error& e) {
-      throw invalid_argument("--tokenizer " + a.data.tokenizer + ": " + e.what());
-    }
-  }();
+  const any_tokenizer tok = load_tokenizer_option(a.data);
   const batch_options bo = make_batch_options(a.data, tok, m.config());
   const auto prompts = read_prompts(a, tok, bo, m.config());
   m.generation().eos = tok.eos() ? *tok.eos() : -1;

@@ -370,13 +370,7 @@ void run_train(const train_args& a) {
   else check_out(out);
 
   model_type policy = load_model(a.model, a.seed, "--model");
-  any_tokenizer tok = [&] {
-    try {
-      return load_tokenizer(a.data.tokenizer);
-    } catch (const error& e) {
-      throw invalid_argument("--tokenizer " + a.data.tokenizer + ": " + e.what());
-    }
-  }();
+  any_tokenizer tok = load_tokenizer_option(a.data);
   const batch_options bo = make_batch_options(a.data, tok, policy.config());
   const auto demos = load_demonstrations(a.demos, tok, bo, policy.config());
   std::optional<std::vector<tokenized_pair>> pairs;
