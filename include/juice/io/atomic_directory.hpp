@@ -96,23 +96,9 @@ inline void write_file_synced(const std::filesystem::path& path, std::span<const
   };
   const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
   if (fd < 0) fail("cannot create it", errno);
-  const std::uint8_t* p = bytes.data();
-  std::size_t left = bytes.size();
-  while (left > 0) {
-    const ::ssize_t n = ::write(fd, p, left);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      const int err = errno;
-      ::close(fd);
-      fail("writing", err);
-    }
-    p += n;
-    left -= static_cast<std::size_t>(n);
-  }
-  if (::fsync(fd) != 0) {
-    const int err = errno;
+  if (const auto failed = detail::write_all_and_sync(fd, bytes)) {
     ::close(fd);
-    fail("flushing it to disk", err);
+    fail(failed.flushing ? "flushing it to disk" : "writing", failed.err);
   }
   if (::close(fd) != 0) fail("closing it", errno);
 }

@@ -39,6 +39,35 @@ public:
   using error::error;
 };
 
+namespace detail {
+
+// Where write_all_and_sync stopped: err is 0 on success, else the errno of the failed write or
+// (when `flushing`) of the failed fsync.
+struct write_failure {
+  int err = 0;
+  bool flushing = false;
+  explicit operator bool() const { return err != 0; }
+};
+
+// Writes all of `bytes` to `fd` (retrying short writes and EINTR) and fsyncs it; leaves `fd` open.
+inline write_failure write_all_and_sync(int fd, std::span<const std::uint8_t> bytes) {
+  const std::uint8_t* p = bytes.data();
+  std::size_t left = bytes.size();
+  while (left > 0) {
+    const ::ssize_t n = ::write(fd, p, left);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return {errno, false};
+    }
+    p += n;
+    left -= static_cast<std::size_t>(n);
+  }
+  if (::fsync(fd) != 0) return {errno, true};
+  return {};
+}
+
+}  // namespace detail
+
 // The whole content of `path`, which must be a regular file (a folder or a device is refused
 // before anything is allocated).
 inline std::vector<std::uint8_t> read_file(const std::filesystem::path& path) {
@@ -97,18 +126,8 @@ inline void write_file_atomically(const std::filesystem::path& path, std::span<c
     ::unlink(tmp.c_str());
     fail(what, err);
   };
-  const std::uint8_t* p = bytes.data();
-  std::size_t left = bytes.size();
-  while (left > 0) {
-    const ::ssize_t n = ::write(fd, p, left);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      abandon("writing " + tmp.string(), errno);
-    }
-    p += n;
-    left -= static_cast<std::size_t>(n);
-  }
-  if (::fsync(fd) != 0) abandon("flushing " + tmp.string() + " to disk", errno);
+  if (const auto failed = detail::write_all_and_sync(fd, bytes))
+    abandon(failed.flushing ? "flushing " + tmp.string() + " to disk" : "writing " + tmp.string(), failed.err);
   const int closed = ::close(fd);
   fd = -1;
   if (closed != 0) abandon("closing " + tmp.string(), errno);
