@@ -15,6 +15,7 @@
 
 #include <boost/test/unit_test.hpp>
 
+#include "two_tensor_model.hpp"
 #include "check_throws.hpp"
 #include "checked_device.hpp"
 #include "juice/backends/cpu/cpu.hpp"
@@ -29,20 +30,8 @@ using namespace juice;
 using juice::test::check_throws_with;
 
 namespace {
-// Two tensors on the host (3 and 1 elements), optionally also offered as one flat block.
 template <bool Flat>
-struct model {
-  using scalar_type = double;
-  using backend_type = host;
-  std::vector<double> value{1, -2, 3, 4}, grad{0.5, 0.25, -1, 2};
-  std::array<parameter<host, double>, 2> parameters() {
-    return {parameter<host, double>{"a", std::span(value).first(3), std::span(grad).first(3)},
-            parameter<host, double>{"b", std::span(value).last(1), std::span(grad).last(1)}};
-  }
-  host backend() const { return {}; }
-  parameter<host, double> parameter_block() requires Flat { return {"all", std::span(value), std::span(grad)}; }
-  void zero_grad() { std::fill(grad.begin(), grad.end(), 0.0); }
-};
+using model = juice::test::two_tensor_model<Flat>;
 
 // Gradients that change from step to step (so the moments are not proportional to one gradient).
 template <class M>

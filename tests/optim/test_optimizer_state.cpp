@@ -11,6 +11,7 @@
 
 #include <boost/test/unit_test.hpp>
 
+#include "two_tensor_model.hpp"
 #include "juice/backends/host/host.hpp"
 #include "juice/core/error.hpp"
 #include "juice/optim/adamw.hpp"
@@ -20,23 +21,8 @@
 using namespace juice;
 
 namespace {
-// Two tensors on the host, optionally also offered as one flat block.
 template <bool Flat>
-struct model {
-  using scalar_type = double;
-  using backend_type = host;
-  std::vector<double> value{1, -2, 3, 4}, grad{0.5, 0.25, -1, 2};
-  std::array<parameter<host, double>, 2> parameters() {
-    return {parameter<host, double>{"a", std::span(value).first(3), std::span(grad).first(3)},
-            parameter<host, double>{"b", std::span(value).last(1), std::span(grad).last(1)}};
-  }
-  host backend() const { return {}; }
-  parameter<host, double> parameter_block() requires Flat {
-    return {"all", std::span(value), std::span(grad)};
-  }
-  void zero_grad() { std::fill(grad.begin(), grad.end(), 0.0); }
-};
-static_assert(!FlatParameterised<model<false>> && FlatParameterised<model<true>>);
+using model = juice::test::two_tensor_model<Flat>;
 }  // namespace
 
 BOOST_AUTO_TEST_CASE(one_optimizer_refuses_a_second_model_of_the_same_shape) {
