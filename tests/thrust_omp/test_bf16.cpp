@@ -2,7 +2,8 @@
 // known by hand (ties to even both ways, negative numbers, overflow of the largest floats to inf,
 // subnormals, NaN payloads that naive rounding would turn into inf), then properties over random
 // bit patterns: the low 16 bits are zero, the result is the nearer of the two bf16 neighbours (the
-// even one on a tie), and it equals an arithmetic reference (tests/support/bf16_reference.hpp).
+// even one on a tie), and it equals an arithmetic reference (tests/support/bf16_reference.hpp) and
+// the host-only conversion of the safetensors writer (juice/io/float16.hpp).
 // Also the Thrust transform that the bf16 GEMM emulation uses, on the OpenMP system.
 #define BOOST_TEST_MODULE bf16
 #include <boost/test/unit_test.hpp>
@@ -18,6 +19,7 @@
 
 #include "bf16_reference.hpp"
 #include "juice/backends/cuda/bf16.hpp"
+#include "juice/io/float16.hpp"
 
 namespace {
 
@@ -93,8 +95,10 @@ BOOST_AUTO_TEST_CASE(nearest_neighbour_property_over_random_bit_patterns) {
     std::uint32_t u = static_cast<std::uint32_t>(g());
     if (i % 4 == 1) u = (u & 0xffff0000u) | 0x8000u;  // exact ties, a quarter of the draws
     const float x = from_bits(u);
-    if (std::isnan(x)) continue;
     const std::uint32_t r = rounded_bits(x);
+    // The checkpoint writer's host-only conversion (juice/io/float16.hpp) must agree, NaN included.
+    BOOST_TEST(r == bits(juice::io::bf16_to_float(juice::io::float_to_bf16(x))));
+    if (std::isnan(x)) continue;
     // The two bf16 neighbours of x: toward zero (truncated) and the next one away from zero (which
     // may be inf, whose value as a neighbour is 2^128 in magnitude: the first value beyond the range).
     const std::uint32_t lo = u & 0xffff0000u, hi = lo + 0x10000u;
