@@ -42,9 +42,9 @@ BOOST_AUTO_TEST_CASE(values_rounded_by_hand) {
   const float p8 = std::ldexp(1.0f, -8), p7 = std::ldexp(1.0f, -7), p6 = std::ldexp(1.0f, -6);
   // bf16 values near 1 are 1 + k 2^-7: 1 + 2^-8 is the midpoint of 1 (even) and 1 + 2^-7 (odd).
   BOOST_TEST(juice::round_to_bf16(1.0f + p8) == 1.0f);
-  BOOST_TEST(juice::round_to_bf16(1.0f + 3 * std::ldexp(1.0f, -9)) == 1.0f + p7);  // 0.75 of a step: up
-  BOOST_TEST(juice::round_to_bf16(1.0f + std::ldexp(1.0f, -9)) == 1.0f);           // 0.25 of a step: down
-  BOOST_TEST(juice::round_to_bf16(1.0f + 3 * p8) == 1.0f + p6);  // midpoint of 1+2^-7 (odd), 1+2^-6 (even): up
+  BOOST_TEST(juice::round_to_bf16(1.0f + 3 * std::ldexp(1.0f, -9)) == 1.0f + p7);    // 0.75 of a step: up
+  BOOST_TEST(juice::round_to_bf16(1.0f + std::ldexp(1.0f, -9)) == 1.0f);             // 0.25 of a step: down
+  BOOST_TEST(juice::round_to_bf16(1.0f + 3 * p8) == 1.0f + p6);                      // midpoint of 1+2^-7 (odd), 1+2^-6 (even): up
   BOOST_TEST(juice::round_to_bf16(1.0f + p8 + std::ldexp(1.0f, -20)) == 1.0f + p7);  // just above a tie
   // Negative numbers round by magnitude.
   BOOST_TEST(juice::round_to_bf16(-(1.0f + p8)) == -1.0f);
@@ -70,9 +70,9 @@ BOOST_AUTO_TEST_CASE(values_rounded_by_hand) {
   // Subnormals: bf16's smallest is 2^-133 (its 7 mantissa bits at the float's least exponent).
   const float s133 = std::ldexp(1.0f, -133);
   BOOST_TEST(juice::round_to_bf16(s133) == s133);
-  BOOST_TEST(rounded_bits(std::ldexp(1.0f, -134)) == bits(0.0f));                   // midpoint of 0 (even) and 2^-133
+  BOOST_TEST(rounded_bits(std::ldexp(1.0f, -134)) == bits(0.0f));                             // midpoint of 0 (even) and 2^-133
   BOOST_TEST(juice::round_to_bf16(std::ldexp(1.0f, -134) + std::ldexp(1.0f, -149)) == s133);  // just above it
-  BOOST_TEST(juice::round_to_bf16(3 * std::ldexp(1.0f, -134)) == std::ldexp(1.0f, -132));  // tie 2^-133 (odd) / 2^-132
+  BOOST_TEST(juice::round_to_bf16(3 * std::ldexp(1.0f, -134)) == std::ldexp(1.0f, -132));     // tie 2^-133 (odd) / 2^-132
   BOOST_TEST(rounded_bits(std::numeric_limits<float>::denorm_min()) == bits(0.0f));
   BOOST_TEST(rounded_bits(-std::numeric_limits<float>::denorm_min()) == bits(-0.0f));
   // The largest subnormal float rounds up into the normal range, to the smallest normal 2^-126.

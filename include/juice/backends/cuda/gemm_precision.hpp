@@ -18,7 +18,10 @@
 
 namespace juice {
 
-enum class gemm_precision { fp32, bf16 };
+enum class gemm_precision {
+  fp32,  // the default
+  bf16,  // bf16 inputs, float accumulation
+};
 
 [[nodiscard]] constexpr std::string_view gemm_precision_name(gemm_precision p) {
   return p == gemm_precision::bf16 ? "bf16" : "fp32";
