@@ -91,7 +91,7 @@ BOOST_AUTO_TEST_CASE(values_rounded_by_hand) {
 BOOST_AUTO_TEST_CASE(nearest_neighbour_property_over_random_bit_patterns) {
   std::mt19937 g(42);
   std::size_t checked = 0;
-  for (int i = 0; i < 200000; ++i) {
+  for (int i = 0; i < 65536; ++i) {
     std::uint32_t u = static_cast<std::uint32_t>(g());
     if (i % 4 == 1) u = (u & 0xffff0000u) | 0x8000u;  // exact ties, a quarter of the draws
     const float x = from_bits(u);
@@ -117,7 +117,7 @@ BOOST_AUTO_TEST_CASE(nearest_neighbour_property_over_random_bit_patterns) {
     if (std::isfinite(x)) BOOST_TEST(r == bits(juice::test::bf16_reference(x)));
     ++checked;
   }
-  BOOST_TEST(checked > 190000u);
+  BOOST_TEST(checked > 62000u);  // all but the NaN patterns (1 in 256 of the random ones)
 }
 
 BOOST_AUTO_TEST_CASE(thrust_transform_rounds_every_element) {
