@@ -7,7 +7,10 @@
 //                                      lines (the gpu tests' report) as "primitives_max_abs_error"
 //   ... --transformer FILE             FILE holds cuda_transformer_bench's JSON object: printed as
 //                                      "transformer", with fp32 training's model FLOP rate over the
-//                                      SGEMM rate measured here ("fp32_training_over_sgemm")
+//                                      SGEMM rate measured here ("fp32_training_over_sgemm"), bf16
+//                                      training's MFU ("bf16_training_mfu", against the benchmark's
+//                                      assumed peak) and its model FLOP rate over the BF16 GEMM rate
+//                                      measured here ("bf16_training_over_bf16_gemm")
 // Each product is validated once against a double-precision host product on a few entries before
 // it is timed (llm.c's dev/cuda habit): a fast wrong GEMM reports an error, not a rate.
 #include <algorithm>
@@ -181,10 +184,19 @@ int main(int argc, char** argv) {
              "failed or was not run)\"}\n";
     } else {
       out << " \"transformer\": " << transformer;
-      const std::string key = "\"fp32_model_tflops\": ";
-      const auto at = transformer.find(key);
-      if (at != std::string::npos && f32.tflops > 0)
-        out << ",\n \"fp32_training_over_sgemm\": " << std::strtod(transformer.c_str() + at + key.size(), nullptr) / f32.tflops;
+      // A number of the benchmark's object by its (unique) key, or NaN.
+      const auto number = [&transformer](const std::string& name) {
+        const std::string key = "\"" + name + "\": ";
+        const auto at = transformer.find(key);
+        return at == std::string::npos ? std::nan("") : std::strtod(transformer.c_str() + at + key.size(), nullptr);
+      };
+      const double fp32_tflops = number("fp32_model_tflops"), bf16_tflops = number("bf16_model_tflops");
+      if (std::isfinite(fp32_tflops) && f32.tflops > 0)
+        out << ",\n \"fp32_training_over_sgemm\": " << fp32_tflops / f32.tflops;
+      const double bf16_mfu = number("bf16_training_mfu");
+      if (std::isfinite(bf16_mfu)) out << ",\n \"bf16_training_mfu\": " << bf16_mfu;
+      if (std::isfinite(bf16_tflops) && bf16.tflops > 0)
+        out << ", \"bf16_training_over_bf16_gemm\": " << bf16_tflops / bf16.tflops;
       out << "}\n";
     }
     cublasDestroy(h);

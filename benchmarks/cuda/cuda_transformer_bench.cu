@@ -4,17 +4,19 @@
 //               observer calls of consecutive updates), the model FLOP rate at 6N + 6LCT FLOPs per
 //               token (Kaplan et al. 2020; N parameters, L layers, C channels, T context), and MFU
 //               against an assumed dense peak given with --peak-tflops (default 989, H100/H200 SXM
-//               bf16; fp32 is better judged against the measured SGEMM rate, which gpu-check adds)
+//               bf16; fp32 is better judged against the measured SGEMM rate, which gpu-check adds),
+//               once with fp32 GEMMs ("fp32") and once with bf16 GEMMs on tensor cores ("bf16",
+//               juice::gemm_precision::bf16: fp32 master weights, activations and gradients, the
+//               same FLOP count; its MFU is also "bf16_training_mfu" at the top level)
 //   irft:       the same per-update time for IRFT inner steps (chosen and rejected rows scored in
 //               one pass) over SFT's, and the peak memory of each run (the stream-ordered pool's
-//               high watermark) as a ratio
+//               high watermark) as a ratio (fp32)
 //   generation: KV-cache sampling tokens/s for B rows, against recomputing the full forward pass
 //               for every new token (estimated as B tokens per full logits() call at the final
-//               length)
+//               length) (fp32)
 // It validates before it times (llm.c's habit): a small model's logits on juice::cuda against
-// juice::cpu, failing with a non-zero exit when they differ. Only fp32 is measured: the bf16 compute
-// path does not exist yet. No number here has ever been measured: no GPU was available when it was
-// written.
+// juice::cpu, in fp32 and in bf16 (a looser bound), failing with a non-zero exit when they differ.
+// No number here has ever been measured: no GPU was available when it was written.
 //   cuda_transformer_bench [--steps K] [--peak-tflops P] [--small]   (--small: a quick shape for a
 //                                                                    smoke run, not the target one)
 #include <algorithm>
@@ -89,11 +91,12 @@ struct step_timer {
   }
 };
 
-// The largest |a - b| between a small model's logits on the GPU and on the CPU.
-double validate() {
+// The largest |a - b| between a small model's logits on the GPU (GEMMs in `precision`) and on the
+// CPU (fp32).
+double validate(juice::gemm_precision precision) {
   const juice::transformer_config cfg{2, 4, 32, 24, 97};
   transformer<juice::cpu, float> a(cfg, 5);
-  transformer<juice::cuda, float> b(juice::cuda{}, cfg, 5);
+  transformer<juice::cuda, float> b(juice::cuda(precision), cfg, 5);
   const auto batch = random_batch(3, 7, 9, cfg.vocab, 2);
   const auto la = a.logits(batch), lb = b.logits(batch), lc = b.logits_cached(batch);
   double worst = 0;
@@ -102,6 +105,31 @@ double validate() {
     worst = std::max(worst, std::abs(double(la.data()[i]) - double(lc.data()[i])));
   }
   return worst;
+}
+
+struct training_run {
+  double step_s = 0, peak_bytes = 0, n_params = 0;
+};
+
+// SFT updates on B full-context rows (a one-token prompt, every other token scored): the median
+// time per update and the pool's peak memory.
+training_run train(const juice::transformer_config& cfg, std::size_t B, std::size_t steps,
+                   juice::gemm_precision precision, cudaMemPool_t pool) {
+  training_run r;
+  transformer<juice::cuda, float> m(juice::cuda(precision), cfg, 1);
+  r.n_params = static_cast<double>(m.num_parameters());
+  const auto demos = random_batch(B, 1, cfg.context - 1, cfg.vocab, 3);
+  juice::adamw opt(juice::adamw_hyper{1e-4});
+  juice::sft_options o;
+  o.steps = steps + 1;
+  step_timer timer;
+  m.backend().synchronize();
+  reset_peak(pool);
+  juice::sft(o).run(m, demos, opt, [&timer](const juice::step_event& e) { timer(e); });
+  m.backend().synchronize();
+  r.peak_bytes = peak_bytes(pool);
+  r.step_s = timer.median_step();
+  return r;
 }
 
 }  // namespace
@@ -122,35 +150,30 @@ int main(int argc, char** argv) {
   }
   steps = std::max<std::size_t>(steps, 3);
   try {
-    const double err = validate();
-    if (!(err <= 1e-3)) {
-      std::fprintf(stderr, "cuda_transformer_bench: validation failed: GPU logits differ from the CPU's by %g\n", err);
+    // Logits are O(1) here: fp32 differs by summation order only; bf16 by the rounding of every
+    // GEMM input to 8 significant bits along the chain of GEMMs, about 2^-8 each (2^-4 allowed).
+    const double err = validate(juice::gemm_precision::fp32);
+    const double err_bf16 = validate(juice::gemm_precision::bf16);
+    if (!(err <= 1e-3) || !(err_bf16 <= 0.0625)) {
+      std::fprintf(stderr,
+                   "cuda_transformer_bench: validation failed: GPU logits differ from the CPU's by %g (fp32), %g "
+                   "(bf16 GEMMs)\n",
+                   err, err_bf16);
       return 1;
     }
     const auto cfg = small ? juice::transformer_config{2, 4, 128, 256, 1000} : juice::transformer_config::gpt2_124m();
     const std::size_t B = small ? 4 : 16, T = cfg.context, L = cfg.layers, C = cfg.channels;
     const cudaMemPool_t pool = device_pool();
 
-    // Training: SFT updates on B full-context rows (a one-token prompt, every other token scored).
-    double sft_step = 0, sft_peak = 0, n_params = 0;
-    {
-      transformer<juice::cuda, float> m(juice::cuda{}, cfg, 1);
-      n_params = static_cast<double>(m.num_parameters());
-      const auto demos = random_batch(B, 1, T - 1, cfg.vocab, 3);
-      juice::adamw opt(juice::adamw_hyper{1e-4});
-      juice::sft_options o;
-      o.steps = steps + 1;
-      step_timer timer;
-      m.backend().synchronize();
-      reset_peak(pool);
-      juice::sft(o).run(m, demos, opt, [&timer](const juice::step_event& e) { timer(e); });
-      m.backend().synchronize();
-      sft_peak = peak_bytes(pool);
-      sft_step = timer.median_step();
-    }
-    const double tokens_per_s = double(B * T) / sft_step;
+    // Training, fp32 GEMMs and then bf16 GEMMs: the same model, data and FLOP count.
+    const training_run fp32 = train(cfg, B, steps, juice::gemm_precision::fp32, pool);
+    const training_run bf16 = train(cfg, B, steps, juice::gemm_precision::bf16, pool);
+    const double n_params = fp32.n_params, sft_step = fp32.step_s, sft_peak = fp32.peak_bytes;
     const double flops_per_token = 6 * n_params + 6.0 * double(L * C * T);
+    const double tokens_per_s = double(B * T) / sft_step;
     const double model_tflops = tokens_per_s * flops_per_token / 1e12;
+    const double bf16_tokens_per_s = double(B * T) / bf16.step_s;
+    const double bf16_tflops = bf16_tokens_per_s * flops_per_token / 1e12;
 
     // IRFT: B demonstration pairs (half prompt, half response), rejections sampled by the model;
     // inner updates score 2B rows. The first observer call follows generation and reference
@@ -207,7 +230,13 @@ int main(int argc, char** argv) {
         << "}, \"validation_max_abs_error\": " << err << ",\n  \"fp32\": {\"training_tokens_per_s\": " << tokens_per_s
         << ", \"step_s\": " << sft_step << ", \"flops_per_token\": " << flops_per_token
         << ", \"fp32_model_tflops\": " << model_tflops << ", \"mfu_vs_assumed_peak\": " << model_tflops / peak_tflops
-        << ", \"assumed_peak_tflops\": " << peak_tflops << "},\n  \"bf16\": null, \"bf16_reason\": \"no bf16 compute path yet\",\n"
+        << ", \"assumed_peak_tflops\": " << peak_tflops << ", \"peak_bytes\": " << sft_peak
+        << "},\n  \"bf16\": {\"training_tokens_per_s\": " << bf16_tokens_per_s << ", \"step_s\": " << bf16.step_s
+        << ", \"flops_per_token\": " << flops_per_token << ", \"bf16_model_tflops\": " << bf16_tflops
+        << ", \"mfu_vs_assumed_peak\": " << bf16_tflops / peak_tflops << ", \"assumed_peak_tflops\": " << peak_tflops
+        << ", \"peak_bytes\": " << bf16.peak_bytes << ", \"validation_max_abs_error\": " << err_bf16
+        << "},\n  \"bf16_training_mfu\": " << bf16_tflops / peak_tflops << ", \"bf16_over_fp32_tokens_per_s\": "
+        << bf16_tokens_per_s / tokens_per_s << ",\n"
         << "  \"irft_over_sft_step_time\": " << irft_step / sft_step << ", \"irft_step_s\": " << irft_step
         << ", \"irft_over_sft_peak_memory\": " << irft_peak / sft_peak << ", \"sft_peak_bytes\": " << sft_peak
         << ", \"irft_peak_bytes\": " << irft_peak << ",\n  \"generation_tokens_per_s\": " << gen_tokens_per_s

@@ -38,11 +38,22 @@ static_assert(juice::TransformerBackend<juice::cuda, double>);
 
 JUICE_DEVICE_PRIMITIVE_TESTS(make_cuda)
 
+// bf16 compute on tensor cores (cublasGemmEx, CUBLAS_COMPUTE_32F_FAST_16BF): cuBLAS converts the
+// inputs itself, so the rounded-input reference is held to one bf16 rounding, not to float
+// accumulation as on the OpenMP system's emulation (device_checks.hpp, bf16_tolerance).
+BOOST_AUTO_TEST_CASE(bf16_gemm_mode) {
+  juice::cuda d(juice::gemm_precision::bf16);
+  juice::test::device::check_matmul_bf16(d, false);
+}
+
 BOOST_AUTO_TEST_CASE(copies_share_the_stream) {
   juice::cuda a;
   juice::cuda b = a;
   BOOST_CHECK(a.stream() == b.stream());
   BOOST_CHECK(a.cublas() == b.cublas());
+  juice::cuda c(juice::gemm_precision::bf16);
+  juice::cuda d = c;
+  BOOST_CHECK(d.precision() == juice::gemm_precision::bf16 && a.precision() == juice::gemm_precision::fp32);
 }
 
 int main(int argc, char* argv[]) {

@@ -2,8 +2,8 @@
 // same seed: the whole-model checks the thrust-omp tests run in CI
 // (tests/support/device_model_checks.hpp), here with cuBLAS GEMMs and the functors compiled by nvcc:
 // forward, backward, an AdamW update, full and KV-cache logits, sampling, the reward model, and a
-// few SFT and IRFT updates run unchanged. Without a device the program prints why and exits with 77
-// (ctest: skipped). With JUICE_GPU_CHECK_REPORT=<file> it appends "<check> <worst |diff|>" lines
+// few SFT and IRFT updates run unchanged; and the same model with bf16 GEMMs, within bf16's
+// tolerances. Without a device the program prints why and exits with 77 (ctest: skipped). With JUICE_GPU_CHECK_REPORT=<file> it appends "<check> <worst |diff|>" lines
 // for scripts/gpu-check.
 #define BOOST_TEST_MODULE cuda_transformer
 #define BOOST_TEST_NO_MAIN
@@ -45,6 +45,12 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(transformer_forward_backward_matches_cpu, T, juice
 
 BOOST_AUTO_TEST_CASE_TEMPLATE(sft_and_irft_steps_match_cpu, T, juice::test::device::float_types) {
   juice::test::device::check_model_training<T, juice::cuda>(make_cuda);
+}
+
+// bf16 GEMMs on tensor cores against the fp32 CPU model: the looser bf16 tolerances
+// (device_model_checks.hpp, bf16_model_tolerance), worst elements printed; SFT and IRFT train.
+BOOST_AUTO_TEST_CASE(bf16_gemms_stay_within_bf16_of_fp32_and_train) {
+  juice::test::device::check_model_bf16<juice::cuda>([] { return juice::cuda(juice::gemm_precision::bf16); });
 }
 
 int main(int argc, char* argv[]) {

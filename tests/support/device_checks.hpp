@@ -20,6 +20,7 @@
 #include <boost/mpl/list.hpp>
 #include <boost/test/unit_test.hpp>
 
+#include "bf16_reference.hpp"
 #include "juice/backends/cpu/cpu.hpp"
 #include "juice/backends/host/host.hpp"
 #include "juice/concepts/transformer_backend.hpp"
@@ -190,6 +191,212 @@ void check_matmul(D& d) {
   compare(io.down(bdi), dinp, "matmul_backward dinp");
   compare(io.down(bdw), dw, "matmul_backward dw");
   compare(io.down(bdb), db, "matmul_backward dbias");
+}
+
+// Tolerances of the bf16 GEMM mode (gemm_precision::bf16), relative to the size of each dot product,
+// mag = sum_k |a_k b_k| (plus |bias| or the accumulated start value): an element's error is bounded
+// by a multiple of mag, not of its own value, which cancellation can make arbitrarily small.
+//   emulated:  the device result against a double-precision GEMM of the bf16-rounded inputs. On the
+//              OpenMP system the inputs are rounded exactly so; what remains is float accumulation,
+//              at most about K 2^-24 mag for K-term sums: (K + 2) 2^-24 allows it.
+//   hardware:  the same on a GPU, where cuBLAS converts the inputs itself (its conversion is not
+//              specified bit for bit, and CUBLAS_COMPUTE_32F_FAST_16BF also allows TF32): within one
+//              bf16 rounding of each factor, 2 * 2^-9 = 2^-8.
+//   fp32 gap:  against the fp32 GEMM of the unrounded inputs: a product of two factors each rounded
+//              by at most 2^-9 relative moves by at most (2^-8 + 2^-18) |a b|, so the gap is at most
+//              that times mag (plus float accumulation); it must also exceed 2^-16 somewhere, far above
+//              float accumulation, or the bf16 mode is not really on.
+struct bf16_tolerance {
+  static double emulated(std::ptrdiff_t K) { return double(K + 2) * std::ldexp(1.0, -24); }
+  static constexpr double hardware = 1.0 / 256;
+  static constexpr double fp32_gap_max = 1.0 / 256 + 1.0 / 262144 + 1e-6;
+  static constexpr double fp32_gap_min = 1.0 / 65536;
+};
+
+// |got - want| <= tol mag per element, the worst element printed and recorded; returns the largest
+// |got - want| / mag (for the fp32-gap checks).
+inline double compare_scaled(const std::vector<float>& got, const std::vector<double>& want,
+                             const std::vector<double>& mag, double tol, const std::string& what) {
+  BOOST_REQUIRE(got.size() == want.size() && want.size() == mag.size());
+  std::size_t worst = 0;
+  double worst_ratio = -1, worst_abs = 0;
+  for (std::size_t i = 0; i < got.size(); ++i) {
+    const double err = std::abs(double(got[i]) - want[i]);
+    const double ratio = std::isfinite(err) ? err / std::max(mag[i], 1e-300) : 1e300;
+    if (ratio > worst_ratio) {
+      worst_ratio = ratio;
+      worst = i;
+    }
+    worst_abs = std::max(worst_abs, std::isfinite(err) ? err : 1e300);
+  }
+  std::ostringstream msg;
+  msg.precision(10);
+  msg << what << ": worst element " << worst;
+  if (!got.empty())
+    msg << ": " << double(got[worst]) << " vs " << want[worst] << " (|diff| / mag " << worst_ratio << " with mag "
+        << mag[worst] << ", allowed " << tol << "; max |diff| " << worst_abs << ")";
+  std::cout << msg.str() << "\n";
+  auto& e = worst_errors()[what];
+  e = std::max(e, worst_abs);
+  BOOST_CHECK_MESSAGE(worst_ratio <= tol, msg.str());
+  return worst_ratio;
+}
+
+// Row-major out(M,N) = start + a(M,K) b(N,K)^T in double, on bf16-rounded a and b when `round`;
+// `mag` gets sum_k |a b| + |start|.
+inline std::vector<double> reference_gemm(const std::vector<float>& a, const std::vector<float>& b,
+                                          const std::vector<double>& start, std::ptrdiff_t M, std::ptrdiff_t N,
+                                          std::ptrdiff_t K, bool round, std::vector<double>& mag) {
+  std::vector<double> out(std::size_t(M * N));
+  mag.assign(out.size(), 0.0);
+  const auto r = [round](float x) { return double(round ? bf16_reference(x) : x); };
+  for (std::ptrdiff_t i = 0; i < M; ++i)
+    for (std::ptrdiff_t j = 0; j < N; ++j) {
+      const std::size_t o = std::size_t(i * N + j);
+      double s = start.empty() ? 0.0 : start[o], m = std::abs(s);
+      for (std::ptrdiff_t k = 0; k < K; ++k) {
+        const double p = r(a[std::size_t(i * K + k)]) * r(b[std::size_t(j * K + k)]);
+        s += p;
+        m += std::abs(p);
+      }
+      out[o] = s;
+      mag[o] = m;
+    }
+  return out;
+}
+
+inline std::vector<float> transposed(const std::vector<float>& x, std::ptrdiff_t R, std::ptrdiff_t C) {
+  std::vector<float> t(x.size());
+  for (std::ptrdiff_t r = 0; r < R; ++r)
+    for (std::ptrdiff_t c = 0; c < C; ++c) t[std::size_t(c * R + r)] = x[std::size_t(r * C + c)];
+  return t;
+}
+
+// The bf16 GEMM mode of a float device backend `d` (constructed with gemm_precision::bf16):
+// (a) inputs exactly representable in bf16 (k 2^-e, |k| < 256) give the fp32 result, to float
+//     accumulation; (b) random inputs give a double GEMM of the bf16-rounded inputs (to float
+//     accumulation where `emulated`, within one bf16 rounding on hardware), differ from the fp32
+//     result by no more than bf16 rounding allows and by more than float rounding could (the mode is
+//     on). Forward with bias and backward (dinp overwritten, dw and dbias accumulated; the bias and
+//     its gradient are float, not GEMM inputs), and the LM head's logits. double GEMMs ignore the mode.
+template <class D>
+void check_matmul_bf16(D& d, bool emulated) {
+  using T = float;
+  std::mt19937 g(12);
+  device_io<D> io{d};
+  const std::ptrdiff_t N = 13, C = 24, OC = 11;
+  const std::string mode = emulated ? " <bf16, emulated>" : " <bf16>";
+
+  // (a) Exactly representable inputs: up to 8 significant bits, exponents spread over 2^-1..2^-6.
+  std::uniform_int_distribution<int> kd(-255, 255), ed(1, 6);
+  const auto exact = [&](std::size_t n) {
+    std::vector<T> v(n);
+    for (auto& x : v) x = std::ldexp(T(kd(g)), -ed(g));
+    return v;
+  };
+  {
+    auto inp = exact(std::size_t(N * C)), w = exact(std::size_t(OC * C)), bias = random_vector<T>(std::size_t(OC), g);
+    auto out = random_vector<T>(std::size_t(N * OC), g);
+    auto bi = io.up(inp);
+    auto bw = io.up(w);
+    auto bb = io.up(bias);
+    auto bo = io.up(out);
+    d.matmul_forward(d.data(bo), d.data(std::as_const(bi)), d.data(std::as_const(bw)), d.data(std::as_const(bb)), N, C, OC);
+    cpu::matmul_forward<T>(out.data(), inp.data(), w.data(), bias.data(), N, C, OC);
+    compare(io.down(bo), out, "bf16-exact inputs: matmul_forward" + mode);
+    auto dout = exact(std::size_t(N * OC)), dinp = random_vector<T>(std::size_t(N * C), g);
+    auto dw = exact(std::size_t(OC * C)), db = random_vector<T>(std::size_t(OC), g);
+    auto bdo = io.up(dout);
+    auto bdi = io.up(dinp);
+    auto bdw = io.up(dw);
+    auto bdb = io.up(db);
+    d.matmul_backward(d.data(bdi), d.data(bdw), d.data(bdb), d.data(std::as_const(bdo)), d.data(std::as_const(bi)),
+                      d.data(std::as_const(bw)), N, C, OC);
+    cpu::matmul_backward<T>(dinp.data(), dw.data(), db.data(), dout.data(), inp.data(), w.data(), N, C, OC);
+    compare(io.down(bdi), dinp, "bf16-exact inputs: matmul_backward dinp" + mode);
+    compare(io.down(bdw), dw, "bf16-exact inputs: matmul_backward dw" + mode);
+    compare(io.down(bdb), db, "bf16-exact inputs: matmul_backward dbias" + mode);
+  }
+
+  // (b) Random inputs.
+  const double tol = emulated ? bf16_tolerance::emulated(std::max({N, C, OC})) : bf16_tolerance::hardware;
+  double gap_forward = 0, gap_dinp = 0, gap_dw = 0;
+  auto inp = random_vector<T>(std::size_t(N * C), g), w = random_vector<T>(std::size_t(OC * C), g);
+  auto bias = random_vector<T>(std::size_t(OC), g), out = random_vector<T>(std::size_t(N * OC), g);
+  auto bi = io.up(inp);
+  auto bw = io.up(w);
+  auto bb = io.up(bias);
+  auto bo = io.up(out);
+  d.matmul_forward(d.data(bo), d.data(std::as_const(bi)), d.data(std::as_const(bw)), d.data(std::as_const(bb)), N, C, OC);
+  const auto got_out = io.down(bo);
+  {
+    std::vector<double> start(std::size_t(N * OC)), mag, mag32;
+    for (std::ptrdiff_t n = 0; n < N; ++n)
+      for (std::ptrdiff_t o = 0; o < OC; ++o) start[std::size_t(n * OC + o)] = bias[std::size_t(o)];
+    const auto want = reference_gemm(inp, w, start, N, OC, C, true, mag);
+    compare_scaled(got_out, want, mag, tol, "matmul_forward vs rounded-input GEMM" + mode);
+    const auto fp32 = reference_gemm(inp, w, start, N, OC, C, false, mag32);
+    gap_forward = compare_scaled(got_out, fp32, mag32, bf16_tolerance::fp32_gap_max, "matmul_forward vs fp32" + mode);
+  }
+  auto dout = random_vector<T>(std::size_t(N * OC), g), dinp = random_vector<T>(std::size_t(N * C), g);
+  auto dw = random_vector<T>(std::size_t(OC * C), g), db = random_vector<T>(std::size_t(OC), g);
+  auto bdo = io.up(dout);
+  auto bdi = io.up(dinp);
+  auto bdw = io.up(dw);
+  auto bdb = io.up(db);
+  d.matmul_backward(d.data(bdi), d.data(bdw), d.data(bdb), d.data(std::as_const(bdo)), d.data(std::as_const(bi)),
+                    d.data(std::as_const(bw)), N, C, OC);
+  {
+    // dinp(N,C) = dout(N,OC) w(OC,C): rows of dout against rows of w^T (C,OC). Overwritten.
+    std::vector<double> mag, mag32;
+    const auto wt = transposed(w, OC, C);
+    const auto got = io.down(bdi);
+    compare_scaled(got, reference_gemm(dout, wt, {}, N, C, OC, true, mag), mag, tol,
+                   "matmul_backward dinp vs rounded-input GEMM" + mode);
+    gap_dinp = compare_scaled(got, reference_gemm(dout, wt, {}, N, C, OC, false, mag32), mag32,
+                              bf16_tolerance::fp32_gap_max, "matmul_backward dinp vs fp32" + mode);
+  }
+  {
+    // dw(OC,C) += dout^T(OC,N) inp(N,C): rows of dout^T against rows of inp^T (C,N).
+    std::vector<double> mag, mag32, start(dw.begin(), dw.end());
+    const auto got = io.down(bdw);
+    const auto dt = transposed(dout, N, OC), it = transposed(inp, N, C);
+    compare_scaled(got, reference_gemm(dt, it, start, OC, C, N, true, mag), mag, tol,
+                   "matmul_backward dw vs rounded-input GEMM" + mode);
+    gap_dw = compare_scaled(got, reference_gemm(dt, it, start, OC, C, N, false, mag32), mag32,
+                            bf16_tolerance::fp32_gap_max, "matmul_backward dw vs fp32" + mode);
+  }
+  // dbias is a float sum of the unrounded dout: as the fp32 CPU computes it.
+  cpu::matmul_backward<T>(nullptr, nullptr, db.data(), dout.data(), inp.data(), w.data(), N, C, OC);
+  compare(io.down(bdb), db, "matmul_backward dbias" + mode);
+  const bool on = gap_forward > bf16_tolerance::fp32_gap_min && gap_dinp > bf16_tolerance::fp32_gap_min &&
+                  gap_dw > bf16_tolerance::fp32_gap_min;
+  BOOST_CHECK_MESSAGE(on, "bf16 mode: the GEMMs equal the fp32 ones (largest relative gaps "
+                              << gap_forward << ", " << gap_dinp << ", " << gap_dw << "): the mode is not on");
+
+  // The LM head's logits are a GEMM too (h against the tied wte).
+  const std::ptrdiff_t M = 6, V = 29;
+  auto h = random_vector<T>(std::size_t(M * C), g), wte = random_vector<T>(std::size_t(V * C), g);
+  auto logits = random_vector<T>(std::size_t(M * V), g);
+  auto bh = io.up(h);
+  auto bwte = io.up(wte);
+  auto bl = io.up(logits);
+  d.lm_logits(d.data(bl), d.data(std::as_const(bh)), d.data(std::as_const(bwte)), M, C, V);
+  std::vector<double> mag;
+  compare_scaled(io.down(bl), reference_gemm(h, wte, {}, M, V, C, true, mag), mag, tol,
+                 "lm_logits vs rounded-input GEMM" + mode);
+
+  // double ignores the mode: the double GEMM is exact-check material.
+  std::vector<double> x(std::size_t(N * C)), wd(std::size_t(OC * C)), od(std::size_t(N * OC)), od_cpu(od.size());
+  for (std::size_t i = 0; i < x.size(); ++i) x[i] = double(inp[i]) + 1e-9 * double(i % 7);
+  for (std::size_t i = 0; i < wd.size(); ++i) wd[i] = double(w[i]);
+  auto bx = io.up(x);
+  auto bwd = io.up(wd);
+  auto bod = io.up(od);
+  d.matmul_forward(d.data(bod), d.data(std::as_const(bx)), d.data(std::as_const(bwd)), static_cast<const double*>(nullptr), N,
+                   C, OC);
+  cpu::matmul_forward<double>(od_cpu.data(), x.data(), wd.data(), nullptr, N, C, OC);
+  compare(io.down(bod), od_cpu, "double matmul_forward, bf16 mode ignored" + mode);
 }
 
 // Embedding (repeated tokens and positions), gather_rows, scatter_add_rows against juice::cpu.

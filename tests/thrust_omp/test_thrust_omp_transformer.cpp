@@ -25,3 +25,11 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(transformer_matches_cpu, T, juice::test::device::f
 BOOST_AUTO_TEST_CASE_TEMPLATE(sft_and_irft_match_cpu, T, juice::test::device::float_types) {
   juice::test::device::check_model_training<T, juice::thrust_omp_backend>(make_omp);
 }
+
+// The float model with bf16 GEMMs (emulated: inputs rounded to bf16, float accumulation) against
+// the fp32 model on juice::cpu: looser tolerances from bf16's 8 significant bits, and SFT and IRFT
+// train as in fp32 (device_model_checks.hpp, check_model_bf16).
+BOOST_AUTO_TEST_CASE(bf16_gemms_stay_within_bf16_of_fp32_and_train) {
+  juice::test::device::check_model_bf16<juice::thrust_omp_backend>(
+      [] { return juice::thrust_omp_backend(juice::gemm_precision::bf16); });
+}

@@ -9,6 +9,8 @@
 // portable functors of juice/backends/cuda/*.cuh, launched through Thrust (the same code the OpenMP
 // backend runs in CI); the GEMMs are cuBLAS (row-major through the usual transposition: a row-major
 // (R,C) matrix is a column-major (C,R) one, so out = inp w^T is computed as out^T = w inp^T).
+// The float GEMMs run in fp32 or, with gemm_precision::bf16, on bf16 tensor cores with float
+// accumulation (cublasGemmEx, CUBLAS_COMPUTE_32F_FAST_16BF); all storage stays float either way.
 // Every CUDA and cuBLAS call is checked (juice/backends/cuda/error.hpp). Compile with nvcc
 // (-std=c++20); link CUDA::cudart and CUDA::cublas (the juice::cuda target does all this).
 #pragma once
@@ -24,6 +26,7 @@
 #include <thrust/system/cuda/execution_policy.h>
 
 #include "juice/backends/cuda/error.hpp"
+#include "juice/backends/cuda/gemm_precision.hpp"
 #include "juice/backends/cuda/linear.cuh"
 #include "juice/backends/cuda/primitives.hpp"
 #include "juice/concepts/backend.hpp"
@@ -103,16 +106,24 @@ private:
   std::size_t n_ = 0;
 };
 
-// cuBLAS GEMM per precision, column-major: C(m,n) = alpha op(A) op(B) + beta C.
-inline cublasStatus_t gemm(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k,
-                           const float* alpha, const float* a, int lda, const float* b, int ldb, const float* beta,
-                           float* c, int ldc) {
-  return cublasSgemm(h, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+// cuBLAS GEMM per scalar type and compute precision, column-major: C(m,n) = alpha op(A) op(B) + beta C,
+// checked here so that an error names the cuBLAS call that failed. float in gemm_precision::bf16:
+// cublasGemmEx on the float arrays as they are (CUDA_R_32F A, B and C) with
+// CUBLAS_COMPUTE_32F_FAST_16BF, which lets cuBLAS convert the inputs to bf16 for the tensor cores
+// and accumulate in float; no bf16 copy of anything is stored. double ignores the precision.
+inline void gemm(gemm_precision p, cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k,
+                 const float* alpha, const float* a, int lda, const float* b, int ldb, const float* beta, float* c,
+                 int ldc) {
+  if (p == gemm_precision::bf16)
+    JUICE_CUDA_CHECK(cublasGemmEx(h, ta, tb, m, n, k, alpha, a, CUDA_R_32F, lda, b, CUDA_R_32F, ldb, beta, c,
+                                  CUDA_R_32F, ldc, CUBLAS_COMPUTE_32F_FAST_16BF, CUBLAS_GEMM_DEFAULT));
+  else
+    JUICE_CUDA_CHECK(cublasSgemm(h, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc));
 }
-inline cublasStatus_t gemm(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k,
-                           const double* alpha, const double* a, int lda, const double* b, int ldb, const double* beta,
-                           double* c, int ldc) {
-  return cublasDgemm(h, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+inline void gemm(gemm_precision, cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k,
+                 const double* alpha, const double* a, int lda, const double* b, int ldb, const double* beta,
+                 double* c, int ldc) {
+  JUICE_CUDA_CHECK(cublasDgemm(h, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc));
 }
 
 }  // namespace cuda_detail
@@ -123,7 +134,11 @@ public:
   template <class T> using buffer = cuda_detail::device_buffer<T>;
 
   // A stream and a cuBLAS handle on the current device; throws juice::cuda_error without one.
-  cuda() : ctx_(std::make_shared<cuda_detail::context>()) {}
+  cuda() : cuda(gemm_precision::fp32) {}
+  // ... with the given compute precision of the float GEMMs (juice/backends/cuda/gemm_precision.hpp).
+  explicit cuda(gemm_precision precision) : ctx_(std::make_shared<cuda_detail::context>()), precision_(precision) {}
+
+  [[nodiscard]] gemm_precision precision() const { return precision_; }
 
   [[nodiscard]] cudaStream_t stream() const { return ctx_->stream(); }  // where the primitives run
   [[nodiscard]] cublasHandle_t cublas() const { return ctx_->blas(); }  // bound to stream()
@@ -161,8 +176,8 @@ public:
   template <class T>
   void gemm_forward(T* out, const T* inp, const T* w, const T* bias, index N, index C, index OC) {
     const T one = 1, zero = 0;
-    JUICE_CUDA_CHECK(cuda_detail::gemm(cublas(), CUBLAS_OP_T, CUBLAS_OP_N, narrow(OC), narrow(N), narrow(C), &one, w,
-                                       narrow(C), inp, narrow(C), &zero, out, narrow(OC)));
+    cuda_detail::gemm(precision_, cublas(), CUBLAS_OP_T, CUBLAS_OP_N, narrow(OC), narrow(N), narrow(C), &one, w,
+                      narrow(C), inp, narrow(C), &zero, out, narrow(OC));
     if (bias) device_kernels::add_bias(exec(), out, bias, N, OC);
   }
   // dinp(N,C) = dout w (overwritten); dw(OC,C) += dout^T inp; dbias(OC) += sum_n dout. Null skips.
@@ -170,11 +185,11 @@ public:
   void gemm_backward(T* dinp, T* dw, T* dbias, const T* dout, const T* inp, const T* w, index N, index C, index OC) {
     const T one = 1, zero = 0;
     if (dinp)  // column-major dinp^T(C,N) = w^T(C,OC) dout^T(OC,N)
-      JUICE_CUDA_CHECK(cuda_detail::gemm(cublas(), CUBLAS_OP_N, CUBLAS_OP_N, narrow(C), narrow(N), narrow(OC), &one, w,
-                                         narrow(C), dout, narrow(OC), &zero, dinp, narrow(C)));
+      cuda_detail::gemm(precision_, cublas(), CUBLAS_OP_N, CUBLAS_OP_N, narrow(C), narrow(N), narrow(OC), &one, w,
+                        narrow(C), dout, narrow(OC), &zero, dinp, narrow(C));
     if (dw)  // column-major dw^T(C,OC) += inp^T(C,N) dout(N,OC)
-      JUICE_CUDA_CHECK(cuda_detail::gemm(cublas(), CUBLAS_OP_N, CUBLAS_OP_T, narrow(C), narrow(OC), narrow(N), &one,
-                                         inp, narrow(C), dout, narrow(OC), &one, dw, narrow(C)));
+      cuda_detail::gemm(precision_, cublas(), CUBLAS_OP_N, CUBLAS_OP_T, narrow(C), narrow(OC), narrow(N), &one, inp,
+                        narrow(C), dout, narrow(OC), &one, dw, narrow(C));
     if (dbias) device_kernels::bias_grad(exec(), dbias, dout, N, OC);
   }
 
@@ -185,6 +200,7 @@ private:
     return static_cast<int>(n);
   }
   std::shared_ptr<cuda_detail::context> ctx_;
+  gemm_precision precision_ = gemm_precision::fp32;
 };
 
 static_assert(Backend<cuda>, "juice::cuda must satisfy juice::Backend");
