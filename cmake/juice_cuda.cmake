@@ -72,6 +72,8 @@ if(JUICE_HAVE_CUDA AND NOT JUICE_ENABLE_NCCL STREQUAL "OFF")
     message(FATAL_ERROR "JUICE_ENABLE_NCCL=ON but NCCL was not found (nccl.h: ${JUICE_NCCL_INCLUDE_DIR}, libnccl: "
                         "${JUICE_NCCL_LIBRARY}); install it (NVIDIA's libnccl-dev), set NCCL_HOME, or set "
                         "JUICE_NCCL_INCLUDE_DIR and JUICE_NCCL_LIBRARY.")
+  else()
+    message(STATUS "juice: NCCL not found; no juice::nccl (the multi-GPU gradient all-reduce)")
   endif()
 endif()
 

@@ -19,7 +19,7 @@ find_path(JUICE_NCCL_INCLUDE_DIR nccl.h HINTS ${_juice_nccl_include_hints} ${_ju
           PATH_SUFFIXES include)
 find_library(JUICE_NCCL_LIBRARY nccl HINTS ${CUDAToolkit_LIBRARY_DIR} ${_juice_nccl_hints}
              PATH_SUFFIXES lib64 lib)
-if(JUICE_NCCL_INCLUDE_DIR AND JUICE_NCCL_LIBRARY)
+if(JUICE_NCCL_INCLUDE_DIR AND JUICE_NCCL_LIBRARY AND EXISTS "${JUICE_NCCL_INCLUDE_DIR}/nccl.h" AND EXISTS "${JUICE_NCCL_LIBRARY}")
   set(JUICE_NCCL_FOUND TRUE)
   if(NOT TARGET NCCL::nccl)
     add_library(NCCL::nccl UNKNOWN IMPORTED)
