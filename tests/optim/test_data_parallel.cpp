@@ -5,7 +5,8 @@
 // one model trained on the whole set, and equal to each other bit for bit. They are equal because
 // SFT's sequence_sum loss is a mean over the minibatch's sequences, and with equal slices the mean
 // of the ranks' means is the mean over all sequences; a clip inside all_reduced sees the averaged
-// gradient, as the single model's clip sees its whole-batch gradient.
+// gradient, as the single model's clip sees its whole-batch gradient. IRFT runs unchanged too, each
+// rank generating for its own slice with its own seed, and the replicas stay bit-identical.
 #define BOOST_TEST_MODULE data_parallel
 #include <boost/test/unit_test.hpp>
 
@@ -18,6 +19,8 @@
 #include <vector>
 
 #include "check_throws.hpp"
+#include "juice/algorithms/generation.hpp"
+#include "juice/algorithms/irft/irft.hpp"
 #include "juice/algorithms/sft/sft.hpp"
 #include "juice/backends/cpu/cpu.hpp"
 #include "juice/backends/host/host.hpp"
@@ -178,4 +181,26 @@ BOOST_AUTO_TEST_CASE(clipping_sees_the_averaged_gradient) {
   const double max_norm = 0.5 * single_model(1, 0).first_norm;  // binds on the first step at least
   const auto single = single_model(3, max_norm);
   check_replicas(replicas(2, 3, max_norm), single, "2 ranks, clipped");
+}
+
+BOOST_AUTO_TEST_CASE(irft_replicas_stay_identical) {
+  // Each rank samples its own responses (its slice, its seed), so no single-model run is the same
+  // computation; what data parallelism promises here is that the replicas never drift apart.
+  constexpr std::size_t N = 2;
+  const auto demos = demonstrations();
+  local_group<double> group(N);
+  std::vector<std::vector<double>> params(N);
+  run_ranks(N, [&](std::size_t r) {
+    transformer<cpu, double> m(test::tiny_config(), 7);
+    m.generation().max_new_tokens = 6;  // longest prompt 4 + 6 < context 12
+    const std::vector<std::size_t> rows{2 * r, 2 * r + 1};
+    const auto slice = select_rows(demos, rows);
+    all_reduced opt(adamw(hyper()), group.rank(r));
+    irft(irft_options{.rounds = 2, .steps_per_round = 2, .chunk_rounds = false, .seed = 11 + r}).run(m, slice, opt, sampled{});
+    params[r] = copy_of(m.parameter_block().value);
+  });
+  transformer<cpu, double> initial(test::tiny_config(), 7);
+  BOOST_CHECK(params[0] != copy_of(initial.parameter_block().value));  // it trained
+  BOOST_CHECK_MESSAGE(std::memcmp(params[1].data(), params[0].data(), params[0].size() * sizeof(double)) == 0,
+                      "rank 1's parameters differ from rank 0's after IRFT");
 }
