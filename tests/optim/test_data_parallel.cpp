@@ -42,7 +42,8 @@ static_assert(Optimizer<all_reduced<adamw, local_group<double>::member>, transfo
 
 namespace {
 
-// Runs body(rank) in `n` threads and rethrows the first exception any of them threw.
+// Runs body(rank) in `n` threads and rethrows the first exception any of them threw. The bodies
+// make no Boost.Test assertions (its log is not thread-safe): they record, the main thread checks.
 void run_ranks(std::size_t n, const std::function<void(std::size_t)>& body) {
   std::vector<std::exception_ptr> errors(n);
   std::vector<std::thread> threads;
@@ -133,16 +134,20 @@ BOOST_AUTO_TEST_CASE(local_group_averages_on_every_rank) {
   constexpr std::size_t N = 4, n = 7;  // n not a multiple of N: uneven chunks
   local_group<float> group(N);
   std::vector<std::vector<float>> v(N, std::vector<float>(n));
+  std::vector<std::size_t> ranks(N), sizes(N);  // checked below: Boost.Test is not thread-safe
   run_ranks(N, [&](std::size_t r) {
     auto me = group.rank(r);
-    BOOST_REQUIRE_EQUAL(me.rank(), r);
-    BOOST_REQUIRE_EQUAL(me.size(), N);
+    ranks[r] = me.rank();
+    sizes[r] = me.size();
     for (std::size_t i = 0; i < n; ++i) v[r][i] = static_cast<float>(10 * r + i) + 0.25f;
     me.all_reduce_mean(v[r]);
     me.all_reduce_mean(v[r]);  // the mean of equal values is that value: a second call changes nothing
   });
-  for (std::size_t r = 0; r < N; ++r)
+  for (std::size_t r = 0; r < N; ++r) {
+    BOOST_CHECK_EQUAL(ranks[r], r);
+    BOOST_CHECK_EQUAL(sizes[r], N);
     for (std::size_t i = 0; i < n; ++i) BOOST_CHECK_EQUAL(v[r][i], static_cast<float>(15 + i) + 0.25f);
+  }
 }
 
 BOOST_AUTO_TEST_CASE(a_one_rank_group_is_the_identity) {
