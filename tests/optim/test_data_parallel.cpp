@@ -209,3 +209,17 @@ BOOST_AUTO_TEST_CASE(irft_replicas_stay_identical) {
   BOOST_CHECK_MESSAGE(std::memcmp(params[1].data(), params[0].data(), params[0].size() * sizeof(double)) == 0,
                       "rank 1's parameters differ from rank 0's after IRFT");
 }
+
+BOOST_AUTO_TEST_CASE(checkpoints_hold_the_wrapped_optimizers_state) {
+  local_group<double> group(1);
+  transformer<cpu, double> m(test::tiny_config(), 7);
+  all_reduced opt(adamw(hyper()), group.rank(0));
+  sft({.steps = 2}).run(m, demonstrations(), opt);
+  const auto s = opt.export_state(m);
+  BOOST_CHECK_EQUAL(s.steps, 2u);
+  BOOST_CHECK_EQUAL(s.rule, "adamw");
+  all_reduced resumed(adamw(), group.rank(0));
+  resumed.import_state(m, s);
+  BOOST_CHECK_EQUAL(resumed.optimizer().steps(), 2u);
+  BOOST_CHECK_CLOSE(resumed.optimizer().hyper().lr, hyper().lr, 1e-12);
+}
