@@ -2,6 +2,10 @@
 #   juice::cuda        juice/backends/cuda/cuda.hpp on a GPU: nvcc (C++20), CUDA runtime, cuBLAS.
 #                      Created when a CUDA compiler is found (JUICE_ENABLE_CUDA=AUTO, the default) or
 #                      demanded with JUICE_ENABLE_CUDA=ON (an error without one); OFF skips it.
+#   juice::nccl        juice/backends/cuda/nccl.hpp: juice::cuda plus NCCL, for the data-parallel
+#                      gradient all-reduce (juice::nccl_communicator). JUICE_ENABLE_NCCL=AUTO (the
+#                      default) creates it when juice::cuda exists and nccl.h and libnccl are found;
+#                      ON makes their absence a configuration error; OFF skips it.
 #   juice::thrust_omp  the same portable device code built by the C++ compiler against Thrust's
 #                      OpenMP system (juice::thrust_omp_backend): needs only the toolkit's CCCL
 #                      headers and OpenMP, no nvcc and no GPU, so CI runs the device code.
@@ -42,7 +46,35 @@ if(JUICE_HAVE_CUDA)
   target_compile_options(juice_cuda INTERFACE $<$<COMPILE_LANGUAGE:CUDA>:-std=c++20>)
   # Everything built with nvcc (tests, benchmarks): `cmake --build <dir> --target juice_cuda_targets`.
   add_custom_target(juice_cuda_targets)
+  set_target_properties(juice_cuda PROPERTIES EXPORT_NAME cuda)
   message(STATUS "juice: CUDA backend target juice::cuda (nvcc ${CMAKE_CUDA_COMPILER_VERSION}, architectures ${CMAKE_CUDA_ARCHITECTURES})")
+endif()
+
+# NCCL for the gradient all-reduce across GPUs: optional even where CUDA is on.
+set(JUICE_ENABLE_NCCL AUTO CACHE STRING
+    "Build juice::nccl (the NCCL gradient all-reduce): AUTO (when juice::cuda exists and NCCL is found), ON or OFF")
+set_property(CACHE JUICE_ENABLE_NCCL PROPERTY STRINGS AUTO ON OFF)
+set(JUICE_HAVE_NCCL OFF)
+if(JUICE_ENABLE_NCCL STREQUAL "ON" AND NOT JUICE_HAVE_CUDA)
+  message(FATAL_ERROR "JUICE_ENABLE_NCCL=ON needs the CUDA backend, which is off (JUICE_ENABLE_CUDA=${JUICE_ENABLE_CUDA}, "
+                      "CUDA compiler: '${CMAKE_CUDA_COMPILER}'); enable CUDA or set JUICE_ENABLE_NCCL=AUTO or OFF.")
+endif()
+if(JUICE_HAVE_CUDA AND NOT JUICE_ENABLE_NCCL STREQUAL "OFF")
+  include(juice_find_nccl)
+  if(JUICE_NCCL_FOUND)
+    add_library(juice_nccl INTERFACE)
+    add_library(juice::nccl ALIAS juice_nccl)
+    set_target_properties(juice_nccl PROPERTIES EXPORT_NAME nccl)
+    target_link_libraries(juice_nccl INTERFACE juice_cuda NCCL::nccl)
+    set(JUICE_HAVE_NCCL ON)
+    message(STATUS "juice: NCCL target juice::nccl (${JUICE_NCCL_LIBRARY})")
+  elseif(JUICE_ENABLE_NCCL STREQUAL "ON")
+    message(FATAL_ERROR "JUICE_ENABLE_NCCL=ON but NCCL was not found (nccl.h: ${JUICE_NCCL_INCLUDE_DIR}, libnccl: "
+                        "${JUICE_NCCL_LIBRARY}); install it (NVIDIA's libnccl-dev), set NCCL_HOME, or set "
+                        "JUICE_NCCL_INCLUDE_DIR and JUICE_NCCL_LIBRARY.")
+  else()
+    message(STATUS "juice: NCCL not found; no juice::nccl (the multi-GPU gradient all-reduce)")
+  endif()
 endif()
 
 # Thrust's OpenMP system from the toolkit's CCCL headers.

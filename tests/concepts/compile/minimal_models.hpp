@@ -65,3 +65,14 @@ struct do_nothing_improver {
   template <class P, class R>
   void improve(P&, const P&, R&, const juice::sequence_batch&, double, juice::rng&) const {}
 };
+
+// One flat parameter block on the host (juice::FlatParameterised), for the data-parallel optimizer.
+struct minimal_flat_model {
+  using scalar_type = double;
+  using backend_type = juice::host;
+  std::vector<double> value{0.0, 0.0}, grad{0.0, 0.0};
+  std::array<juice::parameter<juice::host, double>, 1> parameters() { return {parameter_block()}; }
+  juice::parameter<juice::host, double> parameter_block() { return {"all", value, grad}; }
+  juice::host backend() const { return {}; }
+  void zero_grad() { grad.assign(grad.size(), 0.0); }
+};

@@ -1,0 +1,41 @@
+// juice/concepts/gradient_reducer.hpp
+//
+// The GradientReducer concept: one rank's handle on a group of data-parallel replicas, as the
+// data-parallel optimizer wrapper (juice/optim/data_parallel.hpp) sees it. Every replica holds the
+// same parameters and a gradient from its own slice of the minibatch; the reducer replaces each
+// replica's gradient by the mean over the group, so that all replicas take the same step.
+//
+// R satisfies GradientReducer<R, B, T> when:
+//   1. B satisfies juice::Backend (the memory the gradients live in);
+//   2. r.all_reduce_mean(v), for a B::view<T> v, replaces v on every rank, in place, by the
+//      element-wise mean of the group's v (same size on every rank); it is a collective: every rank
+//      of the group calls it, in the same order, or none returns;
+//   3. r.rank() is this replica's index in [0, size());
+//   4. r.size() is the number of replicas (1 is a valid group: the mean is the value itself).
+// All ranks must end with the same values (bit for bit) so that the replicas stay equal without ever
+// exchanging parameters. Deliberately not required: a broadcast (replicas start equal by seeding),
+// sums, gathers, or that the result is ready when the call returns (a device reducer enqueues on
+// the backend's stream, like every other primitive).
+#pragma once
+
+#include <concepts>
+#include <cstddef>
+
+#include "juice/concepts/backend.hpp"
+
+namespace juice {
+
+template <class R, class B, class T>
+concept GradientReducer =
+    // 1.
+    Backend<B> &&
+    requires(R& r, const R& cr, typename B::template view<T> v) {
+  // 2.
+  r.all_reduce_mean(v);
+  // 3.
+  { cr.rank() } -> std::convertible_to<std::size_t>;
+  // 4.
+  { cr.size() } -> std::convertible_to<std::size_t>;
+};
+
+}  // namespace juice
