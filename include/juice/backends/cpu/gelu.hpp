@@ -16,27 +16,10 @@
 #include <cstdint>
 #include <type_traits>
 
+#include "juice/backends/cpu/fast_exp.hpp"
 #include "juice/backends/cpu/parallel.hpp"
 
 namespace juice::cpu_kernels {
-
-// exp(x) for x in [-18, 0], vectorisable: no branches and no float-to-int conversion (the nearest
-// integer n comes from the 1.5 * 2^23 rounding trick, 2^n from the exponent bits).
-inline float exp_small_negative(float x) {
-  constexpr float magic = 12582912.0f;  // 1.5 * 2^23
-  const float shifted = x * 1.44269504088896341f + magic;
-  const float n = shifted - magic;
-  const float r = x - n * 0.693359375f - n * -2.12194440e-4f;
-  float p = 1.9875691500e-4f;
-  p = p * r + 1.3981999507e-3f;
-  p = p * r + 8.3334519073e-3f;
-  p = p * r + 4.1665795894e-2f;
-  p = p * r + 1.6666665459e-1f;
-  p = p * r + 5.0000001201e-1f;
-  const float y = p * r * r + r + 1.0f;
-  const std::int32_t ni = std::bit_cast<std::int32_t>(shifted) - std::bit_cast<std::int32_t>(magic);
-  return y * std::bit_cast<float>((ni + 127) << 23);
-}
 
 // tanh, vectorisable in float (see the header comment): |u| is clamped to 9 (tanh(9) rounds to 1
 // in float) with an integer min on the bit patterns, which keeps the loop branch-free; a NaN
