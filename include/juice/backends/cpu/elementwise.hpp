@@ -15,6 +15,19 @@
 #include "juice/core/error.hpp"
 #include "juice/core/parameter.hpp"
 
+// std::experimental::simd (libstdc++ 11+) vectorises the loops whose plain form the compiler
+// cannot (see adamw_range); not under nvcc, whose front end need not parse it (CUDA sources
+// include this backend as their reference).
+#if !defined(__CUDACC__) && defined(__has_include)
+#if __has_include(<experimental/simd>)
+#include <experimental/simd>
+#define JUICE_CPU_HAS_SIMD 1
+#endif
+#endif
+#ifndef JUICE_CPU_HAS_SIMD
+#define JUICE_CPU_HAS_SIMD 0
+#endif
+
 namespace juice::cpu_kernels {
 
 inline void check_same_size(std::size_t a, std::size_t b, const char* what) {
@@ -83,6 +96,57 @@ void sgd_update(std::span<T> value, std::span<const T> grad, const sgd_hyper& h)
   for (std::ptrdiff_t i = 0; i < n; ++i) v[i] -= lr * (g[i] + wd * v[i]);
 }
 
+// AdamW on elements [i0, i1) of the arrays: the scalar loop (the reference arithmetic).
+template <class T>
+struct adamw_coefficients {
+  T b1, b2, lr, eps, wd, c1, c2;
+  explicit adamw_coefficients(const adamw_hyper& h)
+      : b1(static_cast<T>(h.beta1)), b2(static_cast<T>(h.beta2)), lr(static_cast<T>(h.lr)), eps(static_cast<T>(h.eps)),
+        wd(static_cast<T>(h.weight_decay)), c1(static_cast<T>(1 / h.bias_correction1)), c2(static_cast<T>(1 / h.bias_correction2)) {}
+};
+
+template <class T>
+void adamw_scalar(T* pv, const T* pg, T* pm, T* ps, std::ptrdiff_t i0, std::ptrdiff_t i1, const adamw_coefficients<T>& k) {
+  for (std::ptrdiff_t i = i0; i < i1; ++i) {
+    const T g = pg[i];
+    const T mi = k.b1 * pm[i] + (1 - k.b1) * g;
+    const T vi = k.b2 * ps[i] + (1 - k.b2) * g * g;
+    pm[i] = mi;
+    ps[i] = vi;
+    pv[i] -= k.lr * ((mi * k.c1) / (std::sqrt(vi * k.c2) + k.eps) + k.wd * pv[i]);
+  }
+}
+
+// The same on [i0, i1), vectorised. A plain loop does not vectorise: std::sqrt may set errno, so
+// without -fno-math-errno (which a header cannot impose on its users) the compiler keeps one sqrtf
+// call per element, which made this memory-bound pass about twice as slow as the memory allows
+// (the 124M-parameter AdamW step: 0.26 s instead of 0.14 s). std::experimental::simd's sqrt is
+// the exact (correctly rounded) instruction, so the results are those of the scalar loop, up to
+// the compiler's choice of fused multiply-adds.
+template <class T>
+void adamw_range(T* pv, const T* pg, T* pm, T* ps, std::ptrdiff_t i0, std::ptrdiff_t i1, const adamw_coefficients<T>& k) {
+#if JUICE_CPU_HAS_SIMD
+  namespace stdx = std::experimental;
+  using vec = stdx::native_simd<T>;
+  constexpr auto w = static_cast<std::ptrdiff_t>(vec::size());
+  const vec b1(k.b1), b2(k.b2), lr(k.lr), eps(k.eps), wd(k.wd), c1(k.c1), c2(k.c2), one_b1(1 - k.b1), one_b2(1 - k.b2);
+  std::ptrdiff_t i = i0;
+  for (; i + w <= i1; i += w) {
+    const vec g(pg + i, stdx::element_aligned);
+    const vec mi = b1 * vec(pm + i, stdx::element_aligned) + one_b1 * g;
+    const vec vi = b2 * vec(ps + i, stdx::element_aligned) + one_b2 * g * g;
+    mi.copy_to(pm + i, stdx::element_aligned);
+    vi.copy_to(ps + i, stdx::element_aligned);
+    vec value(pv + i, stdx::element_aligned);
+    value -= lr * ((mi * c1) / (stdx::sqrt(vi * c2) + eps) + wd * value);
+    value.copy_to(pv + i, stdx::element_aligned);
+  }
+  adamw_scalar(pv, pg, pm, ps, i, i1, k);
+#else
+  adamw_scalar(pv, pg, pm, ps, i0, i1, k);
+#endif
+}
+
 template <class T>
 void adamw_update(std::span<T> value, std::span<const T> grad, std::span<T> m, std::span<T> v,
                   const adamw_hyper& h) {
@@ -90,21 +154,17 @@ void adamw_update(std::span<T> value, std::span<const T> grad, std::span<T> m, s
   check_same_size(value.size(), m.size(), "adamw_update");
   check_same_size(value.size(), v.size(), "adamw_update");
   const auto n = static_cast<std::ptrdiff_t>(value.size());
-  T* pv = value.data();
-  T* pm = m.data();
-  T* ps = v.data();
-  const T* pg = grad.data();
-  const T b1 = static_cast<T>(h.beta1), b2 = static_cast<T>(h.beta2);
-  const T lr = static_cast<T>(h.lr), eps = static_cast<T>(h.eps), wd = static_cast<T>(h.weight_decay);
-  const T c1 = static_cast<T>(1 / h.bias_correction1), c2 = static_cast<T>(1 / h.bias_correction2);
-  JUICE_OMP(omp parallel for simd schedule(static) if (n > parallel_threshold))
-  for (std::ptrdiff_t i = 0; i < n; ++i) {
-    const T g = pg[i];
-    const T mi = b1 * pm[i] + (1 - b1) * g;
-    const T vi = b2 * ps[i] + (1 - b2) * g * g;
-    pm[i] = mi;
-    ps[i] = vi;
-    pv[i] -= lr * ((mi * c1) / (std::sqrt(vi * c2) + eps) + wd * pv[i]);
+  const adamw_coefficients<T> k(h);
+  // One contiguous chunk per thread (a static schedule: results do not depend on timing).
+  const int threads = n > parallel_threshold ? num_threads() : 1;
+  JUICE_OMP(omp parallel num_threads(threads) if (threads > 1))
+  {
+#if defined(_OPENMP)
+    const std::ptrdiff_t t = omp_get_thread_num(), nt = omp_get_num_threads();
+#else
+    const std::ptrdiff_t t = 0, nt = 1;
+#endif
+    adamw_range(value.data(), grad.data(), m.data(), v.data(), n * t / nt, n * (t + 1) / nt, k);
   }
 }
 
