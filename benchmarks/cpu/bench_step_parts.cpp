@@ -72,6 +72,10 @@ struct timed_cpu : cpu {
     timed("param pass: adamw", 0, [&] { cpu_kernels::adamw_update(value, grad, m, v, h); });
   }
   template <class T>
+  void adamw_update_and_zero(view<T> value, view<T> grad, view<T> m, view<T> v, const adamw_hyper& h) const {
+    timed("param pass: adamw+zero", 0, [&] { cpu_kernels::adamw_update_and_zero(value, grad, m, v, h); });
+  }
+  template <class T>
   void matmul_forward(T* out, const T* inp, const T* w, const T* b, std::ptrdiff_t N, std::ptrdiff_t C, std::ptrdiff_t OC) const {
     timed("gemm fwd " + layer_name(C, OC), 2.0 * N * C * OC, [&] { cpu_kernels::matmul_forward(out, inp, w, b, N, C, OC); });
   }
@@ -188,15 +192,7 @@ int main(int argc, char** argv) {
 
   // Warm-up (allocates activations and optimizer state), then the timed steps.
   sft_step(model, rows, opt);
-  {
-    const auto logp = timed_model.logprobs(rows);
-    token_values<float> w;
-    sft_loss(rows, logp, sft_normalisation::token_mean, &w);
-    timed_model.zero_grad();
-    timed_model.backward(rows, w);
-    grad_norm_sq(timed_model);
-    opt_timed.step(timed_model);
-  }
+  sft_step(timed_model, rows, opt_timed);
   table.clear();
 
   Eigen::MatrixXf a = Eigen::MatrixXf::Random(1024, 1024), bm = Eigen::MatrixXf::Random(1024, 1024), c(1024, 1024);
@@ -208,15 +204,7 @@ int main(int argc, char** argv) {
       best_sgemm = std::min(best_sgemm, dt);
     }
     plain += seconds_of([&] { sft_step(model, rows, opt); });
-    parts_total += seconds_of([&] {
-      const auto logp = timed_model.logprobs(rows);
-      token_values<float> w;
-      sft_loss(rows, logp, sft_normalisation::token_mean, &w);
-      timed_model.zero_grad();
-      timed_model.backward(rows, w);
-      grad_norm_sq(timed_model);
-      opt_timed.step(timed_model);
-    });
+    parts_total += seconds_of([&] { sft_step(timed_model, rows, opt_timed); });
   }
   const double sgemm_rate = 3.0 * steps * 2.0 * 1024.0 * 1024 * 1024 / sgemm * 1e-9;
   const double best_sgemm_rate = 2.0 * 1024.0 * 1024 * 1024 / best_sgemm * 1e-9;

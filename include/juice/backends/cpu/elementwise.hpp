@@ -2,8 +2,9 @@
 //
 // The Backend concept's element-wise primitives on host memory, multi-threaded with OpenMP for big
 // tensors (static schedules, so results do not depend on timing): fill, scale, axpy, copy, dot
-// (double accumulation), SGD and AdamW updates. Same semantics as juice::host's serial versions,
-// which serve as their reference in the tests.
+// (double accumulation), SGD and AdamW updates, and AdamW fused with zeroing the gradient
+// (adamw_update_and_zero, an optional primitive optimizers use when a backend has it). Same
+// semantics as juice::host's serial versions, which serve as their reference in the tests.
 #pragma once
 
 #include <cmath>
@@ -105,10 +106,12 @@ struct adamw_coefficients {
         wd(static_cast<T>(h.weight_decay)), c1(static_cast<T>(1 / h.bias_correction1)), c2(static_cast<T>(1 / h.bias_correction2)) {}
 };
 
-template <class T>
-void adamw_scalar(T* pv, const T* pg, T* pm, T* ps, std::ptrdiff_t i0, std::ptrdiff_t i1, const adamw_coefficients<T>& k) {
+// With Zero, each gradient element is set to zero once read (adamw_update_and_zero).
+template <bool Zero, class T, class G>
+void adamw_scalar(T* pv, G* pg, T* pm, T* ps, std::ptrdiff_t i0, std::ptrdiff_t i1, const adamw_coefficients<T>& k) {
   for (std::ptrdiff_t i = i0; i < i1; ++i) {
     const T g = pg[i];
+    if constexpr (Zero) pg[i] = T(0);
     const T mi = k.b1 * pm[i] + (1 - k.b1) * g;
     const T vi = k.b2 * ps[i] + (1 - k.b2) * g * g;
     pm[i] = mi;
@@ -123,8 +126,8 @@ void adamw_scalar(T* pv, const T* pg, T* pm, T* ps, std::ptrdiff_t i0, std::ptrd
 // (the 124M-parameter AdamW step: 0.26 s instead of 0.14 s). std::experimental::simd's sqrt is
 // the exact (correctly rounded) instruction, so the results are those of the scalar loop, up to
 // the compiler's choice of fused multiply-adds.
-template <class T>
-void adamw_range(T* pv, const T* pg, T* pm, T* ps, std::ptrdiff_t i0, std::ptrdiff_t i1, const adamw_coefficients<T>& k) {
+template <bool Zero, class T, class G>
+void adamw_range(T* pv, G* pg, T* pm, T* ps, std::ptrdiff_t i0, std::ptrdiff_t i1, const adamw_coefficients<T>& k) {
 #if JUICE_CPU_HAS_SIMD
   namespace stdx = std::experimental;
   using vec = stdx::native_simd<T>;
@@ -133,6 +136,7 @@ void adamw_range(T* pv, const T* pg, T* pm, T* ps, std::ptrdiff_t i0, std::ptrdi
   std::ptrdiff_t i = i0;
   for (; i + w <= i1; i += w) {
     const vec g(pg + i, stdx::element_aligned);
+    if constexpr (Zero) vec(T(0)).copy_to(pg + i, stdx::element_aligned);
     const vec mi = b1 * vec(pm + i, stdx::element_aligned) + one_b1 * g;
     const vec vi = b2 * vec(ps + i, stdx::element_aligned) + one_b2 * g * g;
     mi.copy_to(pm + i, stdx::element_aligned);
@@ -141,21 +145,21 @@ void adamw_range(T* pv, const T* pg, T* pm, T* ps, std::ptrdiff_t i0, std::ptrdi
     value -= lr * ((mi * c1) / (stdx::sqrt(vi * c2) + eps) + wd * value);
     value.copy_to(pv + i, stdx::element_aligned);
   }
-  adamw_scalar(pv, pg, pm, ps, i, i1, k);
+  adamw_scalar<Zero>(pv, pg, pm, ps, i, i1, k);
 #else
-  adamw_scalar(pv, pg, pm, ps, i0, i1, k);
+  adamw_scalar<Zero>(pv, pg, pm, ps, i0, i1, k);
 #endif
 }
 
-template <class T>
-void adamw_update(std::span<T> value, std::span<const T> grad, std::span<T> m, std::span<T> v,
-                  const adamw_hyper& h) {
-  check_same_size(value.size(), grad.size(), "adamw_update");
-  check_same_size(value.size(), m.size(), "adamw_update");
-  check_same_size(value.size(), v.size(), "adamw_update");
+// One contiguous chunk per thread (a static schedule: results do not depend on timing).
+template <bool Zero, class T, class G>
+void adamw_threads(std::span<T> value, std::span<G> grad, std::span<T> m, std::span<T> v, const adamw_hyper& h,
+                   const char* what) {
+  check_same_size(value.size(), grad.size(), what);
+  check_same_size(value.size(), m.size(), what);
+  check_same_size(value.size(), v.size(), what);
   const auto n = static_cast<std::ptrdiff_t>(value.size());
   const adamw_coefficients<T> k(h);
-  // One contiguous chunk per thread (a static schedule: results do not depend on timing).
   const int threads = n > parallel_threshold ? num_threads() : 1;
   JUICE_OMP(omp parallel num_threads(threads) if (threads > 1))
   {
@@ -164,8 +168,22 @@ void adamw_update(std::span<T> value, std::span<const T> grad, std::span<T> m, s
 #else
     const std::ptrdiff_t t = 0, nt = 1;
 #endif
-    adamw_range(value.data(), grad.data(), m.data(), v.data(), n * t / nt, n * (t + 1) / nt, k);
+    adamw_range<Zero>(value.data(), grad.data(), m.data(), v.data(), n * t / nt, n * (t + 1) / nt, k);
   }
+}
+
+template <class T>
+void adamw_update(std::span<T> value, std::span<const T> grad, std::span<T> m, std::span<T> v,
+                  const adamw_hyper& h) {
+  adamw_threads<false>(value, grad, m, v, h, "adamw_update");
+}
+
+// adamw_update, then grad = 0, in one sweep: for a caller that would zero the gradients before its
+// next backward pass anyway (juice::detail::gradient_step), this saves that separate pass over
+// them; the extra stores hit cache lines the update has just read.
+template <class T>
+void adamw_update_and_zero(std::span<T> value, std::span<T> grad, std::span<T> m, std::span<T> v, const adamw_hyper& h) {
+  adamw_threads<true>(value, grad, m, v, h, "adamw_update_and_zero");
 }
 
 }  // namespace juice::cpu_kernels
