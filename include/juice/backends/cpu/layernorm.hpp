@@ -17,7 +17,7 @@ template <class T>
 void layernorm_forward(T* out, T* mean, T* rstd, const T* inp, const T* weight, const T* bias, std::ptrdiff_t N,
                        std::ptrdiff_t C) {
   const double eps = 1e-5;
-  JUICE_OMP(omp parallel for schedule(static) if (N * C > parallel_threshold))
+  JUICE_OMP(omp parallel for schedule(static) if (N * C > streaming_threshold))
   for (std::ptrdiff_t n = 0; n < N; ++n) {
     const T* x = inp + n * C;
     // The sums are simd reductions (several partial sums, added at the end), so they vectorise;
@@ -45,7 +45,7 @@ void layernorm_backward(T* dinp, T* dweight, T* dbias, const T* dout, const T* i
                         const T* rstd, std::ptrdiff_t N, std::ptrdiff_t C) {
   // Rows in parallel for dinp; the parameter gradients go to per-thread partial sums that are added
   // up in thread order afterwards, so the result does not depend on scheduling.
-  const int threads = N * C > parallel_threshold ? num_threads() : 1;
+  const int threads = N * C > streaming_threshold ? num_threads() : 1;
   std::vector<T> partial(static_cast<std::size_t>(2 * C * threads), T(0));
   JUICE_OMP(omp parallel num_threads(threads) if (threads > 1))
   {
