@@ -216,9 +216,9 @@ int main(int argc, char** argv) {
   for (int k = 0; k < 3; ++k) {
     fill_s = std::min(fill_s, seconds_of([&] { cpu_kernels::fill(std::span<float>(x), 0.5f); }));
     read_s = std::min(read_s, seconds_of([&] {
-      volatile double d = cpu_kernels::dot(std::span<const float>(y), std::span<const float>(y));
-      (void)d;
-    }));
+                        volatile double d = cpu_kernels::dot(std::span<const float>(y), std::span<const float>(y));
+                        (void)d;
+                      }));
     copy_s = std::min(copy_s, seconds_of([&] { cpu_kernels::copy(std::span<const float>(y), std::span<float>(x)); }));
   }
   const double gb = static_cast<double>(n) * 4e-9;

@@ -23,11 +23,13 @@ void layernorm_forward(T* out, T* mean, T* rstd, const T* inp, const T* weight, 
     // The sums are simd reductions (several partial sums, added at the end), so they vectorise;
     // a plain loop would be one chain of dependent additions, its latency the whole cost.
     double m = 0;
-    JUICE_OMP(omp simd reduction(+ : m))
+    JUICE_OMP(omp simd reduction(+
+                                 : m))
     for (std::ptrdiff_t c = 0; c < C; ++c) m += x[c];
     m /= static_cast<double>(C);
     double v = 0;
-    JUICE_OMP(omp simd reduction(+ : v))
+    JUICE_OMP(omp simd reduction(+
+                                 : v))
     for (std::ptrdiff_t c = 0; c < C; ++c) v += (x[c] - m) * (x[c] - m);
     v /= static_cast<double>(C);
     const T s = static_cast<T>(1.0 / std::sqrt(v + eps));
@@ -63,7 +65,8 @@ void layernorm_backward(T* dinp, T* dweight, T* dbias, const T* dout, const T* i
       T* dx = dinp + n * C;
       const T m = mean[n], s = rstd[n];
       T dnorm_mean = 0, dnorm_norm_mean = 0;
-      JUICE_OMP(omp simd reduction(+ : dnorm_mean, dnorm_norm_mean))
+      JUICE_OMP(omp simd reduction(+
+                                   : dnorm_mean, dnorm_norm_mean))
       for (std::ptrdiff_t c = 0; c < C; ++c) {
         const T norm = (x[c] - m) * s;
         const T dnorm = weight[c] * d[c];

@@ -46,7 +46,8 @@ void log_softmax_gather(T* logits, T* logp, const int* target, std::ptrdiff_t M,
   for (std::ptrdiff_t m = 0; m < M; ++m) {
     T* row = logits + m * V;
     T maxv = -std::numeric_limits<T>::infinity();
-    JUICE_OMP(omp simd reduction(max : maxv))
+    JUICE_OMP(omp simd reduction(max
+                                 : maxv))
     for (std::ptrdiff_t v = 0; v < V; ++v) maxv = row[v] > maxv ? row[v] : maxv;
     // Sum of exp in blocks of 256: each block's sum a simd reduction in T (16 terms per lane, each
     // in (0, 1]: no cancellation), the blocks added in double. (One double reduction over the row
@@ -55,7 +56,8 @@ void log_softmax_gather(T* logits, T* logp, const int* target, std::ptrdiff_t M,
     for (std::ptrdiff_t v0 = 0; v0 < V; v0 += 256) {
       const std::ptrdiff_t v1 = std::min(V, v0 + 256);
       T block = 0;
-      JUICE_OMP(omp simd reduction(+ : block))
+      JUICE_OMP(omp simd reduction(+
+                                   : block))
       for (std::ptrdiff_t v = v0; v < v1; ++v) block += softmax_exp<T>(row[v] - maxv);
       sum += static_cast<double>(block);
     }
