@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <vector>
 
+#include "juice/algorithms/detail/gradient_step.hpp"
 #include "juice/algorithms/irft/irft.hpp"
 #include "juice/algorithms/sft/sft.hpp"
 #include "juice/backends/cpu/cpu.hpp"
@@ -38,15 +39,14 @@ inline pair_batch example_pairs(const sequence_batch& chosen, std::size_t vocab)
   return make_pairs(chosen, rejected);
 }
 
-// One SFT update, as juice::sft's loop body.
-inline double sft_step(policy_t& p, const sequence_batch& mb, adamw& opt) {
+// One SFT update, as juice::sft's loop body (detail::gradient_step: zero_grad, backward, gradient
+// norm and its finiteness check, the optimizer step fused with clearing the gradients).
+template <class Policy = policy_t>
+double sft_step(Policy& p, const sequence_batch& mb, adamw& opt) {
   const auto logp = p.logprobs(mb);
   token_values<float> w;
   const double loss = sft_loss(mb, logp, sft_normalisation::token_mean, &w);
-  p.zero_grad();
-  p.backward(mb, w);
-  grad_norm_sq(p);
-  opt.step(p);
+  detail::gradient_step(p, opt, "juice bench sft step", [&] { p.backward(mb, w); });
   return loss;
 }
 
@@ -63,10 +63,7 @@ inline double irft_step(policy_t& p, const pair_batch& pairs, const std::vector<
   const auto logp = p.logprobs(both);
   token_values<float> w;
   const double loss = irft_loss<sigmoid_loss>(pairs, both, logp, ref, beta, &w);
-  p.zero_grad();
-  p.backward(both, w);
-  grad_norm_sq(p);
-  opt.step(p);
+  detail::gradient_step(p, opt, "juice bench irft step", [&] { p.backward(both, w); });
   return loss;
 }
 

@@ -323,3 +323,24 @@ BOOST_AUTO_TEST_CASE(sampling_respects_top_k_top_p_and_is_reproducible) {
     BOOST_CHECK_SMALL(count[static_cast<int>(v)] / double(n) - p, 6 * std::sqrt(p * (1 - p) / n));
   }
 }
+
+// The fused AdamW-and-zero equals the unfused sequence: juice::host's serial AdamW (the reference
+// arithmetic), then a zero gradient. Sizes on both sides of the threading threshold, and one that
+// is no multiple of any vector width, so the vector body and the scalar tail are both exercised.
+BOOST_AUTO_TEST_CASE(adamw_update_and_zero_matches_update_then_zero) {
+  for (const std::size_t n : {std::size_t{37}, std::size_t{200003}}) {
+    rng g(11);
+    auto base = random_vector(n, g);
+    std::vector<float> x(base.begin(), base.end()), grad(n), m(n, 0.05f), v(n, 0.3f);
+    for (std::size_t i = 0; i < n; ++i) grad[i] = 0.5f * x[(i * 7) % n] + 0.1f;
+    auto x2 = x, m2 = m, v2 = v;
+    const auto grad2 = grad;
+    adamw_hyper h{1e-3, 0.9, 0.999, 1e-8, 0.01, 0.5, 0.3};
+    cpu::adamw_update_and_zero<float>(x, grad, m, v, h);
+    host::adamw_update<float>(x2, grad2, m2, v2, h);
+    check_close(V(x.begin(), x.end()), V(x2.begin(), x2.end()), 1e-6, 1e-6, "fused adamw value");
+    check_close(V(m.begin(), m.end()), V(m2.begin(), m2.end()), 1e-7, 1e-6, "fused adamw m");
+    check_close(V(v.begin(), v.end()), V(v2.begin(), v2.end()), 1e-7, 1e-6, "fused adamw v");
+    BOOST_CHECK(std::all_of(grad.begin(), grad.end(), [](float e) { return e == 0.0f; }));
+  }
+}

@@ -12,6 +12,8 @@
 #include "juice/backends/cpu/cpu.hpp"
 #include "juice/models/transformer.hpp"
 #include "juice/models/transformer_reward.hpp"
+#include "juice/algorithms/detail/gradient_step.hpp"
+#include "juice/optim/adamw.hpp"
 #include "juice/optim/gradients.hpp"
 #include "juice/optim/sgd.hpp"
 #include "juice/algorithms/ppo/value_policy.hpp"
@@ -331,4 +333,34 @@ BOOST_AUTO_TEST_CASE(kv_cache_logits_match_recompute_across_attention_blocks) {
     check_close(std::vector<double>(full.begin(), full.end()), std::vector<double>(cached.begin(), cached.end()), 1e-5,
                 1e-4, "cached vs recomputed logits over attention blocks (float)");
   }
+}
+
+// The algorithms' step (detail::gradient_step: AdamW fused with clearing the gradients, and a
+// zero_grad that then skips its pass) follows the same trajectory as the unfused sequence
+// zero_grad, backward, step; and zero_grad still clears gradients written through a view.
+BOOST_AUTO_TEST_CASE(fused_step_and_zero_grad_match_the_unfused_sequence) {
+  const auto batch = two_rows();
+  transformer<cpu, float> fused(tiny_config(), 12), plain(tiny_config(), 12);
+  adamw opt_fused(adamw_hyper{1e-2, 0.9, 0.95, 1e-8, 0.01}), opt_plain(adamw_hyper{1e-2, 0.9, 0.95, 1e-8, 0.01});
+  rng g(3);
+  for (int step = 0; step < 3; ++step) {
+    const auto wd = random_weights(batch, g);
+    const token_values<float> w = xt::cast<float>(wd);
+    (void)fused.logprobs(batch);
+    detail::gradient_step(fused, opt_fused, "test", [&] { fused.backward(batch, w); });
+    (void)plain.logprobs(batch);
+    plain.zero_grad();
+    plain.backward(batch, w);
+    opt_plain.step(plain);
+  }
+  const auto a = fused.parameter_block(), b = plain.parameter_block();
+  check_close(to_vector<float>(std::span<const float>(a.value)), to_vector<float>(std::span<const float>(b.value)), 1e-6, 1e-5,
+              "parameters after fused steps");
+  BOOST_CHECK(std::all_of(a.grad.begin(), a.grad.end(), [](float e) { return e == 0.0f; }));
+  // A gradient written through a view after the fused step must still be cleared by zero_grad.
+  fused.zero_grad();
+  auto block = fused.parameter_block();
+  std::fill(block.grad.begin(), block.grad.end(), 1.0f);
+  fused.zero_grad();
+  BOOST_CHECK(std::all_of(block.grad.begin(), block.grad.end(), [](float e) { return e == 0.0f; }));
 }

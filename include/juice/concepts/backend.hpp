@@ -21,6 +21,8 @@
 //      apply one optimizer update element-wise (value, m and v overwritten; grad read).
 //   6. B::name is a short static name ("host", "cpu", "cuda") for messages and benchmark labels.
 // A stateless backend may implement all of these as static members (b.f(...) calls them).
+// Optional (used when present): b.adamw_update_and_zero(value, grad, m, v, adamw_hyper), the AdamW
+// update followed by grad = 0 in one pass (juice::gradient_descent::step_and_zero_grad).
 // Deliberately not required: GEMM, transformer layers, random numbers, streams, or any particular
 // element access: those belong to the models that use a backend, not to generic code.
 #pragma once

@@ -35,6 +35,21 @@ struct adamw_rule {
     using C = typename B::template const_view<typename Param::scalar_type>;
     b.adamw_update(p.value, C(p.grad), b.view_of(state[0]), b.view_of(state[1]), h);
   }
+
+  // The same update, leaving the gradient zero (gradient_descent::step_and_zero_grad): one pass
+  // through the backend's optional fused primitive adamw_update_and_zero(value, grad, m, v, hyper)
+  // where it has one, else the update and a fill.
+  template <class B, class Param, class State>
+  static void apply_and_zero(B& b, Param& p, State& state, hyper_type h, std::size_t step) {
+    if constexpr (requires { b.adamw_update_and_zero(p.value, p.grad, b.view_of(state[0]), b.view_of(state[1]), h); }) {
+      h.bias_correction1 = 1 - std::pow(h.beta1, static_cast<double>(step));
+      h.bias_correction2 = 1 - std::pow(h.beta2, static_cast<double>(step));
+      b.adamw_update_and_zero(p.value, p.grad, b.view_of(state[0]), b.view_of(state[1]), h);
+    } else {
+      apply(b, p, state, h, step);
+      b.fill(p.grad, typename Param::scalar_type(0));
+    }
+  }
 };
 
 using adamw = gradient_descent<adamw_rule>;

@@ -66,34 +66,18 @@ public:
   // One update of every parameter of `model` from its gradient.
   template <Parameterised M>
   void step(M& model) {
-    using B = typename M::backend_type;
-    using S = typename M::scalar_type;
-    // Only state that is per element (AdamW's moments) binds the optimizer to one model: a
-    // stateless rule (SGD) may serve several models.
-    if (Rule::state_per_element > 0 && owner_ && owner_ != static_cast<const void*>(&model))
-      throw invalid_argument(
-          "juice::gradient_descent::step: this optimizer already holds the state of another model; "
-          "use one optimizer per model (or reset() it).");
-    auto b = backend_of(model);
-    auto params = parameter_groups(model);
-    auto& state = state_for<B, S>();
-    owner_ = &model;
-    std::size_t i = 0;
-    for (auto& p : params) {
-      if (i == state.size()) {
-        state.emplace_back();
-        for (std::size_t k = 0; k < Rule::state_per_element; ++k)
-          state.back().push_back(b.template allocate<S>(p.value.size()));
-      }
-      if (state[i].empty() ? false : state[i][0].size() != p.value.size())
-        throw invalid_argument("juice::gradient_descent::step: parameter '" + p.name +
-                               "' changed size since the optimizer's first step; use a new optimizer per model.");
-      hyper_type h = hyper_;
-      if (schedule_) h.lr *= schedule_(steps_);
-      Rule::apply(b, p, state[i], h, steps_ + 1);
-      ++i;
-    }
-    ++steps_;
+    update<false>(model);
+  }
+
+  // The same update, leaving every gradient zero, for callers that would call zero_grad() before
+  // their next backward pass anyway (juice's algorithms, through detail::gradient_step): where the
+  // rule has a fused update-and-zero (AdamW on a backend with adamw_update_and_zero) it is one pass
+  // over the parameters instead of two, and a model that offers gradients_zeroed() is told, so that
+  // its next zero_grad() can skip its own pass. Other rules update and then fill the gradients.
+  template <Parameterised M>
+  void step_and_zero_grad(M& model) {
+    update<true>(model);
+    if constexpr (requires { model.gradients_zeroed(); }) model.gradients_zeroed();
   }
 
   // The whole state as host data (see juice/optim/optimizer_state.hpp), for the model the optimizer
@@ -163,6 +147,46 @@ public:
   }
 
 private:
+  // step() and step_and_zero_grad(): with Zero the gradients end at zero.
+  template <bool Zero, Parameterised M>
+  void update(M& model) {
+    using B = typename M::backend_type;
+    using S = typename M::scalar_type;
+    // Only state that is per element (AdamW's moments) binds the optimizer to one model: a
+    // stateless rule (SGD) may serve several models.
+    if (Rule::state_per_element > 0 && owner_ && owner_ != static_cast<const void*>(&model))
+      throw invalid_argument(
+          "juice::gradient_descent::step: this optimizer already holds the state of another model; "
+          "use one optimizer per model (or reset() it).");
+    auto b = backend_of(model);
+    auto params = parameter_groups(model);
+    auto& state = state_for<B, S>();
+    owner_ = &model;
+    std::size_t i = 0;
+    for (auto& p : params) {
+      if (i == state.size()) {
+        state.emplace_back();
+        for (std::size_t k = 0; k < Rule::state_per_element; ++k)
+          state.back().push_back(b.template allocate<S>(p.value.size()));
+      }
+      if (state[i].empty() ? false : state[i][0].size() != p.value.size())
+        throw invalid_argument("juice::gradient_descent::step: parameter '" + p.name +
+                               "' changed size since the optimizer's first step; use a new optimizer per model.");
+      hyper_type h = hyper_;
+      if (schedule_) h.lr *= schedule_(steps_);
+      if constexpr (!Zero) {
+        Rule::apply(b, p, state[i], h, steps_ + 1);
+      } else if constexpr (requires { Rule::apply_and_zero(b, p, state[i], h, steps_ + 1); }) {
+        Rule::apply_and_zero(b, p, state[i], h, steps_ + 1);
+      } else {
+        Rule::apply(b, p, state[i], h, steps_ + 1);
+        b.fill(p.grad, S(0));
+      }
+      ++i;
+    }
+    ++steps_;
+  }
+
   // The checks of check_state; returns the hyper-parameters to adopt and the tensors in the order
   // of the model's parameter groups and the rule's slots.
   template <Parameterised M>

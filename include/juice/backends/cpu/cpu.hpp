@@ -56,6 +56,11 @@ struct cpu : host {
   static void adamw_update(view<T> value, const_view<T> grad, view<T> m, view<T> v, const adamw_hyper& h) {
     cpu_kernels::adamw_update(value, grad, m, v, h);
   }
+  // Optional fused primitive (see juice/optim/adamw.hpp): adamw_update, then grad = 0, in one pass.
+  template <class T>
+  static void adamw_update_and_zero(view<T> value, view<T> grad, view<T> m, view<T> v, const adamw_hyper& h) {
+    cpu_kernels::adamw_update_and_zero(value, grad, m, v, h);
+  }
 
   // --- memory handles and transfers between the host and this backend (plain copies here) ---
   template <class T> using pointer = T*;

@@ -18,7 +18,7 @@ namespace juice::cpu_kernels {
 template <class T>
 void embedding_forward(T* out, const int* tokens, const int* positions, const T* wte, const T* wpe, std::ptrdiff_t N,
                        std::ptrdiff_t C) {
-  JUICE_OMP(omp parallel for schedule(static) if (N * C > parallel_threshold))
+  JUICE_OMP(omp parallel for schedule(static) if (N * C > streaming_threshold))
   for (std::ptrdiff_t n = 0; n < N; ++n) {
     const T* w = wte + static_cast<std::ptrdiff_t>(tokens[n]) * C;
     const T* p = wpe + static_cast<std::ptrdiff_t>(positions[n]) * C;
@@ -44,7 +44,7 @@ void embedding_backward(T* dwte, T* dwpe, const T* dout, const int* tokens, cons
 
 template <class T>
 void gather_rows(T* out, const T* inp, const int* index, std::ptrdiff_t M, std::ptrdiff_t C) {
-  JUICE_OMP(omp parallel for schedule(static) if (M * C > parallel_threshold))
+  JUICE_OMP(omp parallel for schedule(static) if (M * C > streaming_threshold))
   for (std::ptrdiff_t m = 0; m < M; ++m) {
     const T* src = inp + static_cast<std::ptrdiff_t>(index[m]) * C;
     for (std::ptrdiff_t c = 0; c < C; ++c) out[m * C + c] = src[c];

@@ -28,6 +28,14 @@ namespace juice::cpu_kernels {
 // for a whole scheduling quantum waiting for a descheduled partner thread.
 inline constexpr std::ptrdiff_t parallel_threshold = 1 << 17;
 
+// The same for the per-layer streaming loops (layernorm, GELU, residual adds, embedding rows): a
+// few flops per element on data that fits the L2 cache, so one thread does 2^20 elements in a few
+// tenths of a millisecond, and at the 124M shape with B = 4, T = 64 (196,608 to 786,432 elements
+// per call, about 100 calls per step) forking saved under 10 ms per step on a quiet machine but
+// cost about 0.5 s per step when other processes held the cores (each region waits for its
+// descheduled partner thread; see docs/performance.md). Longer rows (T = 1024) still thread.
+inline constexpr std::ptrdiff_t streaming_threshold = 1 << 20;
+
 // Number of threads the backend's loops and Eigen's GEMM use.
 inline int num_threads() {
 #if defined(_OPENMP)

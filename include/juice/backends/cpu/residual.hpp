@@ -12,13 +12,13 @@ namespace juice::cpu_kernels {
 
 template <class T>
 void residual_forward(T* out, const T* a, const T* b, std::ptrdiff_t n) {
-  JUICE_OMP(omp parallel for simd schedule(static) if (n > parallel_threshold))
+  JUICE_OMP(omp parallel for simd schedule(static) if (n > streaming_threshold))
   for (std::ptrdiff_t i = 0; i < n; ++i) out[i] = a[i] + b[i];
 }
 
 template <class T>
 void add_inplace(T* x, const T* y, std::ptrdiff_t n) {
-  JUICE_OMP(omp parallel for simd schedule(static) if (n > parallel_threshold))
+  JUICE_OMP(omp parallel for simd schedule(static) if (n > streaming_threshold))
   for (std::ptrdiff_t i = 0; i < n; ++i) x[i] += y[i];
 }
 
