@@ -116,17 +116,12 @@ public:
   // 2 + 12 l + tensor, then ln_f weight and bias, then the heads).
   ptr param(std::size_t i) { return be_.data(params_) + off(offset_[i]); }
   cptr param(std::size_t i) const { return be_.data(params_) + off(offset_[i]); }
-  // (Handing out a writable gradient pointer or view forgets that the gradients are known zero.)
-  ptr grad(std::size_t i) {
-    grads_zero_ = false;
-    return be_.data(grads_) + off(offset_[i]);
-  }
+  ptr grad(std::size_t i) { return be_.data(grads_) + off(offset_[i]); }
   std::size_t layer_tensor(std::size_t l, tensor t) const { return 2 + l * per_layer + t; }
   std::size_t lnf_index() const { return 2 + cfg_.layers * per_layer; }
   std::size_t head_index(std::size_t k) const { return lnf_index() + 2 + k; }
 
   std::vector<parameter<B, T>> parameters() {
-    grads_zero_ = false;
     std::vector<parameter<B, T>> out;
     out.reserve(names_.size());
     for (std::size_t i = 0; i < names_.size(); ++i)
@@ -134,24 +129,12 @@ public:
     return out;
   }
   // Every parameter and gradient as one block (storage order), for fused optimizer calls.
-  parameter<B, T> parameter_block() {
-    grads_zero_ = false;
-    return parameter<B, T>{"parameters", be_.view_of(params_), be_.view_of(grads_)};
-  }
+  parameter<B, T> parameter_block() { return parameter<B, T>{"parameters", be_.view_of(params_), be_.view_of(grads_)}; }
   // Name and size of tensor i (storage order).
   [[nodiscard]] const std::string& name(std::size_t i) const { return names_[i]; }
   [[nodiscard]] std::size_t tensor_size(std::size_t i) const { return sizes_[i]; }
   [[nodiscard]] std::size_t tensor_count() const { return names_.size(); }
-  // Sets the gradients to zero, unless they are known to be zero already: freshly allocated, or
-  // zeroed by an optimizer step that consumed them (gradients_zeroed()), with no writable gradient
-  // handed out since. That skips a 0.5 GB pass per training step at the 124M shape.
-  void zero_grad() {
-    if (!grads_zero_) be_.fill(be_.view_of(grads_), T(0));
-    grads_zero_ = true;
-  }
-  // Tells the trunk that every gradient is zero now (an optimizer's fused update-and-zero wrote
-  // them through a parameter view); the next zero_grad() then has nothing to do.
-  void gradients_zeroed() { grads_zero_ = true; }
+  void zero_grad() { be_.fill(be_.view_of(grads_), T(0)); }
 
   // The parameter values of `other` (same shape): the trunk prefix, and the heads if they match.
   void copy_parameters_from(const gpt2_trunk& other, bool trunk_only) {
@@ -428,7 +411,6 @@ private:
   std::vector<std::size_t> sizes_, offset_;
   std::size_t total_ = 0, trunk_size_ = 0;
   buffer params_, grads_;
-  bool grads_zero_ = true;  // every gradient is known to be zero (see zero_grad)
   mutable activations acts_;
   mutable backward_workspace grads_ws_;
   mutable kv_cache cache_;

@@ -54,9 +54,6 @@ public:
   std::vector<parameter<B, T>> parameters() { return trunk_.parameters(); }
   parameter<B, T> parameter_block() { return trunk_.parameter_block(); }
   void zero_grad() { trunk_.zero_grad(); }
-  // The gradients are zero (an optimizer's step_and_zero_grad zeroed them): the next zero_grad()
-  // skips its pass over the gradient block.
-  void gradients_zeroed() { trunk_.gradients_zeroed(); }
 
   // --- juice::RewardModel ---
   sequence_values<T> rewards(const sequence_batch& batch) const {

@@ -69,15 +69,15 @@ public:
     update<false>(model);
   }
 
-  // The same update, leaving every gradient zero, for callers that would call zero_grad() before
-  // their next backward pass anyway (juice's algorithms, through detail::gradient_step): where the
-  // rule has a fused update-and-zero (AdamW on a backend with adamw_update_and_zero) it is one pass
-  // over the parameters instead of two, and a model that offers gradients_zeroed() is told, so that
-  // its next zero_grad() can skip its own pass. Other rules update and then fill the gradients.
+  // The same update, leaving every gradient zero: for a training loop that does not read the
+  // gradients after the step, this replaces step() followed by the next zero_grad(). Where the rule
+  // has a fused update-and-zero (AdamW on a backend with adamw_update_and_zero) it is one pass over
+  // the parameters and gradients instead of two; other rules update and then fill the gradients.
+  // juice's algorithms keep using step(): their gradients stay readable after an update (the
+  // unbiasedness tests and the diagnostics read them).
   template <Parameterised M>
   void step_and_zero_grad(M& model) {
     update<true>(model);
-    if constexpr (requires { model.gradients_zeroed(); }) model.gradients_zeroed();
   }
 
   // The whole state as host data (see juice/optim/optimizer_state.hpp), for the model the optimizer

@@ -160,7 +160,7 @@ void adamw_threads(std::span<T> value, std::span<G> grad, std::span<T> m, std::s
   check_same_size(value.size(), v.size(), what);
   const auto n = static_cast<std::ptrdiff_t>(value.size());
   const adamw_coefficients<T> k(h);
-  const int threads = n > parallel_threshold ? num_threads() : 1;
+  [[maybe_unused]] const int threads = n > parallel_threshold ? num_threads() : 1;
   JUICE_OMP(omp parallel num_threads(threads) if (threads > 1))
   {
 #if defined(_OPENMP)
