@@ -14,6 +14,7 @@
 
 #include "device_checks.hpp"
 #include "juice/backends/cuda/cuda.hpp"
+#include "run_on_a_device.hpp"
 
 namespace {
 
@@ -56,13 +57,4 @@ BOOST_AUTO_TEST_CASE(copies_share_the_stream) {
   BOOST_CHECK(d.precision() == juice::gemm_precision::bf16 && a.precision() == juice::gemm_precision::fp32);
 }
 
-int main(int argc, char* argv[]) {
-  int count = 0;
-  const cudaError_t status = cudaGetDeviceCount(&count);
-  if (status != cudaSuccess || count == 0) {
-    std::printf("SKIPPED: no CUDA device (cudaGetDeviceCount: %s, %d devices)\n",
-                status == cudaSuccess ? "success" : cudaGetErrorName(status), count);
-    return 77;
-  }
-  return boost::unit_test::unit_test_main(&init_unit_test, argc, argv);
-}
+int main(int argc, char* argv[]) { return juice::test::run_on_a_device(argc, argv); }

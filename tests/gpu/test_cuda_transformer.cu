@@ -17,6 +17,7 @@
 #include "juice/algorithms/ppo/value_policy.hpp"
 #include "juice/backends/cuda/cuda.hpp"
 #include "juice/concepts/reward_model.hpp"
+#include "run_on_a_device.hpp"
 
 namespace {
 
@@ -53,13 +54,4 @@ BOOST_AUTO_TEST_CASE(bf16_gemms_stay_within_bf16_of_fp32_and_train) {
   juice::test::device::check_model_bf16<juice::cuda>([] { return juice::cuda(juice::gemm_precision::bf16); });
 }
 
-int main(int argc, char* argv[]) {
-  int count = 0;
-  const cudaError_t status = cudaGetDeviceCount(&count);
-  if (status != cudaSuccess || count == 0) {
-    std::printf("SKIPPED: no CUDA device (cudaGetDeviceCount: %s, %d devices)\n",
-                status == cudaSuccess ? "success" : cudaGetErrorName(status), count);
-    return 77;
-  }
-  return boost::unit_test::unit_test_main(&init_unit_test, argc, argv);
-}
+int main(int argc, char* argv[]) { return juice::test::run_on_a_device(argc, argv); }

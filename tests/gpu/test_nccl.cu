@@ -21,6 +21,7 @@
 #include "juice/optim/adamw.hpp"
 #include "juice/optim/data_parallel.hpp"
 #include "model_support.hpp"
+#include "run_on_a_device.hpp"
 
 // No `using namespace juice`: juice::cuda would clash with CCCL's ::cuda namespace.
 using juice::adamw;
@@ -130,13 +131,4 @@ BOOST_AUTO_TEST_CASE(all_reduced_adamw_on_one_rank_is_plain_adamw) {
   BOOST_CHECK(std::memcmp(a.data(), c.data(), a.size() * sizeof(float)) == 0);
 }
 
-int main(int argc, char* argv[]) {
-  int count = 0;
-  const cudaError_t status = cudaGetDeviceCount(&count);
-  if (status != cudaSuccess || count == 0) {
-    std::printf("SKIPPED: no CUDA device (cudaGetDeviceCount: %s, %d devices)\n",
-                status == cudaSuccess ? "success" : cudaGetErrorName(status), count);
-    return 77;
-  }
-  return boost::unit_test::unit_test_main(&init_unit_test, argc, argv);
-}
+int main(int argc, char* argv[]) { return juice::test::run_on_a_device(argc, argv); }
