@@ -1,7 +1,6 @@
 // algorithms/: the generic SFT, RFT and IRFT/SPIN drivers on tabular models: what they compute at
 // known points, how often they score the reference, round chunking, online regeneration, the
 // observer protocol, and every error path.
-#define BOOST_TEST_MODULE algorithms
 #include <cmath>
 #include <limits>
 #include <set>

@@ -1,7 +1,6 @@
 // algorithms/losses and the algorithms' loss functions: every margin loss h and its derivative,
 // and the gradients of the SFT, IRFT and RFT losses and of l(theta) with respect to model
 // parameters, all against central finite differences; float and double with per-type tolerances.
-#define BOOST_TEST_MODULE losses
 #include <cmath>
 #include <vector>
 

@@ -3,7 +3,6 @@
 // ids, EOS 256) and calling the library's transformer directly, then the gap, implicit rewards,
 // accuracies and NLL worked out in this file; and a model with all parameters zero, whose
 // next-token distribution is uniform, so log pi(y|x) = -(|y| + 1) log 257 exactly in mathematics.
-#define BOOST_TEST_MODULE cli_eval
 #include <boost/test/unit_test.hpp>
 
 #include <unistd.h>

@@ -1,5 +1,4 @@
 // Every shipped model and backend satisfies its concepts; near-misses do not.
-#define BOOST_TEST_MODULE conformance
 #include <boost/test/unit_test.hpp>
 
 #include "compile/minimal_models.hpp"

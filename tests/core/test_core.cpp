@@ -1,5 +1,4 @@
 // core/: batches and their row operations, the random number generator, minibatch streams.
-#define BOOST_TEST_MODULE core
 #include <algorithm>
 #include <cmath>
 #include <set>

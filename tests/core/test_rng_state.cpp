@@ -1,7 +1,6 @@
 // core/rng.hpp: an rng's state is (seed, words drawn); an rng restored from it continues the
 // stream exactly, whichever draws (words, uniforms, bounded integers, categorical, normals) came
 // before, and the state counts words as a plain std::mt19937_64 of the same seed would emit them.
-#define BOOST_TEST_MODULE rng_state
 #include <cstdint>
 #include <ostream>
 #include <span>

@@ -1,4 +1,3 @@
-#define BOOST_TEST_MODULE test_attention
 // The tiled (FlashAttention-2 style) causal attention of juice::cpu against the plain loops kept as
 // the oracle (juice/backends/cpu/attention_reference.hpp), in float and double, on ragged shapes:
 // T not a multiple of the block, heads of size 1, several blocks per row, a single position. The

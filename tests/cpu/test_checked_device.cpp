@@ -3,7 +3,6 @@
 // give bit-identical log-probs, values, gradients, updates, logits and samples to juice::cpu, and
 // talk to the host a constant number of times per training step and per decoded token, however
 // many layers the model has.
-#define BOOST_TEST_MODULE checked_device
 #include <boost/test/unit_test.hpp>
 
 #include <boost/mpl/list.hpp>

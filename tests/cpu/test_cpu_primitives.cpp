@@ -1,4 +1,3 @@
-#define BOOST_TEST_MODULE test_cpu_primitives
 // Every juice::cpu layer primitive's backward against central finite differences in double
 // precision, the element-wise primitives against juice::host's serial reference, the batched GEMM
 // against plain loops, the KV-cached attention against full attention, and the sampler's support.

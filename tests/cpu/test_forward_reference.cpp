@@ -1,4 +1,3 @@
-#define BOOST_TEST_MODULE test_forward_reference
 // The CPU backend's forward primitives and the whole GPT-2 forward pass against a naive
 // double-precision re-implementation written from the GPT-2 equations (Radford et al. 2019; the
 // layer layout of the TransformerBackend contract: a linear layer is out = in W^T + b with W(OC,C),

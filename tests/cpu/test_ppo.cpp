@@ -1,4 +1,3 @@
-#define BOOST_TEST_MODULE test_ppo
 // PPO's pieces against values computed by hand on a two-step example (see the comments for the
 // arithmetic), and the clipped objective's gradient against finite differences of itself.
 #include <boost/test/unit_test.hpp>

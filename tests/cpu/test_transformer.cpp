@@ -1,4 +1,3 @@
-#define BOOST_TEST_MODULE test_transformer
 // juice::transformer and juice::transformer_reward on the CPU backend: whole-model gradients of the
 // LM, value and reward heads against central finite differences (double, every parameter), padding
 // independence, KV-cache logits against full recompute, reproducible sampling, and top-k / top-p

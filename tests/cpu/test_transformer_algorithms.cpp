@@ -1,4 +1,3 @@
-#define BOOST_TEST_MODULE test_transformer_algorithms
 // The generic algorithms run unchanged on the CPU transformer (tiny model): SFT memorises a few
 // sequences; IRFT and SPIN lower their contrastive loss from log 2 at each round start and raise the
 // demonstrations' likelihood; RFT with the PPO improver lowers its reward loss and separates

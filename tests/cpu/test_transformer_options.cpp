@@ -1,4 +1,3 @@
-#define BOOST_TEST_MODULE test_transformer_options
 // Options of the algorithms on the CPU transformer that change behaviour, each against a number
 // derived outside the code under test: PPO's per-token KL leash (the policy moves less from the
 // reference as beta grows), max_grad_norm (one SGD step moves the parameters by exactly lr * the

@@ -1,6 +1,5 @@
 // Batching (include/juice/data/batching.hpp) with the byte tokenizer, so every expected token is the
 // byte itself: padding, prompt lengths, EOS, start token, prompt truncation and its errors, chunking.
-#define BOOST_TEST_MODULE juice data batching
 #include <boost/test/unit_test.hpp>
 
 #include <string>
@@ -20,6 +19,7 @@ juice::demonstration_set three() {
 
 std::vector<int> row(const juice::sequence_batch& b, std::size_t r) {
   std::vector<int> out;
+  out.reserve(b.width());
   for (std::size_t t = 0; t < b.width(); ++t) out.push_back(b.tokens(r, t));
   return out;
 }
@@ -94,7 +94,7 @@ BOOST_AUTO_TEST_CASE(empty_prompts_need_a_start_token) {
   const juice::demonstration_set set{"d.jsonl", {{"", "hi", 7}}};
   check_throws_with([&] { juice::tokenize(set, tok); }, "d.jsonl line 7: the prompt is empty");
   juice::batch_options o;
-  o.bos = *tok.eos();
+  o.bos = tok.eos();
   const auto batch = juice::make_batch(juice::tokenize(set, tok, o), 0, 1);
   BOOST_TEST(row(batch, 0) == (std::vector<int>{256, 'h', 'i'}), boost::test_tools::per_element());
   BOOST_TEST(batch.prompt_length(0) == 1);

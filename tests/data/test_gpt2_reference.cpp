@@ -3,7 +3,6 @@
 // fails and says so. The corpus is written here; tests/data/gpt2_reference.py encodes it with
 // tiktoken and derives the HF form (vocab.json + merges.txt) of the same vocabulary, so both loaders
 // are checked against the same reference.
-#define BOOST_TEST_MODULE juice data gpt2 reference
 #include <boost/test/unit_test.hpp>
 
 #include <cstdint>

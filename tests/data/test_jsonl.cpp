@@ -1,6 +1,5 @@
 // JSONL readers (include/juice/data/jsonl.hpp, anthropic_hh.hpp): the three forms, and one error per
 // kind of bad input, each naming the file and the line.
-#define BOOST_TEST_MODULE juice data jsonl
 #include <boost/test/unit_test.hpp>
 
 #include <sstream>

@@ -1,7 +1,6 @@
 // Tokenizers (include/juice/data/): UTF-8 runs, GPT-2's byte-to-unicode map, the pre-tokeniser, the
 // byte tokenizer, and BPE on a tiny hand-written vocabulary whose merges are worked out by hand below,
 // in both the tiktoken and the HF form.
-#define BOOST_TEST_MODULE juice data tokenizers
 #include <boost/test/unit_test.hpp>
 
 #include <filesystem>

@@ -1,6 +1,5 @@
 // juice/diagnostics/alignment.hpp against hand-computed values on a one-state, three-action model
 // and against brute-force sums on a small tree.
-#define BOOST_TEST_MODULE alignment_metrics
 #include <cmath>
 
 #include <boost/test/unit_test.hpp>

@@ -2,7 +2,6 @@
 // on token-level tabular models against central finite differences, and the algorithms' stochastic
 // gradient estimates (RFT's linear reward loss, IRFT's round-start gradient) against it: unbiased
 // within 4 standard errors over many independent draws; exact-expectation runs report exactly it.
-#define BOOST_TEST_MODULE irl_gradient
 #include <cmath>
 
 #include <boost/test/unit_test.hpp>

@@ -1,7 +1,6 @@
 // juice/diagnostics/stationarity.hpp: running minimum and average of reported squared gradient
 // norms, event filtering (IRFT's round starts), and the least-squares log-log slope, against
 // hand-computed values.
-#define BOOST_TEST_MODULE stationarity
 #include <cmath>
 
 #include <boost/test/unit_test.hpp>

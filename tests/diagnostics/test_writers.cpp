@@ -1,6 +1,5 @@
 // juice/diagnostics/writers.hpp: CSV output byte for byte (quoting, exact numbers), bad rows
 // rejected, JSONL lines that parse back, and the step_event loggers as algorithm observers.
-#define BOOST_TEST_MODULE writers
 #include <sstream>
 
 #include <boost/test/unit_test.hpp>

@@ -1,4 +1,3 @@
-#define BOOST_TEST_MODULE test_ground_truth_tasks
 // The ground-truth task families (include/juice/experiments/ground_truth/): their checkers against
 // hand-computed answers and rewards, the properties of drawn prompts and low-quality answers checked
 // by independent means (parsing with sscanf, std::is_sorted / std::is_permutation), the dispatch of a

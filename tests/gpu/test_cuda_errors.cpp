@@ -2,7 +2,6 @@
 // GPU needed, so this runs in CI): a failing CUDA or cuBLAS status becomes a juice::cuda_error whose
 // message names the call as written, this file and line, and the status; success passes; and where
 // no device is present, constructing juice::cuda fails with such an error instead of crashing.
-#define BOOST_TEST_MODULE cuda_errors
 #include <boost/test/unit_test.hpp>
 
 #include <string>

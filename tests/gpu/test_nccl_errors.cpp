@@ -2,7 +2,6 @@
 // needed, so this runs in CI): a failing NCCL status becomes a juice::nccl_error (a
 // juice::cuda_error) whose message names the call as written, this file and line, and NCCL's own
 // description of the status; success passes.
-#define BOOST_TEST_MODULE nccl_errors
 #include <boost/test/unit_test.hpp>
 
 #include <string>

@@ -1,4 +1,3 @@
-#define BOOST_TEST_MODULE test_checkpoint
 // juice/io/checkpoint.hpp and io/atomic_directory.hpp: a training checkpoint round-trips bit for bit
 // (parameters, both AdamW moments, step count, counters, rng streams, options, F64/F32/I64
 // tensors); training N steps straight equals N/2 steps, save, load into fresh objects, N/2 more,

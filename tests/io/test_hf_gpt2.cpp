@@ -1,4 +1,3 @@
-#define BOOST_TEST_MODULE test_hf_gpt2
 // juice/io/hf_gpt2.hpp: an HF-layout GPT-2 folder written by hand here (Conv1D weights built with
 // this file's own transpose, the `transformer.` prefix, a tied lm_head and the attn.bias mask
 // buffers HF saves) imports into a model with log-probs identical to the original's; export then

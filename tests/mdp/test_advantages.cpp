@@ -1,6 +1,5 @@
 // juice/mdp/advantages.hpp: GAE's two limits (lambda = 1: returns minus values; lambda = 0: one-step
 // TD errors), discounted returns and KL-penalised rewards against hand-computed values.
-#define BOOST_TEST_MODULE advantages
 #include <cmath>
 
 #include <boost/test/unit_test.hpp>

@@ -1,7 +1,6 @@
 // juice/mdp/prefix_tree.hpp and the tabular policy on it: state counts from closed forms, the
 // parent/child maps, terminal masks, enumeration, and the optimised tabular policy's log-probs and
 // backward pass against their definitions.
-#define BOOST_TEST_MODULE prefix_tree
 #include <cmath>
 #include <set>
 

@@ -2,7 +2,6 @@
 // closed form pi_ref exp(r/beta) / Z on random trees, the two sides of the soft Bellman equations,
 // the tabular exact policy step (a projection of sequence distributions) against soft value
 // iteration, and exact KL / entropy against enumeration and hand values.
-#define BOOST_TEST_MODULE soft_bellman
 #include <cmath>
 
 #include <boost/test/unit_test.hpp>

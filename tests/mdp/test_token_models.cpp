@@ -3,7 +3,6 @@
 // (bandit space) exactly; on deeper trees SFT reaches the closed-form maximum-likelihood policy and
 // RFT (token-sum, sequence and linear-feature rewards) reaches the regularised IRL optimum,
 // grad l(theta) = lambda theta.
-#define BOOST_TEST_MODULE token_models
 #include <cmath>
 
 #include <boost/test/unit_test.hpp>

@@ -2,7 +2,6 @@
 // deterministic for a fixed seed, IRFT's round-start estimate over beta^2 is the exact ||grad l||^2
 // the rate experiment measures, the rate is at least 1/sqrt(TK) on the default problem, and bad
 // options are rejected with one-line sentences.
-#define BOOST_TEST_MODULE toy_mdp
 #include <algorithm>
 #include <cmath>
 #include <string>
@@ -132,7 +131,7 @@ BOOST_AUTO_TEST_CASE(rate_on_the_default_problem_is_at_least_one_over_sqrt_budge
 }
 
 BOOST_AUTO_TEST_CASE(bad_options_are_rejected_with_one_line_sentences) {
-  auto rejects = [](auto o, const std::string& needle) {
+  auto rejects = [](const auto& o, const std::string& needle) {
     try {
       validate(o);
       BOOST_ERROR("accepted bad options; expected: " << needle);

@@ -7,7 +7,6 @@
 // of the ranks' means is the mean over all sequences; a clip inside all_reduced sees the averaged
 // gradient, as the single model's clip sees its whole-batch gradient. IRFT runs unchanged too, each
 // rank generating for its own slice with its own seed, and the replicas stay bit-identical.
-#define BOOST_TEST_MODULE data_parallel
 #include <boost/test/unit_test.hpp>
 
 #include <cmath>
@@ -47,6 +46,7 @@ namespace {
 void run_ranks(std::size_t n, const std::function<void(std::size_t)>& body) {
   std::vector<std::exception_ptr> errors(n);
   std::vector<std::thread> threads;
+  threads.reserve(n);
   for (std::size_t r = 0; r < n; ++r)
     threads.emplace_back([&, r] {
       try {

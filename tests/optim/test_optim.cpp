@@ -1,5 +1,4 @@
 // optim/: SGD and AdamW updates against their defining formulas, schedules, gradient utilities.
-#define BOOST_TEST_MODULE optim
 #include <array>
 #include <cmath>
 #include <span>

@@ -3,7 +3,6 @@
 // memory, on juice::cpu and on the opaque checked_device (through upload/download only); the
 // exported moments are the ones AdamW's recursions give; and every mismatch is refused by name
 // before anything changes.
-#define BOOST_TEST_MODULE optimizer_export
 #include <array>
 #include <cmath>
 #include <cstring>

@@ -2,7 +2,6 @@
 // optimizer would silently share AdamW moments; juice refuses the second model instead. Copies
 // of an optimizer copy its state, and a flat model is updated in one fused call that equals the
 // per-tensor update.
-#define BOOST_TEST_MODULE optimizer_state
 #include <array>
 #include <cmath>
 #include <span>

@@ -1,6 +1,5 @@
 // The paper's one-state example (DESIGN.md "The paper's one-state example"): exact numbers from the
 // closed form, RFT convergence to the regularised IRL optimum, SFT collapse, IRFT in between.
-#define BOOST_TEST_MODULE one_state
 #include <algorithm>
 #include <cmath>
 

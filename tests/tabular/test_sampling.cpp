@@ -1,6 +1,5 @@
 // Sampled and exact-expectation modes run through the same algorithm code: sampled estimates agree
 // with the exact values within statistical error, and a seed gives bit-identical results.
-#define BOOST_TEST_MODULE sampling
 #include <cmath>
 #include <cstring>
 #include <vector>
@@ -27,9 +26,8 @@ BOOST_AUTO_TEST_CASE(sampled_reward_gradient_is_unbiased) {
   o.policy_steps = 0;
   o.beta = 0.5;
   tabular::exact_policy_step step;
-  sgd opt(sgd_hyper{0.0});
-
   auto gradient = [&](auto mode, std::uint64_t seed) {
+    sgd opt(sgd_hyper{0.0});  // one per run: it holds on to the models it stepped
     auto pi = ref.snapshot();
     tabular::reward<double, space> r(sp);
     r.table() << 0.2, -0.1, 0.4, 0.0, 0.3, -0.5;
@@ -55,8 +53,8 @@ BOOST_AUTO_TEST_CASE(sampled_irft_round_start_gradient_is_unbiased) {
   o.steps_per_round = 1;
   o.chunk_rounds = false;
   o.beta = 0.3;
-  sgd opt(sgd_hyper{0.0});
   auto gradient = [&](auto mode, std::uint64_t seed) {
+    sgd opt(sgd_hyper{0.0});  // one per run: it holds on to the models it stepped
     auto pi = init.snapshot();
     o.seed = seed;
     irft(o).run(pi, demos, opt, mode);

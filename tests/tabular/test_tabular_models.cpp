@@ -1,6 +1,5 @@
 // backends/tabular: the softmax policy, the tabular and linear rewards, exact policy steps and the
 // projection of sequence distributions onto per-state logits, against closed forms.
-#define BOOST_TEST_MODULE tabular_models
 #include <cmath>
 #include <numeric>
 

@@ -5,7 +5,6 @@
 // even one on a tie), and it equals an arithmetic reference (tests/support/bf16_reference.hpp) and
 // the host-only conversion of the safetensors writer (juice/io/float16.hpp).
 // Also the Thrust transform that the bf16 GEMM emulation uses, on the OpenMP system.
-#define BOOST_TEST_MODULE bf16
 #include <boost/test/unit_test.hpp>
 
 #include <cmath>

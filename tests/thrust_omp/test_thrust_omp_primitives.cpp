@@ -1,7 +1,6 @@
 // The CUDA backend's portable device code, run on the CPU through Thrust's OpenMP system
 // (juice::thrust_omp_backend, compiled by the C++ compiler): every primitive against juice::cpu
 // and juice::host (tests/support/device_checks.hpp), and the backend's concept conformance.
-#define BOOST_TEST_MODULE thrust_omp_primitives
 #include <boost/test/unit_test.hpp>
 
 #include "device_checks.hpp"

@@ -2,7 +2,6 @@
 // same seed: the whole GPT-2 model (forward, backward, update, KV-cache decoding, sampling, reward
 // model, SFT and IRFT run unchanged) on the CUDA backend's portable device code, run on the CPU
 // through Thrust's OpenMP system (tests/support/device_model_checks.hpp).
-#define BOOST_TEST_MODULE thrust_omp_transformer
 #include <boost/test/unit_test.hpp>
 
 #include "device_model_checks.hpp"

@@ -34,8 +34,8 @@ inline batch_options make_batch_options(const data_args& a, const any_tokenizer&
   o.append_eos = !a.no_eos && tok.eos().has_value();
   o.truncate_prompt = a.truncate_prompt;
   if (a.bos) {
-    if (!tok.eos()) throw invalid_argument("--bos: the tokenizer has no EOS token to start prompts with.");
-    o.bos = *tok.eos();
+    o.bos = tok.eos();
+    if (!o.bos) throw invalid_argument("--bos: the tokenizer has no EOS token to start prompts with.");
   }
   return o;
 }

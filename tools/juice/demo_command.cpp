@@ -78,7 +78,8 @@ void write_pairs(const fs::path& file, const std::vector<example>& xs) {
 double exact_match(const std::string& model, const std::vector<example>& test) {
   model_type m = load_model(model, 0, "--model");
   const any_tokenizer tok = load_tokenizer("byte");
-  m.generation().eos = *tok.eos();
+  const token_t eos = tok.eos().value();  // the byte tokenizer has one
+  m.generation().eos = eos;
   m.generation().sampling.temperature = 0;
   std::size_t width = 0;
   for (const auto& x : test) width = std::max(width, x.prompt.size());
@@ -94,7 +95,7 @@ double exact_match(const std::string& model, const std::vector<example>& test) {
   std::size_t right = 0;
   for (std::size_t i = 0; i < test.size(); ++i) {
     std::vector<token_t> ids(&y.tokens(i, static_cast<std::size_t>(y.prompt_length(i))), &y.tokens(i, 0) + y.length(i));
-    if (!ids.empty() && ids.back() == *tok.eos()) ids.pop_back();
+    if (!ids.empty() && ids.back() == eos) ids.pop_back();
     right += tok.decode(ids) == test[i].answer ? 1 : 0;
   }
   return static_cast<double>(right) / static_cast<double>(test.size());

@@ -249,7 +249,7 @@ void train_irft(train_state& st, const train_args& a, const std::vector<tokenize
 
 template <PairwiseLoss Loss>
 void train_rft(train_state& st, const train_args& a, const std::vector<tokenized_demonstration>& demos, reporter& rep) {
-  rft_parts& r = *st.rft;
+  rft_parts& r = st.rft.value();
   if (st.step == 0) st.order = juice::detail::minibatches(demos.size(), a.batch_size);  // a restored state keeps its order
   while (st.step < a.steps) {
     const auto idx = st.order.next(st.g);
@@ -384,7 +384,7 @@ void run_train(const train_args& a) {
     for (std::size_t i = 0; i < all.size(); ++i) all[i] = i;
     (void)generation_room(demos, all, a, policy.config());
   }
-  policy.generation().eos = bo.append_eos ? *tok.eos() : -1;
+  policy.generation().eos = bo.append_eos ? tok.eos().value() : -1;
   policy.generation().sampling = a.gen.sampling;
 
   const bool created = create_out(out);

@@ -63,7 +63,7 @@ std::vector<token_t> encode_prompt(const Tok& tokenizer, const std::string& text
 template <class Tok>
 std::vector<token_t> encode_response(const Tok& tokenizer, const std::string& text, const batch_options& o) {
   auto ids = tokenizer.encode(text);
-  if (o.append_eos) ids.push_back(*tokenizer.eos());
+  if (o.append_eos) ids.push_back(tokenizer.eos().value());  // check_options refused append_eos without one
   return ids;
 }
 

@@ -200,7 +200,8 @@ public:
       tokens[i] = std::move(bytes);
     }
     t.tokens_.reserve(tokens.size());
-    for (auto& token : tokens) t.tokens_.push_back(std::move(*token));  // all set: ids are distinct and < size
+    // All set: ids are distinct and < size.
+    for (auto& token : tokens) t.tokens_.push_back(std::move(*token));  // NOLINT(bugprone-unchecked-optional-access)
 
     std::string line;
     std::uint32_t priority = 0;

@@ -505,6 +505,7 @@ inline std::vector<robustness_row> run_toy_mdp_robustness(const toy_mdp_robustne
       } else {
         const auto& base = scores[e][static_cast<std::size_t>(sft - names.begin())];
         std::vector<double> diff;
+        diff.reserve(base.size());
         for (std::size_t s = 0; s < base.size(); ++s) diff.push_back(scores[e][m][s].win - base[s].win);
         row.win_rate_minus_sft_mean = detail::mean_of(diff);
         row.win_rate_minus_sft_se = detail::se_of(diff);

@@ -110,10 +110,10 @@ inline void write_file_synced(const std::filesystem::path& path, const std::stri
 // The complete folder that stands for `dir` (see the header comment), or nothing if no save of
 // `dir` ever completed. Changes nothing on disk.
 inline std::optional<std::filesystem::path> resolve_directory(const std::filesystem::path& dir) {
-  const std::filesystem::path d = detail::normalised_dir(dir);
+  std::filesystem::path d = detail::normalised_dir(dir);
   if (detail::is_directory(d)) return d;
-  if (const auto n = detail::sibling(d, ".juice-new"); detail::is_directory(n)) return n;
-  if (const auto o = detail::sibling(d, ".juice-old"); detail::is_directory(o)) return o;
+  if (auto n = detail::sibling(d, ".juice-new"); detail::is_directory(n)) return n;
+  if (auto o = detail::sibling(d, ".juice-old"); detail::is_directory(o)) return o;
   return std::nullopt;
 }
 

@@ -70,17 +70,20 @@ inline write_failure write_all_and_sync(int fd, std::span<const std::uint8_t> by
 
 // The whole content of `path`, which must be a regular file (a folder or a device is refused
 // before anything is allocated).
+namespace detail {
+[[noreturn]] inline void fail_read(const std::filesystem::path& path, const std::string& what, int err) {
+  throw io_error("juice::io: cannot read " + path.string() + ": " + what + (err ? std::string(": ") + std::strerror(err) : "") + ".");
+}
+}  // namespace detail
+
 inline std::vector<std::uint8_t> read_file(const std::filesystem::path& path) {
-  auto fail = [&](const std::string& what, int err) {
-    throw io_error("juice::io: cannot read " + path.string() + ": " + what + (err ? std::string(": ") + std::strerror(err) : "") + ".");
-  };
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) fail("cannot open it", errno);
+  if (fd < 0) detail::fail_read(path, "cannot open it", errno);
   struct ::stat st {};
   if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
     const int err = errno;
     ::close(fd);
-    fail("not a regular file", S_ISREG(st.st_mode) ? err : 0);
+    detail::fail_read(path, "not a regular file", S_ISREG(st.st_mode) ? err : 0);
   }
   std::vector<std::uint8_t> bytes(static_cast<std::size_t>(st.st_size));
   std::size_t done = 0;
@@ -90,7 +93,7 @@ inline std::vector<std::uint8_t> read_file(const std::filesystem::path& path) {
     if (n <= 0) {
       const int err = n < 0 ? errno : 0;
       ::close(fd);
-      fail("it ended after " + std::to_string(done) + " of " + std::to_string(bytes.size()) + " bytes", err);
+      detail::fail_read(path, "it ended after " + std::to_string(done) + " of " + std::to_string(bytes.size()) + " bytes", err);
     }
     done += static_cast<std::size_t>(n);
   }

@@ -488,9 +488,9 @@ private:
     if (entries_.count(name)) fail("was added twice.");
     std::size_t n = 1;
     for (std::size_t d : shape) {
-      auto e = detail::mul(n, d);
+      const auto e = detail::mul(n, d);
       if (!e) fail("has a shape whose element count overflows.");
-      n = *e;
+      n = e.value();
     }
     if (n != count)
       fail("has shape " + shape_text(shape) + " (" + std::to_string(n) + " elements) but " + std::to_string(count) + " values.");

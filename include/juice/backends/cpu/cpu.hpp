@@ -11,6 +11,9 @@
 // Threads: link OpenMP::OpenMP_CXX (or compile with -fopenmp) to run on all cores; without OpenMP
 // everything is correct and serial. cpu::set_num_threads(n) sets the count for both the loops and
 // Eigen's GEMM (a process-wide OpenMP setting, as OpenMP has no other).
+//
+// Build time: a program with many translation units on this backend can compile the float and
+// double kernels once (JUICE_CPU_EXTERN_TEMPLATES, juice/backends/cpu/explicit_instantiation.hpp).
 #pragma once
 
 #include <algorithm>
@@ -23,6 +26,7 @@
 #include "juice/backends/host/host.hpp"
 #include "juice/backends/cpu/elementwise.hpp"
 #include "juice/backends/cpu/embedding.hpp"
+#include "juice/backends/cpu/explicit_instantiation.hpp"
 #include "juice/backends/cpu/gelu.hpp"
 #include "juice/backends/cpu/gemm.hpp"
 #include "juice/backends/cpu/layernorm.hpp"

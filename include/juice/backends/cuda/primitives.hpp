@@ -198,6 +198,11 @@ protected:
       throw invalid_argument(std::string("juice::") + std::string(Derived::name) + "::" + what +
                              ": the views have different sizes (" + std::to_string(a) + " and " + std::to_string(b) + ").");
   }
+
+private:
+  // Only the backend that derives from it constructs it (CRTP).
+  device_primitives() = default;
+  friend Derived;
 };
 
 }  // namespace juice

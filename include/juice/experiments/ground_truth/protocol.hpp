@@ -376,6 +376,7 @@ inline ground_truth_result run_ground_truth(const ground_truth_options& o) {
     std::unordered_set<std::string> avoid;
     for (const auto& it : h.items) avoid.insert(it.prompt);
     std::vector<task_item> low_items;
+    low_items.reserve(h.items.size());
     for (const auto& it : h.items) low_items.push_back({it.prompt, tasks.low_quality(it.prompt, data_rng)});
     h.prompts = prompt_batch(h.items);
     h.correct = demo_batch(h.items);
