@@ -12,8 +12,7 @@
 //     juice/backends/cpu/instantiate.hpp, which defines them.
 // Without JUICE_CPU_EXTERN_TEMPLATES nothing changes: the library stays header-only. Kernels of other
 // element types, and any kernel missing from the list below, are instantiated where they are used
-// as usual. The juice tool and the test suite build this way (tools/juice/cpu_kernels.cpp,
-// tests/support/cpu_kernels.cpp).
+// as usual. The juice tool and the test suite build this way (tools/cpu_kernels/cpu_kernels.cpp).
 #pragma once
 
 #include <cstddef>
