@@ -19,8 +19,8 @@ namespace juice::cli {
 nlohmann::json run_eval(const eval_args& a) {
   if (a.pairs.empty() && a.demos.empty()) throw invalid_argument("juice eval: give --pairs, --demos or both.");
   if (!a.ref.empty() && a.pairs.empty()) throw invalid_argument("--ref: the reference scores pairs; give --pairs too.");
-  apply_threads(a.threads);
   const model_type m = load_model(a.model, 0, "--model");
+  apply_threads(a.threads, step_flops(m.config(), a.batch_size) / 3);  // forward passes only
   std::optional<model_type> ref;
   if (!a.ref.empty()) {
     ref.emplace(load_model(a.ref, 0, "--ref"));

@@ -67,8 +67,8 @@ std::vector<prompt_line> read_prompts(const generate_args& a, const any_tokenize
 
 void run_generate(const generate_args& a) {
   if (a.prompt.empty() == a.prompts.empty()) throw invalid_argument("juice generate: give exactly one of --prompt and --prompts.");
-  apply_threads(a.threads);
   model_type m = load_model(a.model, a.seed, "--model");
+  apply_threads(a.threads, step_flops(m.config(), a.batch_size) / 3);  // forward passes only
   const any_tokenizer tok = load_tokenizer_option(a.data);
   const batch_options bo = make_batch_options(a.data, tok, m.config());
   const auto prompts = read_prompts(a, tok, bo, m.config());

@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include "commands.hpp"
+#include "options.hpp"
 #include "juice/core/error.hpp"
 #include "juice/diagnostics/writers.hpp"
 #include "juice/experiments/ground_truth/protocol.hpp"
@@ -78,6 +79,8 @@ void run(ground_truth_args& a) {
   gt::ground_truth_options o = a.quick ? gt::quick_options() : gt::ground_truth_options{};
   for (const auto& apply : a.overrides) apply(o);
   gt::validate(o);
+  // The threads chosen for the model, as `juice train` chooses them for --threads 0.
+  apply_threads(0, step_flops(transformer_config{o.layers, o.heads, o.channels, o.context, 257}, o.batch_size));
   if (a.progress) o.progress = [](const std::string& line) { fmt::print(stderr, "{}\n", line); };
 
   // Opened before the run so that a bad path fails at once; removed again unless the run completes.

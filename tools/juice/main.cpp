@@ -7,6 +7,7 @@
 #include <fmt/core.h>
 
 #include "commands.hpp"
+#include "juice/backends/cpu/wait_policy.hpp"
 #include "juice/core/error.hpp"
 
 namespace {
@@ -46,6 +47,9 @@ int run(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Idle OpenMP threads sleep instead of spinning for milliseconds (juice/backends/cpu/wait_policy.hpp),
+  // unless the user chose: re-executes the tool once with OMP_WAIT_POLICY and GOMP_SPINCOUNT set.
+  juice::cpu_kernels::use_passive_openmp_waiting(argv);
   // Setting up the command line or reporting an error can throw too (allocation, a failed write):
   // nothing may escape main.
   try {

@@ -5,12 +5,14 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdlib>
 #include <string>
 
 #include <CLI/CLI.hpp>
 
 #include "juice/backends/cpu/cpu.hpp"
 #include "juice/core/sampling.hpp"
+#include "juice/models/transformer_config.hpp"
 
 namespace juice::cli {
 
@@ -51,13 +53,38 @@ inline void add_sampling_options(CLI::App* cmd, sampling_args& a, const std::str
       ->capture_default_str();
 }
 
-// Threads of the CPU backend (its loops and Eigen's GEMMs).
+// Threads of the CPU backend. 0 (the default) lets the tool choose: OMP_NUM_THREADS when the user
+// set it, else one thread for a model whose step is small and every usable core otherwise
+// (cpu::default_threads; docs/performance.md).
 inline void add_threads_option(CLI::App* cmd, int& threads) {
-  cmd->add_option("--threads", threads, "CPU threads; 0 = OpenMP's default")->check(CLI::Range(0, 4096))->capture_default_str();
+  cmd->add_option("--threads", threads, "CPU threads; 0 = chosen for the model and the machine (one for small models)")
+      ->check(CLI::Range(0, 4096))
+      ->capture_default_str();
 }
 
-inline void apply_threads(int threads) {
-  if (threads > 0) cpu::set_num_threads(threads);
+// The floating-point operations of one pass of `rows` rows over the whole context through a model
+// of this shape, forward and backward (the weights' multiply-adds, 6 per parameter and token, as
+// in the usual estimate; attention's quadratic term is left out): what the thread choice weighs.
+inline double step_flops(const transformer_config& c, std::size_t rows) {
+  const auto C = static_cast<double>(c.channels), L = static_cast<double>(c.layers);
+  const double params = L * 12 * C * C + static_cast<double>(c.vocab + c.context) * C;
+  return 6 * params * static_cast<double>(rows) * static_cast<double>(c.context);
+}
+
+// Sets the backend's thread count: `threads` when positive, else as add_threads_option says, for
+// a step of `flops`. Returns a line saying how many and why ("1 CPU thread (chosen for the model)").
+inline std::string apply_threads(int threads, double flops) {
+  const char* why = "--threads";
+  if (threads > 0) {
+    cpu::set_num_threads(threads);
+  } else if (std::getenv("OMP_NUM_THREADS") != nullptr) {
+    why = "OMP_NUM_THREADS";
+  } else {
+    cpu::set_num_threads(cpu::default_threads(flops));
+    why = "chosen for the model and the machine; --threads N to set";
+  }
+  const int n = cpu::num_threads();
+  return std::to_string(n) + (n == 1 ? " CPU thread (" : " CPU threads (") + why + ")";
 }
 
 }  // namespace juice::cli

@@ -364,12 +364,13 @@ void write_final(const model_type& m, const fs::path& out) {
 
 void run_train(const train_args& a) {
   check_args(a);
-  apply_threads(a.threads);
   const fs::path out(a.out), checkpoint = out / "checkpoint";
   if (a.resume) check_resume_out(out, checkpoint);
   else check_out(out);
 
   model_type policy = load_model(a.model, a.seed, "--model");
+  const std::string threads = apply_threads(a.threads, step_flops(policy.config(), a.batch_size));
+  if (!a.quiet) fmt::print(stderr, "juice train: {}\n", threads);
   any_tokenizer tok = load_tokenizer_option(a.data);
   const batch_options bo = make_batch_options(a.data, tok, policy.config());
   const auto demos = load_demonstrations(a.demos, tok, bo, policy.config());

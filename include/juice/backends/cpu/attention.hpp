@@ -69,6 +69,7 @@ void attention_forward(T* out, T* lse, const T* qkv, std::ptrdiff_t B, std::ptrd
   [[maybe_unused]] const int threads = B * NH * Tn * Tn * hs > parallel_threshold ? num_threads() : 1;
   JUICE_OMP(omp parallel num_threads(threads))
   {
+    const serial_eigen serial;  // the block products stay on this thread, in a team of one too
     row_matrix<T> S(Bq, Bq), acc(Bq, hs);
     detail::column<T> m(Bq), l(Bq), mnew(Bq), corr(Bq);
     JUICE_OMP(omp for schedule(dynamic, 1))
@@ -125,6 +126,7 @@ void attention_backward(T* dqkv, const T* dout, const T* out, const T* lse, cons
   [[maybe_unused]] const int threads = B * NH * Tn * Tn * hs > parallel_threshold ? num_threads() : 1;
   JUICE_OMP(omp parallel num_threads(threads))
   {
+    const serial_eigen serial;
     row_matrix<T> P(Bq, Bq), dP(Bq, Bq);
     detail::column<T> D(Tn);
     JUICE_OMP(omp for schedule(dynamic, 1))

@@ -9,8 +9,10 @@
 // its members are static (a model calls them through its backend object all the same).
 //
 // Threads: link OpenMP::OpenMP_CXX (or compile with -fopenmp) to run on all cores; without OpenMP
-// everything is correct and serial. cpu::set_num_threads(n) sets the count for both the loops and
-// Eigen's GEMM (a process-wide OpenMP setting, as OpenMP has no other).
+// everything is correct and serial. cpu::set_num_threads(n) sets the count (OpenMP's setting of the
+// calling thread). A loop or product runs on one thread unless its work pays for a fork on a
+// machine whose other cores are busy (parallel.hpp, docs/performance.md); Eigen never threads a
+// product by itself (cpu_kernels::serial_eigen).
 //
 // Build time: a program with many translation units on this backend can compile the float and
 // double kernels once (JUICE_CPU_EXTERN_TEMPLATES, juice/backends/cpu/explicit_instantiation.hpp).
@@ -34,6 +36,7 @@
 #include "juice/backends/cpu/parallel.hpp"
 #include "juice/backends/cpu/residual.hpp"
 #include "juice/backends/cpu/sampling.hpp"
+#include "juice/backends/cpu/thread_count.hpp"
 #include "juice/concepts/backend.hpp"
 #include "juice/concepts/transformer_backend.hpp"
 
@@ -85,6 +88,10 @@ struct cpu : host {
   // --- threads ---
   static void set_num_threads(int n) { cpu_kernels::set_num_threads(n); }
   static int num_threads() { return cpu_kernels::num_threads(); }
+  // The count to use when the user gave none: 1 for a small step, else the usable cores
+  // (thread_count.hpp).
+  static int default_threads(double step_flops) { return cpu_kernels::default_threads(step_flops); }
+  static int usable_cores() { return cpu_kernels::usable_cores(); }
 
   // --- layer primitives (see each header for shapes and semantics) ---
   template <class T>

@@ -29,23 +29,18 @@ using mmap = Eigen::Map<row_matrix<T>>;
 // multiply-adds). Each block is an independent single-threaded Eigen product, so the threads meet
 // only at the end: unlike Eigen's own parallel GEMM, which synchronises its threads inside every
 // product by spinning, this stays efficient when the cores are shared with other processes. Eigen
-// never threads a product of this backend by itself: inside an OpenMP region it runs serially.
+// never threads a product of this backend by itself (serial_eigen).
 template <class F>
 void parallel_blocks(std::ptrdiff_t extent, double work, F&& f) {
   const int threads = num_threads();
   if (threads <= 1 || work < double(1 << 19) || extent < 32) {
-#if defined(_OPENMP)
-    if (!omp_in_parallel()) {
-      JUICE_OMP(omp parallel num_threads(1))
-      f(std::ptrdiff_t{0}, extent);
-      return;
-    }
-#endif
+    const serial_eigen serial;
     f(std::ptrdiff_t{0}, extent);
     return;
   }
   JUICE_OMP(omp parallel num_threads(threads))
   {
+    const serial_eigen serial;
 #if defined(_OPENMP)
     const int t = omp_get_thread_num(), nt = omp_get_num_threads();
 #else
@@ -115,6 +110,7 @@ void gemm_strided_batched(bool trans_a, bool trans_b, std::ptrdiff_t M, std::ptr
                           std::ptrdiff_t stride_b, T beta, T* c, std::ptrdiff_t ldc, std::ptrdiff_t stride_c,
                           std::ptrdiff_t batch) {
   using stride = Eigen::OuterStride<>;
+  const serial_eigen serial;
   for (std::ptrdiff_t i = 0; i < batch; ++i) {
     Eigen::Map<row_matrix<T>, 0, stride> ci(c + i * stride_c, M, N, stride(ldc));
     Eigen::Map<const row_matrix<T>, 0, stride> ai(a + i * stride_a, trans_a ? K : M, trans_a ? M : K, stride(lda));

@@ -36,7 +36,7 @@ inline constexpr std::ptrdiff_t parallel_threshold = 1 << 17;
 // descheduled partner thread; see docs/performance.md). Longer rows (T = 1024) still thread.
 inline constexpr std::ptrdiff_t streaming_threshold = 1 << 20;
 
-// Number of threads the backend's loops and Eigen's GEMM use.
+// Number of threads the backend's loops use.
 inline int num_threads() {
 #if defined(_OPENMP)
   return omp_get_max_threads();
@@ -45,12 +45,54 @@ inline int num_threads() {
 #endif
 }
 
-// Sets the thread count for the backend's loops and for Eigen's GEMM (no-op without OpenMP).
+// Sets the thread count for the backend's loops (OpenMP's nthreads-var of the calling thread; no-op
+// without OpenMP). Eigen's own thread count is left alone: juice never lets Eigen thread a product
+// (serial_eigen below), it splits products into per-thread blocks itself.
 inline void set_num_threads(int n) {
 #if defined(_OPENMP)
   omp_set_num_threads(n);
+#else
+  static_cast<void>(n);
 #endif
-  Eigen::setNbThreads(n);
 }
+
+// Keeps Eigen's GEMM on the calling thread while it lives. Eigen threads a product above about 10^5
+// multiply-adds unless it runs inside a team of several OpenMP threads: it checks
+// omp_get_num_threads() > 1, which is false on the one thread of a small region (`num_threads(1)`)
+// and outside any region. Its threads synchronise by spinning inside each product, so on a machine
+// whose other cores are busy every product waits for a descheduled partner: a 2-layer, 32-channel
+// model trained 200 times slower with two threads than with one. The guard sets OpenMP's thread
+// count of the current task to 1 (which Eigen follows unless a program fixed it with
+// Eigen::setNbThreads; then that is set to 1 too, outside teams only, as it is process-wide) and
+// restores both on exit. Put one at the top of every region body, and around every product that runs
+// outside a region; juice's own regions take their thread counts from explicit num_threads clauses,
+// so it does not change them.
+class serial_eigen {
+public:
+  serial_eigen() {
+#if defined(_OPENMP)
+    saved_omp_ = omp_get_max_threads();
+    omp_set_num_threads(1);
+    if (omp_get_num_threads() == 1 && Eigen::nbThreads() > 1) {
+      saved_eigen_ = Eigen::nbThreads();
+      Eigen::setNbThreads(1);
+    }
+#endif
+  }
+  ~serial_eigen() {
+#if defined(_OPENMP)
+    if (saved_eigen_ > 0) Eigen::setNbThreads(saved_eigen_);
+    omp_set_num_threads(saved_omp_);
+#endif
+  }
+  serial_eigen(const serial_eigen&) = delete;
+  serial_eigen& operator=(const serial_eigen&) = delete;
+  serial_eigen(serial_eigen&&) = delete;
+  serial_eigen& operator=(serial_eigen&&) = delete;
+
+private:
+  [[maybe_unused]] int saved_omp_ = 1;
+  [[maybe_unused]] int saved_eigen_ = 0;
+};
 
 }  // namespace juice::cpu_kernels
