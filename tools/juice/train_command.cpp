@@ -370,7 +370,6 @@ void run_train(const train_args& a) {
 
   model_type policy = load_model(a.model, a.seed, "--model");
   const std::string threads = apply_threads(a.threads, step_flops(policy.config(), a.batch_size));
-  if (!a.quiet) fmt::print(stderr, "juice train: {}\n", threads);
   any_tokenizer tok = load_tokenizer_option(a.data);
   const batch_options bo = make_batch_options(a.data, tok, policy.config());
   const auto demos = load_demonstrations(a.demos, tok, bo, policy.config());
@@ -389,6 +388,7 @@ void run_train(const train_args& a) {
   policy.generation().sampling = a.gen.sampling;
 
   const bool created = create_out(out);
+  if (!a.quiet) fmt::print(stderr, "juice train: {}\n", threads);  // once every input and --out are good
   try {
     train_state st{std::move(policy), adamw(adamw_hyper{a.lr, 0.9, 0.999, 1e-8, a.weight_decay, 1, 1}), rng(a.seed), 0, 0, {0, 0}, {}, std::nullopt};
     st.opt.schedule(lr_schedule(a));
