@@ -4,6 +4,7 @@ cmake_minimum_required(VERSION 3.20)
 #   EXPECT=json exit 0 and stdout is the `juice toy --json` object: params, and rows SFT,
 #               IRL-optimum, RFT, IRFT in that order, each with a probability vector summing to 1;
 #               SFT's pi(a1) >= 0.999 and IRFT's pi(a1) between the IRL optimum's and SFT's
+#   EXPECT=warn exit 0 and exactly one line on stderr, matching REGEX
 #   EXPECT=fail non-zero exit, nothing on stdout, exactly one line on stderr matching REGEX, and
 #               (with NO_FILE) no file left at that path
 string(REPLACE "|" ";" ARGS "${ARGS}")  # arguments arrive "|"-separated
@@ -14,6 +15,14 @@ if(EXPECT STREQUAL "ok")
   endif()
   if(NOT out MATCHES "${REGEX}")
     message(FATAL_ERROR "output does not match '${REGEX}':\n${out}")
+  endif()
+elseif(EXPECT STREQUAL "warn")
+  if(NOT rc EQUAL 0)
+    message(FATAL_ERROR "exit ${rc}:\n${err}")
+  endif()
+  string(REGEX REPLACE "\n$" "" line "${err}")
+  if(line STREQUAL "" OR line MATCHES "\n" OR NOT line MATCHES "${REGEX}")
+    message(FATAL_ERROR "expected one stderr line matching '${REGEX}', got:\n${err}")
   endif()
 elseif(EXPECT STREQUAL "json")
   if(NOT rc EQUAL 0)

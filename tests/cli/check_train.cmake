@@ -2,7 +2,8 @@ cmake_minimum_required(VERSION 3.20)
 # End-to-end runs of `juice train` (and of eval on its result), in a fresh folder OUT.
 #   MODE=run        train with ARGS into OUT; exit 0; OUT/final/{model.safetensors,config.json} and
 #                   OUT/metrics.jsonl with STEPS lines, each holding the keys in KEYS ("|"-separated);
-#                   no temporary folder left; then `juice eval --json` on OUT/final parses
+#                   no temporary folder left; config.json's bos_token_id and eos_token_id 256 (the
+#                   byte tokenizer's EOS); then `juice eval --json` on OUT/final parses
 #   MODE=determinism train twice with ARGS (into OUT/a and OUT/b): both final/ folders byte-identical;
 #                   a third run with another seed must differ (so the comparison can fail)
 #   MODE=nan        train with ARGS into OUT and expect it to stop: non-zero exit, one stderr line
@@ -30,6 +31,14 @@ if(MODE STREQUAL "run")
   if(EXISTS "${OUT}/.final.tmp")
     message(FATAL_ERROR "left the temporary folder ${OUT}/.final.tmp")
   endif()
+  # The runs use the byte tokenizer, whose EOS is 256: config.json must say so for transformers.
+  file(READ "${OUT}/final/config.json" config)
+  foreach(k bos_token_id eos_token_id)
+    string(JSON id ERROR_VARIABLE missing GET "${config}" ${k})
+    if(missing OR NOT id EQUAL 256)
+      message(FATAL_ERROR "final/config.json: ${k} is '${id}', expected the byte tokenizer's EOS 256")
+    endif()
+  endforeach()
   file(STRINGS "${OUT}/metrics.jsonl" lines)
   list(LENGTH lines n)
   if(NOT n EQUAL STEPS)

@@ -56,6 +56,34 @@ BOOST_AUTO_TEST_CASE(bad_demonstrations_name_file_and_line) {
   check_throws_with([] { juice::read_demonstrations("/nonexistent/demos.jsonl"); }, "/nonexistent/demos.jsonl: cannot be opened");
 }
 
+// nlohmann alone stops at a NUL byte (dropping the record after it) and keeps the last of two equal
+// keys; both are refused, naming the line.
+BOOST_AUTO_TEST_CASE(nul_bytes_and_repeated_keys_are_refused) {
+  const std::string good = "{\"prompt\": \"a\", \"response\": \"b\"}";
+  check_throws_with([&] { demos(good + "\n" + good + std::string(1, '\0') + good + "\n"); },
+                    "d.jsonl line 2: a NUL byte at column " + std::to_string(good.size() + 1));
+  check_throws_with([&] { demos(std::string(1, '\0') + "\n"); }, "d.jsonl line 1: a NUL byte at column 1");
+  check_throws_with([&] { demos("{\"prompt\": \"a\", \"response\": \"b\", \"prompt\": \"c\"}\n"); },
+                    "d.jsonl line 1: the key \"prompt\" appears twice");
+  check_throws_with([&] { pairs("{\"prompt\": \"Q\", \"chosen\": \"y\", \"rejected\": \"n\", \"meta\": {\"k\": 1, \"k\": 2}}\n"); },
+                    "p.jsonl line 1: the key \"k\" appears twice");
+  // Equal keys in different objects are fine.
+  BOOST_TEST(demos("{\"prompt\": \"a\", \"response\": \"b\", \"x\": {\"prompt\": 1}}\n").records.size() == 1u);
+}
+
+// A line is refused once it is longer than the cap, before the rest of it is read: the stream's
+// position shows how far the reader went.
+BOOST_AUTO_TEST_CASE(a_line_longer_than_the_cap_is_refused_while_reading) {
+  const std::size_t cap = juice::max_jsonl_line_bytes;
+  const std::string ok_line = "{\"prompt\": \"" + std::string(cap - 31, 'x') + "\", \"response\": \"b\"}";
+  BOOST_REQUIRE(ok_line.size() == cap);
+  BOOST_TEST(demos(ok_line + "\n").records.size() == 1u);
+  std::istringstream in(ok_line + "\n" + std::string(cap + 1000, ' ') + "\n" + ok_line + "\n");
+  juice::test::check_throws_with<juice::data_error>([&] { juice::read_demonstrations(in, "d.jsonl"); },
+                                                    "d.jsonl line 2: longer than " + std::to_string(cap) + " bytes");
+  BOOST_TEST(static_cast<std::size_t>(in.tellg()) == (cap + 1) + (cap + 1));  // line 1 and its '\n', then cap + 1 bytes of line 2
+}
+
 BOOST_AUTO_TEST_CASE(explicit_pairs) {
   const auto set = pairs("{\"prompt\": \"Q\", \"chosen\": \"yes\", \"rejected\": \"no\"}\n");
   BOOST_REQUIRE(set.records.size() == 1u);

@@ -11,9 +11,13 @@
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include "juice/backends/cpu/cpu.hpp"
 #include "juice/io/hf_gpt2.hpp"
@@ -205,7 +209,7 @@ void export_round_trip(dtype as) {
   BOOST_TEST(c.at("n_positions") == cfg.context);
 
   // Without the option the value head is left out and an import keeps the fresh one.
-  export_hf_gpt2(m, d / "c", hf_export_options{as, false});
+  export_hf_gpt2(m, d / "c", hf_export_options{as, false, std::nullopt});
   const safetensors_file g = safetensors_file::load(d / "c" / "model.safetensors");
   BOOST_TEST(g.find("juice.value_head.weight") == nullptr);
   BOOST_TEST(g.tensors().size() == hf.size());
@@ -251,6 +255,61 @@ BOOST_AUTO_TEST_CASE(malformed_files_are_refused_and_the_model_is_unchanged) {
   expect(file_without("", "transformer.wte.weight"), {"'wte.weight' is stored twice"});
 }
 
+// A mask buffer is skipped only for a layer the model has (cfg: 2 layers); a NaN or an infinity in
+// any weight is refused naming the tensor and the element, and the model is left unchanged.
+BOOST_AUTO_TEST_CASE(stray_mask_buffers_and_non_finite_weights_are_refused) {
+  transformer<cpu, float> original(cfg, 7);
+  const auto tensors = hf_tensors_of(original);
+  auto file = [&](const std::string& poisoned, std::size_t element, float value, const std::string& buffer) {
+    safetensors_writer w;
+    for (const auto& [name, t] : tensors) {
+      std::vector<float> v = t.second;
+      if (name == poisoned) v.at(element) = value;
+      w.add(name, t.first, v);
+    }
+    if (!buffer.empty()) w.add(buffer, {1, 1, cfg.context, cfg.context}, std::vector<float>(cfg.context * cfg.context, 1.0f));
+    return safetensors_file(w.bytes(), "model.safetensors");
+  };
+  transformer<cpu, float> m(cfg, 5);
+  const auto before = snapshot(m);
+  auto expect = [&](const safetensors_file& f, const std::string& part) {
+    const std::string msg = import_error(m, f);
+    BOOST_CHECK_MESSAGE(msg.find(part) != std::string::npos, "'" << part << "' not in: '" << msg << "'");
+    BOOST_CHECK(snapshot(m) == before);
+  };
+  BOOST_REQUIRE(import_error(m, file("", 0, 0, "h.1.attn.bias")).empty());  // the model's own layer 1
+  m = transformer<cpu, float>(cfg, 5);
+  expect(file("", 0, 0, "h.2.attn.bias"), "tensor 'h.2.attn.bias' is not part of a GPT-2 with n_layer = 2");
+  expect(file("", 0, 0, "h.99.attn.masked_bias"), "tensor 'h.99.attn.masked_bias' is not part of");
+  expect(file("", 0, 0, "h.01.attn.bias"), "tensor 'h.01.attn.bias' is not part of");
+  expect(file("h.1.mlp.c_fc.weight", 17, std::numeric_limits<float>::quiet_NaN(), ""),
+         "tensor 'h.1.mlp.c_fc.weight' holds NaN at element 17; juice refuses non-finite weights");
+  expect(file("wte.weight", 0, -std::numeric_limits<float>::infinity(), ""), "tensor 'wte.weight' holds an infinity at element 0");
+  expect(file("ln_f.bias", 3, std::numeric_limits<float>::infinity(), ""), "tensor 'ln_f.bias' holds an infinity at element 3");
+}
+
+// config.json carries the tokenizer's EOS as bos_token_id and eos_token_id when the export is told
+// it (transformers would otherwise assume GPT-2's 50256), and leaves both keys out otherwise.
+BOOST_AUTO_TEST_CASE(export_writes_the_token_ids_it_is_given) {
+  transformer<cpu, float> m(cfg, 1);
+  const fs::path d = fresh_dir("token_ids");
+  hf_export_options o;
+  o.eos_token_id = 10;
+  export_hf_gpt2(m, d / "with", o);
+  export_hf_gpt2(m, d / "without");
+  const auto read_json = [](const fs::path& p) {
+    std::ifstream in(p);
+    return nlohmann::json::parse(in);
+  };
+  const auto with = read_json(d / "with" / "config.json"), without = read_json(d / "without" / "config.json");
+  BOOST_TEST(with.at("bos_token_id") == 10);
+  BOOST_TEST(with.at("eos_token_id") == 10);
+  BOOST_TEST(!without.contains("bos_token_id"));
+  BOOST_TEST(!without.contains("eos_token_id"));
+  BOOST_TEST(load_hf_gpt2<float>(d / "with").config().vocab == cfg.vocab);  // and it reads back
+  fs::remove_all(d);
+}
+
 BOOST_AUTO_TEST_CASE(configs_are_checked) {
   auto error_of = [](const std::string& text) {
     try {
@@ -278,6 +337,8 @@ BOOST_AUTO_TEST_CASE(configs_are_checked) {
   BOOST_TEST(error_of(R"({"n_layer":-1,"n_head":1,"n_embd":4,"n_positions":5,"vocab_size":3})").find("'n_layer' must be a positive integer") != std::string::npos);
   BOOST_TEST(error_of("[1]").find("not a JSON object") != std::string::npos);
   BOOST_TEST(error_of("{").find("not valid JSON") != std::string::npos);
+  BOOST_TEST(error_of("{" + base + R"(,"n_layer":2})").find("dir/config.json: not valid JSON: the key \"n_layer\" appears twice") !=
+             std::string::npos);
 
   // A folder whose config describes another shape than the model's.
   const fs::path d = fresh_dir("mismatch");

@@ -286,6 +286,22 @@ BOOST_AUTO_TEST_CASE(every_error_names_the_reason) {
   check_error(make_file(R"({"a":3})", {}), {"tensor 'a'", "JSON object"});
 }
 
+// What the reference implementation (serde_json) refuses and nlohmann alone would accept: a NUL byte
+// ends nlohmann's input, so whatever follows it was never looked at; a key given twice keeps the
+// last value. Trailing whitespace (the writer's padding) is JSON and stays accepted.
+BOOST_AUTO_TEST_CASE(header_bytes_after_the_json_and_repeated_keys_are_refused) {
+  const std::string one_f32 = R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}})";
+  const bytes four{0, 0, 0x80, 0x3F};
+  BOOST_REQUIRE(parse_error(make_file(one_f32 + "    ", four)).empty());
+  BOOST_REQUIRE(parse_error(make_file(one_f32 + " \n", four)).empty());
+  check_error(make_file(one_f32 + std::string("\0garbage", 8), four), {"not valid JSON", "NUL byte at column " + std::to_string(one_f32.size() + 1)});
+  check_error(make_file(one_f32 + std::string(3, '\0'), four), {"not valid JSON", "NUL byte"});
+  check_error(make_file(one_f32 + "x", four), {"not valid JSON"});
+  check_error(make_file(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}})", four),
+              {"the key \"a\" appears twice"});
+  check_error(make_file(R"({"a":{"dtype":"F32","dtype":"F64","shape":[1],"data_offsets":[0,4]}})", four), {"the key \"dtype\" appears twice"});
+}
+
 BOOST_AUTO_TEST_CASE(file_errors_name_the_file) {
   const fs::path d = fresh_dir("names");
   const fs::path p = d / "short.safetensors";

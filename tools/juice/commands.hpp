@@ -3,10 +3,13 @@
 // one-line message and a non-zero exit.
 #pragma once
 
+#include <cmath>
+#include <limits>
 #include <string>
 #include <vector>
 
 #include <CLI/CLI.hpp>
+#include <fmt/core.h>
 
 namespace juice::cli {
 
@@ -16,8 +19,59 @@ namespace juice::cli {
 inline CLI::Range count_range() { return CLI::Range(0.0, 1e7); }
 // Seeds: a non-negative number that fits std::uint64_t.
 inline CLI::Range seed_range() { return CLI::Range(0.0, 1.8e19); }
+// Floating-point values: a finite number in [lo, hi] (in (lo, hi] when `open_low`). Every float
+// option of every command is checked by one of these: CLI::Range and CLI::PositiveNumber let NaN
+// through (every comparison with it is false), and an infinity or a NaN never makes sense as a rate,
+// a weight or a scale.
+inline CLI::Validator finite_range(double lo, double hi, bool open_low = false) {
+  constexpr double big = std::numeric_limits<double>::max();
+  std::string range;  // what the value must be, for --help and the message
+  if (lo == -big && hi == big) range = "finite";
+  else if (hi == big) range = fmt::format("finite and {} {}", open_low ? ">" : ">=", lo);
+  else range = fmt::format("in {}{}, {}]", open_low ? "(" : "[", lo, hi);
+  return CLI::Validator(
+      [=](std::string& text) -> std::string {
+        double v = 0;
+        if (!CLI::detail::lexical_cast(text, v)) return text + " is not a number";
+        if (!std::isfinite(v)) return text + " is not a finite number";
+        if (v < lo || v > hi || (open_low && v == lo)) return text + " is not " + range;
+        return {};
+      },
+      range, "FINITE");
+}
+// Any finite number (the command or the library checks the sign).
+inline CLI::Validator finite_number() {
+  constexpr double big = std::numeric_limits<double>::max();
+  return finite_range(-big, big);
+}
+// Rates, betas, scales: finite and > 0.
+inline CLI::Validator finite_positive() { return finite_range(0, std::numeric_limits<double>::max(), true); }
+// Weights and norms where 0 means "off": finite and >= 0.
+inline CLI::Validator finite_non_negative() { return finite_range(0, std::numeric_limits<double>::max()); }
 // Generation of y~.
 inline CLI::IsMember mode_names() { return CLI::IsMember(std::vector<std::string>{"exact", "sampled"}); }
+
+// Refuses a word where a subcommand must be (`juice tokenze`, `juice toy-mdp rat --help`), naming it
+// and the subcommands there are; CLI11 alone says "A subcommand is required" without the word, or
+// prints the parent's help for `--help` after it and exits 0. Throws CLI::ExtrasError (exit 2).
+inline void check_subcommand_names(CLI::App& app, int argc, const char* const* argv) {
+  CLI::App* level = &app;
+  for (int i = 1; i < argc; ++i) {
+    const auto subs = level->get_subcommands([](const CLI::App*) { return true; });
+    const std::string word = argv[i];
+    if (subs.empty() || word.empty() || word[0] == '-') return;
+    std::string names;
+    CLI::App* next = nullptr;
+    for (CLI::App* s : subs) {
+      names += (names.empty() ? "" : ", ") + s->get_name();
+      if (s->check_name(word)) next = s;
+    }
+    if (!next)
+      throw CLI::ExtrasError("unknown subcommand '" + word + "' of " + level->get_name() + "; the subcommands are " + names + ".",
+                             CLI::ExitCodes::ExtrasError);
+    level = next;
+  }
+}
 
 // `juice toy`: the paper's one-state example (Table 1).
 void add_toy_command(CLI::App& app);
@@ -38,6 +92,9 @@ void add_generate_command(CLI::App& app);
 
 // `juice demo`: the one-state table, then SFT and IRFT of a small transformer (demo_command.cpp).
 void add_demo_command(CLI::App& app);
+
+// `juice tokenize`: token ids of a text, or the text of token ids (tokenize_command.cpp).
+void add_tokenize_command(CLI::App& app);
 
 // `juice ground-truth`: SFT vs SPIN vs IRFT vs RFT on a transformer, scored by a programmatic true reward.
 void add_ground_truth_command(CLI::App& app);

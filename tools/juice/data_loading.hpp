@@ -6,10 +6,13 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdio>
 #include <optional>
 #include <span>
 #include <string>
 #include <vector>
+
+#include <fmt/core.h>
 
 #include "juice/core/batch.hpp"
 #include "juice/core/error.hpp"
@@ -28,7 +31,13 @@ inline any_tokenizer load_tokenizer_option(const data_args& a) {
   }
 }
 
+// The options that turn text into rows for this model. A tokenizer smaller than the model's
+// vocabulary is allowed (a vocabulary may be padded) but is worth a one-line warning: it is more
+// likely the wrong tokenizer (the byte tokenizer with a GPT-2 of 50257 tokens) than padding.
 inline batch_options make_batch_options(const data_args& a, const any_tokenizer& tok, const transformer_config& c) {
+  if (tok.vocab_size() < c.vocab)
+    fmt::print(stderr, "juice: warning: --tokenizer {} has {} tokens but the model's vocabulary has {}; is it the tokenizer the model was trained with?\n",
+               a.tokenizer, tok.vocab_size(), c.vocab);
   batch_options o;
   o.context = c.context;
   o.append_eos = !a.no_eos && tok.eos().has_value();

@@ -23,6 +23,7 @@ namespace {
 
 struct generate_args {
   std::string model, prompt, prompts;
+  bool has_prompt = false, has_prompts = false;  // given on the command line (an empty --prompt is a prompt)
   data_args data;
   sampling_args gen{};
   std::size_t batch_size = 16;
@@ -40,7 +41,7 @@ std::vector<prompt_line> read_prompts(const generate_args& a, const any_tokenize
   std::vector<prompt_line> out;
   std::vector<std::size_t> lines;
   std::string name = "--prompt";
-  if (!a.prompts.empty()) {
+  if (a.has_prompts) {
     name = a.prompts;
     auto in = data::detail::open(a.prompts);
     data::detail::for_each_jsonl_object(in, a.prompts, [&](const nlohmann::json& j, const std::string& here, std::size_t line) {
@@ -53,10 +54,12 @@ std::vector<prompt_line> read_prompts(const generate_args& a, const any_tokenize
     lines.push_back(0);
   }
   for (std::size_t i = 0; i < out.size(); ++i) {
-    const std::string here = a.prompts.empty() ? std::string("--prompt") : data::detail::where(name, lines[i]);
+    const std::string here = a.has_prompts ? data::detail::where(name, lines[i]) : std::string("--prompt");
     auto& p = out[i];
     p.ids = data::detail::encode_prompt(tok, p.text, bo);
     if (p.ids.empty()) throw data_error(here + ": the prompt is empty; the first token needs one to follow (use --bos).");
+    if (bo.truncate_prompt)  // keep the newest tokens: room for --max-new-tokens, and at least one prompt token (after the start token)
+      data::detail::fit(p.ids, std::min(a.gen.max_new_tokens, c.context - (bo.bos ? 2 : 1)), bo, here);
     if (p.ids.size() >= c.context)
       throw data_error(here + ": the prompt (" + std::to_string(p.ids.size()) + " tokens) leaves no room in the context of " +
                        std::to_string(c.context) + " tokens.");
@@ -66,7 +69,7 @@ std::vector<prompt_line> read_prompts(const generate_args& a, const any_tokenize
 }
 
 void run_generate(const generate_args& a) {
-  if (a.prompt.empty() == a.prompts.empty()) throw invalid_argument("juice generate: give exactly one of --prompt and --prompts.");
+  if (a.has_prompt == a.has_prompts) throw invalid_argument("juice generate: give exactly one of --prompt and --prompts.");
   model_type m = load_model(a.model, a.seed, "--model");
   apply_threads(a.threads, step_flops(m.config(), a.batch_size) / 3);  // forward passes only
   const any_tokenizer tok = load_tokenizer_option(a.data);
@@ -91,7 +94,7 @@ void run_generate(const generate_args& a) {
       std::vector<token_t> ids(&y.tokens(i, static_cast<std::size_t>(y.prompt_length(i))), &y.tokens(i, 0) + y.length(i));
       if (!ids.empty() && tok.eos() && ids.back() == *tok.eos()) ids.pop_back();
       const std::string text = tok.decode(ids);
-      if (a.prompts.empty()) fmt::print("{}\n", text);
+      if (!a.has_prompts) fmt::print("{}\n", text);
       else fmt::print("{}\n", nlohmann::json{{"prompt", prompts[first + i].text}, {"response", text}}.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
     }
   }
@@ -103,14 +106,18 @@ void add_generate_command(CLI::App& app) {
   auto a = std::make_shared<generate_args>();
   auto* cmd = app.add_subcommand("generate", "Sample responses from a model");
   cmd->add_option("--model", a->model, "model folder (HF GPT-2 layout) or config")->required();
-  cmd->add_option("--prompt", a->prompt, "one prompt; prints the response");
-  cmd->add_option("--prompts", a->prompts, "JSONL file of {\"prompt\": ...}; prints JSONL {\"prompt\", \"response\"}");
+  auto* prompt = cmd->add_option("--prompt", a->prompt, "one prompt (may be empty with --bos); prints the response");
+  auto* prompts = cmd->add_option("--prompts", a->prompts, "JSONL file of {\"prompt\": ...}; prints JSONL {\"prompt\", \"response\"}");
   add_sampling_options(cmd, a->gen, "--max-new-tokens", "most tokens generated per response");
   cmd->add_option("--batch-size", a->batch_size, "prompts decoded at once")->check(CLI::Range(1.0, 1e6))->capture_default_str();
-  add_data_options(cmd, a->data);
+  add_data_options(cmd, a->data, false);
   cmd->add_option("--seed", a->seed, "random seed of the sampler")->check(seed_range())->capture_default_str();
   add_threads_option(cmd, a->threads);
-  cmd->callback([a] { run_generate(*a); });
+  cmd->callback([a, prompt, prompts] {
+    a->has_prompt = prompt->count() > 0;
+    a->has_prompts = prompts->count() > 0;
+    run_generate(*a);
+  });
 }
 
 }  // namespace juice::cli

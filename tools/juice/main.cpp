@@ -23,7 +23,9 @@ int run(int argc, char** argv) {
   juice::cli::add_generate_command(app);
   juice::cli::add_demo_command(app);
   juice::cli::add_ground_truth_command(app);
+  juice::cli::add_tokenize_command(app);
   try {
+    juice::cli::check_subcommand_names(app, argc, argv);
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
     return app.exit(e);

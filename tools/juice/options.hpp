@@ -10,6 +10,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "commands.hpp"
 #include "juice/backends/cpu/cpu.hpp"
 #include "juice/core/sampling.hpp"
 #include "juice/models/transformer_config.hpp"
@@ -24,13 +25,16 @@ struct data_args {
   bool truncate_prompt = false;    // drop a long prompt's oldest tokens instead of failing
 };
 
-inline void add_data_options(CLI::App* cmd, data_args& a) {
+// `responses`: the command reads responses from files (train, eval), so --no-eos applies; generate
+// makes its responses and always stops one at the EOS, so it has no --no-eos to ignore.
+inline void add_data_options(CLI::App* cmd, data_args& a, bool responses = true) {
   cmd->add_option("--tokenizer", a.tokenizer, "byte, a *.tiktoken file, or a folder with vocab.json + merges.txt")
       ->capture_default_str();
   cmd->add_flag("--bos", a.bos, "start every prompt with the EOS token (needed for empty prompts)");
-  cmd->add_flag("--no-eos", a.no_eos, "do not end responses with the EOS token");
+  if (responses) cmd->add_flag("--no-eos", a.no_eos, "do not end responses with the EOS token");
   cmd->add_flag("--truncate-prompt", a.truncate_prompt,
-                "drop a long prompt's oldest tokens instead of failing (responses are never cut)");
+                responses ? "drop a long prompt's oldest tokens instead of failing (responses are never cut)"
+                          : "drop a long prompt's oldest tokens to leave room for the response instead of failing");
 }
 
 // Sampling of responses.
@@ -43,13 +47,13 @@ inline void add_sampling_options(CLI::App* cmd, sampling_args& a, const std::str
                                  const std::string& length_help) {
   cmd->add_option(length_flag, a.max_new_tokens, length_help)->check(CLI::Range(1.0, 1e6))->capture_default_str();
   cmd->add_option("--temperature", a.sampling.temperature, "sampling temperature; 0 = greedy")
-      ->check(CLI::Range(0.0, 1e6))
+      ->check(finite_range(0, 1e6))
       ->capture_default_str();
   cmd->add_option("--top-k", a.sampling.top_k, "sample among the k most likely tokens; 0 = all")
       ->check(CLI::Range(0.0, 1e9))
       ->capture_default_str();
   cmd->add_option("--top-p", a.sampling.top_p, "sample from the smallest set of tokens with this much mass")
-      ->check(CLI::Range(1e-9, 1.0))
+      ->check(finite_range(0, 1, true))
       ->capture_default_str();
 }
 

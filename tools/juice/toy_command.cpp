@@ -70,25 +70,27 @@ void add_toy_command(CLI::App& app) {
   auto args = std::make_shared<toy_args>();
   auto& o = args->o;
   auto* cmd = app.add_subcommand("toy", "The paper's one-state example: SFT vs IRL optimum vs RFT vs IRFT");
-  cmd->add_option("--beta", o.beta, "KL weight beta")->capture_default_str();
-  cmd->add_option("--lambda", o.lambda, "L2 weight of the reward")->capture_default_str();
+  cmd->add_option("--beta", o.beta, "KL weight beta")->check(finite_number())->capture_default_str();
+  cmd->add_option("--lambda", o.lambda, "L2 weight of the reward")->check(finite_number())->capture_default_str();
   cmd->add_option("--reference", o.reference, "reference policy, comma-separated probabilities")
       ->delimiter(',')
+      ->check(finite_number())
       ->capture_default_str();
   cmd->add_option("--counts", o.counts, "demonstrations of each action, comma-separated")
       ->delimiter(',')
+      ->check(finite_number())
       ->capture_default_str();
   cmd->add_option("--sft-steps", o.sft_steps, "SFT AdamW steps")->check(count_range())->capture_default_str();
-  cmd->add_option("--sft-lr", o.sft_lr, "SFT learning rate")->capture_default_str();
+  cmd->add_option("--sft-lr", o.sft_lr, "SFT learning rate")->check(finite_number())->capture_default_str();
   cmd->add_option("--rft-iterations", o.rft_iterations, "RFT iterations")->check(count_range())->capture_default_str();
-  cmd->add_option("--rft-lr", o.rft_lr, "RFT reward learning rate (SGD)")->capture_default_str();
+  cmd->add_option("--rft-lr", o.rft_lr, "RFT reward learning rate (SGD)")->check(finite_number())->capture_default_str();
   cmd->add_option("--rft-policy-step", o.rft_policy_step, "RFT policy step")
       ->check(CLI::IsMember(std::vector<std::string>{"exact", "mirror"}))
       ->capture_default_str();
-  cmd->add_option("--rft-alpha", o.rft_alpha, "mirror policy step rate")->capture_default_str();
+  cmd->add_option("--rft-alpha", o.rft_alpha, "mirror policy step rate")->check(finite_number())->capture_default_str();
   cmd->add_option("--irft-rounds", o.irft_rounds, "IRFT rounds T")->check(count_range())->capture_default_str();
   cmd->add_option("--irft-steps", o.irft_steps, "IRFT steps per round K")->check(count_range())->capture_default_str();
-  cmd->add_option("--irft-lr", o.irft_lr, "IRFT learning rate (SGD)")->capture_default_str();
+  cmd->add_option("--irft-lr", o.irft_lr, "IRFT learning rate (SGD)")->check(finite_number())->capture_default_str();
   cmd->add_option("--irft-loss", o.irft_loss, "IRFT loss")
       ->check(CLI::IsMember(std::vector<std::string>{"sigmoid", "hinge", "linear", "ipo"}))
       ->capture_default_str();

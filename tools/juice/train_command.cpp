@@ -312,6 +312,8 @@ void check_args(const train_args& a) {
   if (a.algo == "rft" && a.steps % a.ppo_epochs != 0)
     throw invalid_argument(fmt::format("--steps {}: RFT makes --ppo-epochs ({}) policy updates per iteration; make --steps a multiple of it.",
                                        a.steps, a.ppo_epochs));
+  if (a.algo == "irft" && a.rounds > a.steps)
+    throw invalid_argument(fmt::format("--rounds {}: more IRFT rounds than --steps ({}); every round needs at least one step.", a.rounds, a.steps));
   if (a.warmup > a.steps) throw invalid_argument(fmt::format("--warmup {}: more warmup steps than --steps ({}).", a.warmup, a.steps));
 }
 
@@ -345,13 +347,36 @@ bool create_out(const fs::path& out) {
   return !existed;
 }
 
-// OUT/final, all or nothing: exported into a hidden folder, then renamed.
-void write_final(const model_type& m, const fs::path& out) {
+// The trained model, checked before it is published: every parameter finite, and finite
+// log-probabilities for the first minibatch of demonstrations (weights that overflowed to huge but
+// finite values, as a learning rate like 1e30 gives after one step, fail there). A run that fails
+// here writes no final/; its metrics stay.
+void check_final_model(train_state& st, const train_args& a, const std::vector<tokenized_demonstration>& demos) {
+  const std::string where = fmt::format("juice train: after step {}", st.step);
+  for (auto& p : st.policy.parameters())
+    for (std::size_t i = 0; i < p.value.size(); ++i)
+      if (const double v = p.value.data()[i]; !std::isfinite(v))
+        throw numerical_error(fmt::format("{}: the parameter '{}' is {} at element {}; final/ is not written (lower the learning rate).",
+                                          where, p.name, std::isnan(v) ? "NaN" : "infinite", i));
+  std::vector<std::size_t> first(std::min(a.batch_size, demos.size()));
+  for (std::size_t i = 0; i < first.size(); ++i) first[i] = i;
+  const sequence_batch mb = select_examples(demos, first);
+  for (const double lp : sequence_sum(st.policy.logprobs(mb), mb))
+    if (!std::isfinite(lp))
+      throw numerical_error(where + ": the trained model's log-probabilities of " + a.demos +
+                            " are not finite; final/ is not written (lower the learning rate).");
+}
+
+// OUT/final, all or nothing: exported into a hidden folder, then renamed. config.json names the
+// tokenizer's EOS as bos_token_id / eos_token_id.
+void write_final(const model_type& m, const fs::path& out, std::optional<token_t> eos) {
   const fs::path tmp = out / ".final.tmp", final_dir = out / "final";
   std::error_code ec;
   fs::remove_all(tmp, ec);
   try {
-    io::export_hf_gpt2(m, tmp);
+    io::hf_export_options o;
+    if (eos) o.eos_token_id = *eos;
+    io::export_hf_gpt2(m, tmp, o);
     fs::rename(tmp, final_dir, ec);
     if (ec) throw io::io_error("--out " + out.string() + ": cannot move the result into final/ (" + ec.message() + ").");
   } catch (...) {
@@ -423,7 +448,8 @@ void run_train(const train_args& a) {
       if (a.loss == "linear") train_rft<linear_loss>(st, a, demos, rep);
       else train_rft<sigmoid_loss>(st, a, demos, rep);
     }
-    write_final(st.policy, out);
+    check_final_model(st, a, demos);
+    write_final(st.policy, out, tok.eos());
     if (pairs) {
       const pair_scores after = score_pairs(st.policy, *pairs, a.batch_size);
       io::write_file_atomically(out / "eval.json", pair_summary(*pairs, after, before, a.beta, false).dump(2) + "\n");
@@ -452,20 +478,20 @@ void add_train_command(CLI::App& app) {
   cmd->add_option("--batch-size", a->batch_size, "demonstrations per update (and per generation minibatch)")
       ->check(CLI::Range(1.0, 1e6))
       ->capture_default_str();
-  cmd->add_option("--lr", a->lr, "learning rate (AdamW)")->check(CLI::PositiveNumber)->capture_default_str();
-  cmd->add_option("--weight-decay", a->weight_decay, "AdamW weight decay")->check(CLI::NonNegativeNumber)->capture_default_str();
+  cmd->add_option("--lr", a->lr, "learning rate (AdamW)")->check(finite_positive())->capture_default_str();
+  cmd->add_option("--weight-decay", a->weight_decay, "AdamW weight decay")->check(finite_non_negative())->capture_default_str();
   cmd->add_option("--schedule", a->schedule, "learning-rate schedule after warmup")
       ->check(CLI::IsMember(std::vector<std::string>{"constant", "linear", "cosine"}))
       ->capture_default_str();
   cmd->add_option("--warmup", a->warmup, "linear warmup steps")->check(count_range())->capture_default_str();
   cmd->add_option("--max-grad-norm", a->max_grad_norm, "clip the gradient norm; 0 = off")
-      ->check(CLI::NonNegativeNumber)
+      ->check(finite_non_negative())
       ->capture_default_str();
   cmd->add_option("--sft-normalisation", a->sft_normalisation, "SFT loss per response token or per sequence")
       ->check(CLI::IsMember(std::vector<std::string>{"token", "sequence"}))
       ->capture_default_str();
   cmd->add_option("--beta", a->beta, "KL weight beta of the implicit (IRFT/SPIN) or explicit (RFT) reward")
-      ->check(CLI::PositiveNumber)
+      ->check(finite_positive())
       ->capture_default_str();
   cmd->add_option("--rounds", a->rounds, "IRFT rounds T (each on 1/T of the data; SPIN: 1)")
       ->check(CLI::Range(1.0, 1e6))
@@ -474,11 +500,11 @@ void add_train_command(CLI::App& app) {
       ->check(CLI::IsMember(std::vector<std::string>{"sigmoid", "hinge", "linear", "ipo"}))
       ->capture_default_str();
   add_sampling_options(cmd, a->gen, "--gen-length", "most tokens generated per response y~");
-  cmd->add_option("--reward-lr", a->reward_lr, "RFT: reward model learning rate")->check(CLI::PositiveNumber)->capture_default_str();
+  cmd->add_option("--reward-lr", a->reward_lr, "RFT: reward model learning rate")->check(finite_positive())->capture_default_str();
   cmd->add_option("--reward-steps", a->reward_steps, "RFT: reward updates per iteration")
       ->check(CLI::Range(1.0, 1e6))
       ->capture_default_str();
-  cmd->add_option("--l2", a->l2, "RFT: L2 weight lambda on the reward parameters")->check(CLI::NonNegativeNumber)->capture_default_str();
+  cmd->add_option("--l2", a->l2, "RFT: L2 weight lambda on the reward parameters")->check(finite_non_negative())->capture_default_str();
   cmd->add_option("--ppo-epochs", a->ppo_epochs, "RFT: PPO updates per rollout")->check(CLI::Range(1.0, 1e6))->capture_default_str();
   add_data_options(cmd, a->data);
   cmd->add_option("--seed", a->seed, "random seed (initialisation, minibatch order, generation)")->check(seed_range())->capture_default_str();

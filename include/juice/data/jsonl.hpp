@@ -4,9 +4,11 @@
 //   demonstrations  {"prompt": "...", "response": "..."}
 //   preference pairs {"prompt": "...", "chosen": "...", "rejected": "..."}, or Anthropic-HH's
 //                    {"chosen": "<dialogue>", "rejected": "<dialogue>"} (data/anthropic_hh.hpp).
-// Bad input never passes silently: malformed JSON, a line that is not an object, a missing or
-// non-string field, an empty response (or chosen/rejected) each throw juice::data_error naming the
-// file and the line. A prompt may be empty here (batching decides whether a row can use it). Blank
+// Bad input never passes silently: malformed JSON, a NUL byte, a key repeated in one object
+// (io/json.hpp), a line longer than max_jsonl_line_bytes (refused once that many bytes are read, so a
+// file without line breaks such as /dev/zero is not read to its end), a line that is not an object,
+// a missing or non-string field, an empty response (or chosen/rejected) each throw juice::data_error
+// naming the file and the line. A prompt may be empty here (batching decides whether a row can use it). Blank
 // lines are skipped; other fields are ignored, so richer files can be read as they are.
 #pragma once
 
@@ -21,6 +23,7 @@
 
 #include "juice/data/anthropic_hh.hpp"
 #include "juice/data/data_error.hpp"
+#include "juice/io/json.hpp"
 
 namespace juice {
 
@@ -49,24 +52,40 @@ enum class pair_format { automatic,
                          explicit_prompt,
                          anthropic_hh };
 
+// The longest line a JSONL file may hold: 16 MiB, thousands of times what a model's context takes
+// in, and what a reader holds in memory at most for one line.
+inline constexpr std::size_t max_jsonl_line_bytes = std::size_t{16} << 20;
+
 namespace data::detail {
+
+// Reads the next line of `in` (without its '\n') into `line`, stopping with a data_error naming
+// line `number` of `name` once it is longer than `max` bytes. Returns false at the end of the input.
+inline bool read_line(std::istream& in, std::string& line, std::size_t max, const std::string& name, std::size_t number) {
+  line.clear();
+  std::streambuf* buf = in.rdbuf();
+  using traits = std::streambuf::traits_type;
+  for (auto c = buf->sbumpc(); c != traits::eof(); c = buf->sbumpc()) {
+    if (c == '\n') return true;
+    if (line.size() == max)
+      throw data_error(where(name, number) + ": longer than " + std::to_string(max) + " bytes, the most a JSONL line may hold.");
+    line.push_back(traits::to_char_type(c));
+  }
+  in.setstate(std::ios::eofbit);
+  return !line.empty();
+}
 
 // Calls on_object(json, where) for every non-blank line of `in`.
 template <class OnObject>
 void for_each_jsonl_object(std::istream& in, const std::string& name, OnObject&& on_object) {
   std::string line;
-  for (std::size_t number = 1; std::getline(in, line); ++number) {
+  for (std::size_t number = 1; read_line(in, line, max_jsonl_line_bytes, name, number); ++number) {
     if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
     const std::string here = where(name, number);
     nlohmann::json json;
     try {
-      json = nlohmann::json::parse(line);
-    } catch (const nlohmann::json::exception& e) {
-      // Not only parse_error: a number too large for a double is out_of_range (found by fuzzing).
-      // nlohmann's text says "line 1"; the column and the reason are what help here.
-      std::string reason = e.what();
-      if (const auto c = reason.find("column"); c != std::string::npos) reason = reason.substr(c);
-      throw data_error(here + ": malformed JSON (" + reason + ").");
+      json = io::parse_json(line);
+    } catch (const io::json_error& e) {
+      throw data_error(here + ": " + e.what());
     }
     if (!json.is_object()) throw data_error(here + ": expected a JSON object, found " + json.type_name() + ".");
     on_object(json, here, number);

@@ -8,9 +8,10 @@
 // side along the out axis of c_attn; juice stores every linear layer's weight (out, in) row-major,
 // like torch.nn.Linear, so those four weights per block are transposed on the way in and out. The
 // LM head is tied to `wte` in both: a `lm_head.weight` is accepted only if equal to `wte.weight`,
-// and the causal-mask buffers `h.{i}.attn.bias` / `h.{i}.attn.masked_bias` are ignored. Anything else
-// is an error naming the tensor and the file, as are a missing tensor, a wrong shape and a config
-// that describes a network juice does not compute (another activation, epsilon or MLP width).
+// and the causal-mask buffers `h.{i}.attn.bias` / `h.{i}.attn.masked_bias` of the model's layers are
+// ignored. Anything else is an error naming the tensor and the file, as are a missing tensor, a wrong
+// shape, a NaN or infinite weight, and a config that describes a network juice does not compute
+// (another activation, epsilon or MLP width) or repeats a key.
 // juice's value head (PPO's critic) is not part of GPT-2: an import leaves it at its initialisation
 // and an export omits it unless asked to store it under the juice-specific keys
 // `juice.value_head.{weight,bias}` (which an import then reads back). Exports are deterministic
@@ -24,6 +25,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -32,6 +34,7 @@
 
 #include "juice/backends/cpu/cpu.hpp"
 #include "juice/io/atomic_file.hpp"
+#include "juice/io/json.hpp"
 #include "juice/io/safetensors.hpp"
 #include "juice/models/transformer.hpp"
 #include "juice/models/transformer_config.hpp"
@@ -79,6 +82,10 @@ inline std::vector<hf_tensor> hf_value_head_layout(const transformer_config& c) 
 struct hf_export_options {
   dtype type = dtype::F32;  // F32 (transformers' default) or F64 (bit-exact for double models), F16, BF16
   bool value_head = false;  // also store the value head under juice.value_head.{weight,bias}
+  // The EOS id of the tokenizer the model was trained with, written to config.json as both
+  // bos_token_id and eos_token_id (GPT-2 uses one token for both), so that transformers' generate
+  // stops where juice's does. Unset: the keys are left out, and transformers assumes GPT-2's 50256.
+  std::optional<std::int64_t> eos_token_id;
 };
 
 namespace detail {
@@ -116,14 +123,14 @@ std::span<T> juice_tensor(std::map<std::string, std::span<T>>& params, const hf_
   return it->second;
 }
 
-// h.{digits}.attn.bias or h.{digits}.attn.masked_bias: the causal-mask buffers HF may save.
-inline bool is_mask_buffer(const std::string& name) {
-  if (name.rfind("h.", 0) != 0) return false;
-  std::size_t i = 2;
-  while (i < name.size() && name[i] >= '0' && name[i] <= '9') ++i;
-  if (i == 2) return false;
-  const std::string rest = name.substr(i);
-  return rest == ".attn.bias" || rest == ".attn.masked_bias";
+// h.{l}.attn.bias or h.{l}.attn.masked_bias with l one of the model's `layers` layers (written as
+// to_string writes it): the causal-mask buffers HF may save.
+inline bool is_mask_buffer(const std::string& name, std::size_t layers) {
+  for (std::size_t l = 0; l < layers; ++l) {
+    const std::string p = "h." + std::to_string(l) + ".attn.";
+    if (name == p + "bias" || name == p + "masked_bias") return true;
+  }
+  return false;
 }
 
 }  // namespace detail
@@ -139,8 +146,8 @@ inline transformer_config parse_hf_gpt2_config(const std::string& text, const st
   auto fail = [&](const std::string& why) -> void { throw format_error("juice::io::hf_gpt2: " + source + ": " + why); };
   nlohmann::json j;
   try {
-    j = nlohmann::json::parse(text);
-  } catch (const nlohmann::json::exception& e) {
+    j = parse_json(text);
+  } catch (const json_error& e) {
     fail(std::string("not valid JSON: ") + e.what());
   }
   if (!j.is_object()) fail("not a JSON object.");
@@ -189,8 +196,9 @@ inline transformer_config read_hf_gpt2_config(const std::filesystem::path& file)
 }
 
 // The config.json juice writes for a model of shape `c`: the GPT-2 keys, model_type "gpt2" and
-// architectures ["GPT2LMHeadModel"], so transformers builds the same network; keys sorted.
-inline std::string hf_gpt2_config_json(const transformer_config& c) {
+// architectures ["GPT2LMHeadModel"], so transformers builds the same network, and, when given, the
+// tokenizer's EOS as bos_token_id and eos_token_id; keys sorted.
+inline std::string hf_gpt2_config_json(const transformer_config& c, std::optional<std::int64_t> eos_token_id = std::nullopt) {
   nlohmann::json j = {{"activation_function", "gelu_new"},
                       {"architectures", {"GPT2LMHeadModel"}},
                       {"layer_norm_epsilon", 1e-5},
@@ -203,6 +211,7 @@ inline std::string hf_gpt2_config_json(const transformer_config& c) {
                       {"scale_attn_weights", true},
                       {"tie_word_embeddings", true},
                       {"vocab_size", c.vocab}};
+  if (eos_token_id) j["bos_token_id"] = j["eos_token_id"] = *eos_token_id;
   return j.dump(2) + "\n";
 }
 
@@ -228,7 +237,7 @@ void import_hf_gpt2(transformer<cpu, T>& model, const safetensors_file& file) {
       continue;
     }
     const std::string name = t.name.rfind("transformer.", 0) == 0 ? t.name.substr(12) : t.name;
-    if (detail::is_mask_buffer(name)) continue;
+    if (detail::is_mask_buffer(name, c.layers)) continue;
     if (!wanted.count(name))
       fail("tensor '" + t.name + "' is not part of a GPT-2 with n_layer = " + std::to_string(c.layers) +
            " (juice refuses unknown tensors rather than drop them).");
@@ -265,7 +274,14 @@ void import_hf_gpt2(transformer<cpu, T>& model, const safetensors_file& file) {
   if (has_value)
     for (const auto& want : value_layout) order.push_back(&want);
   values.reserve(order.size());
-  for (const hf_tensor* want : order) values.push_back(file.read<T>(found[want->name]->name));
+  for (const hf_tensor* want : order) {
+    values.push_back(file.read<T>(found[want->name]->name));
+    const std::vector<T>& v = values.back();
+    const auto bad = std::find_if(v.begin(), v.end(), [](T x) { return !std::isfinite(x); });
+    if (bad != v.end())
+      fail("tensor '" + found[want->name]->name + "' holds " + (std::isnan(*bad) ? "NaN" : "an infinity") + " at element " +
+           std::to_string(bad - v.begin()) + "; juice refuses non-finite weights.");
+  }
   if (lm_head) {
     check_shape(layout[0], *lm_head);
     const std::vector<T> head = file.read<T>("lm_head.weight");
@@ -357,7 +373,7 @@ void export_hf_gpt2(const transformer<cpu, T>& model, const std::filesystem::pat
   std::filesystem::create_directories(dir, ec);
   if (ec) throw io_error("juice::io::hf_gpt2: cannot create the folder " + dir.string() + ": " + ec.message() + ".");
   hf_gpt2_tensors(model, o).write(dir / "model.safetensors");
-  write_file_atomically(dir / "config.json", hf_gpt2_config_json(model.config()));
+  write_file_atomically(dir / "config.json", hf_gpt2_config_json(model.config(), o.eos_token_id));
 }
 
 }  // namespace juice::io

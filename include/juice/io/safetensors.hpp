@@ -4,7 +4,8 @@
 // header length N, N bytes of UTF-8 JSON mapping tensor names to {dtype, shape, data_offsets} (plus
 // an optional "__metadata__" string-to-string map), then the data buffer. The reader applies the
 // reference implementation's checks, so a file it accepts is one the reference accepts too: N at
-// most 100,000,000; the header valid UTF-8 and a JSON object; every dtype known; shapes of
+// most 100,000,000; the header valid UTF-8 and a JSON object with no key repeated and nothing but
+// whitespace after it (the writer pads with spaces; a NUL byte and what follows it are refused); every dtype known; shapes of
 // non-negative integers whose element counts and byte sizes are computed with overflow checks; the
 // tensors' [begin, end) byte ranges, taken in offset order, contiguous from 0 with no overlap and no
 // hole, each exactly as long as its shape and dtype require, together covering the whole buffer; and
@@ -38,6 +39,7 @@
 
 #include "juice/io/atomic_file.hpp"
 #include "juice/io/float16.hpp"
+#include "juice/io/json.hpp"
 
 namespace juice::io {
 
@@ -295,8 +297,8 @@ private:
     if (n == 0 || header[0] != '{') fail("the header is not a JSON object (it does not start with '{').");
     nlohmann::json j;
     try {
-      j = nlohmann::json::parse(header.begin(), header.end());
-    } catch (const nlohmann::json::exception& e) {
+      j = parse_json(std::string_view(reinterpret_cast<const char*>(header.data()), header.size()));
+    } catch (const json_error& e) {
       fail(std::string("the header is not valid JSON: ") + e.what());
     }
     if (!j.is_object()) fail("the header is a JSON " + std::string(j.type_name()) + ", not an object.");
