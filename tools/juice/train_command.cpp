@@ -387,6 +387,7 @@ void run_train(const train_args& a) {
   policy.generation().eos = bo.append_eos ? tok.eos().value() : -1;
   policy.generation().sampling = a.gen.sampling;
 
+  const nlohmann::json options = run_options(a);  // the inputs by content: hashed once, before anything is written
   const bool created = create_out(out);
   try {
     train_state st{std::move(policy), adamw(adamw_hyper{a.lr, 0.9, 0.999, 1e-8, a.weight_decay, 1, 1}), rng(a.seed), 0, 0, {0, 0}, {}, std::nullopt};
@@ -401,7 +402,7 @@ void run_train(const train_args& a) {
                                adamw(adamw_hyper{a.reward_lr, 0.9, 0.999, 1e-8, 0, 1, 1}), ppo(po, std::move(policy_opt))});
     }
     if (a.resume) {
-      load_train_checkpoint(checkpoint, st, a);
+      load_train_checkpoint(checkpoint, st, a, options, demos.size());
       truncate_metrics(out / "metrics.jsonl", a.algo == "rft" ? st.round : st.step);  // RFT: a line per iteration
     }
     run_log log(out / "metrics.jsonl", a.steps, a.log_every ? a.log_every : std::max<std::size_t>(1, a.steps / 20), a.quiet, a.resume);
@@ -410,7 +411,7 @@ void run_train(const train_args& a) {
     if (a.save_every > 0)
       rep.after_step = [&] {
         if (st.step >= saved_at + a.save_every && st.step < a.steps) {
-          save_train_checkpoint(checkpoint, st, a);
+          save_train_checkpoint(checkpoint, st, options);
           saved_at = st.step;
         }
       };
