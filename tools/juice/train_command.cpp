@@ -26,6 +26,7 @@
 
 #include "commands.hpp"
 #include "data_loading.hpp"
+#include "folder_lock.hpp"
 #include "juice/algorithms/irft/irft.hpp"
 #include "juice/algorithms/losses/pairwise.hpp"
 #include "juice/algorithms/ppo/ppo.hpp"
@@ -37,6 +38,7 @@
 #include "model_loading.hpp"
 #include "run_log.hpp"
 #include "scoring.hpp"
+#include "stop_signals.hpp"
 #include "train.hpp"
 #include "train_checkpoint.hpp"
 #include "train_state.hpp"
@@ -366,8 +368,16 @@ void run_train(const train_args& a) {
   check_args(a);
   apply_threads(a.threads);
   const fs::path out(a.out), checkpoint = out / "checkpoint";
-  if (a.resume) check_resume_out(out, checkpoint);
-  else check_out(out);
+  auto check = [&] {
+    if (a.resume) check_resume_out(out, checkpoint);
+    else check_out(out);
+  };
+  // One run per folder (folder_lock.hpp): a run in progress is named before anything else is
+  // said about its folder; a new folder is locked as soon as it is made, and checked again then.
+  std::optional<folder_lock> lock;
+  std::error_code lock_ec;
+  if (fs::exists(out / folder_lock_name, lock_ec)) lock.emplace(out, "--out");
+  check();
 
   model_type policy = load_model(a.model, a.seed, "--model");
   any_tokenizer tok = load_tokenizer_option(a.data);
@@ -389,6 +399,10 @@ void run_train(const train_args& a) {
 
   const nlohmann::json options = run_options(a);  // the inputs by content: hashed once, before anything is written
   const bool created = create_out(out);
+  if (!lock) {  // outside the try below: a refused run never removes the folder another run holds
+    lock.emplace(out, "--out");
+    check();
+  }
   try {
     train_state st{std::move(policy), adamw(adamw_hyper{a.lr, 0.9, 0.999, 1e-8, a.weight_decay, 1, 1}), rng(a.seed), 0, 0, {0, 0}, {}, std::nullopt};
     st.opt.schedule(lr_schedule(a));
@@ -408,13 +422,19 @@ void run_train(const train_args& a) {
     run_log log(out / "metrics.jsonl", a.steps, a.log_every ? a.log_every : std::max<std::size_t>(1, a.steps / 20), a.quiet, a.resume);
     reporter rep(log, a);
     std::size_t saved_at = st.step;  // RFT's step advances by --ppo-epochs: save once N more have passed
-    if (a.save_every > 0)
-      rep.after_step = [&] {
-        if (st.step >= saved_at + a.save_every && st.step < a.steps) {
-          save_train_checkpoint(checkpoint, st, options);
-          saved_at = st.step;
-        }
-      };
+    const stop_signals signals;      // SIGINT/SIGTERM: finish the step, save, stop (stop_signals.hpp)
+    rep.after_step = [&] {
+      if (a.save_every > 0 && st.step >= saved_at + a.save_every && st.step < a.steps) {
+        save_train_checkpoint(checkpoint, st, options);
+        saved_at = st.step;
+      }
+      if (const int sig = signals.requested(); sig != 0 && st.step < a.steps) {
+        if (saved_at != st.step) save_train_checkpoint(checkpoint, st, options);
+        throw interrupted(sig, fmt::format("stopped by {} after step {} of {}; {} holds the run: to continue, run the same "
+                                           "command with --resume.",
+                                           stop_signals::name(sig), st.step, a.steps, checkpoint.string()));
+      }
+    };
     if (a.algo == "sft") {
       train_sft(st, a, demos, rep);
     } else if (a.algo == "spin" || a.algo == "irft") {
