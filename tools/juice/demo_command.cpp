@@ -20,7 +20,6 @@
 #include <system_error>
 #include <vector>
 
-
 #include <CLI/CLI.hpp>
 #include <fmt/core.h>
 #include <nlohmann/json.hpp>

@@ -49,10 +49,12 @@ public:
   // The signal that asked the run to stop, or 0.
   [[nodiscard]] int requested() const { return detail::stop_signal; }
   // "SIGINT" or "SIGTERM".
-  static std::string name(int sig) { return sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : "signal " + std::to_string(sig); }
+  static std::string name(int sig) { return sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM"
+                                                                                      : "signal " + std::to_string(sig); }
 
 private:
-  struct sigaction old_int_ {}, old_term_ {};
+  struct sigaction old_int_ {
+  }, old_term_{};
 };
 
 }  // namespace juice::cli

@@ -253,9 +253,9 @@ inline void check_restored(const train_state& st, const train_args& a, std::size
 inline double max_draws(const train_args& a, std::size_t demos, std::size_t step, std::size_t round) {
   const double N = static_cast<double>(demos), b = static_cast<double>(a.batch_size), S = static_cast<double>(step),
                R = static_cast<double>(round) + 1, g = static_cast<double>(a.gen.max_new_tokens) + 1;
-  double words = S * b + 2 * N * (R + 1);           // shuffles
+  double words = S * b + 2 * N * (R + 1);                        // shuffles
   if (a.algo == "irft" || a.algo == "spin") words += N * g * R;  // each round's responses
-  if (a.algo == "rft") words += 2 * b * g * R;      // y~ and PPO's rollout per iteration
+  if (a.algo == "rft") words += 2 * b * g * R;                   // y~ and PPO's rollout per iteration
   return 4 * words + 1024;
 }
 
@@ -272,9 +272,10 @@ inline void load_train_checkpoint(const std::filesystem::path& dir, train_state&
   auto g = s.rngs.find("train");
   if (g == s.rngs.end()) throw io::format_error(source + ": state.json lacks the rng 'train'.");
   if (static_cast<double>(g->second.draws) > max_draws(a, demos, s.step, s.round))
-    throw io::format_error(fmt::format("{}: state.json: rngs.train.draws is {}, more than {} steps can draw; the checkpoint does not "
-                                       "belong to this run's data and options.",
-                                       source, g->second.draws, s.step));
+    throw io::format_error(fmt::format(
+        "{}: state.json: rngs.train.draws is {}, more than {} steps can draw; the checkpoint does not "
+        "belong to this run's data and options.",
+        source, g->second.draws, s.step));
   st.g = rng::from_state(g->second);
   st.step = s.step;
   st.round = s.round;

@@ -114,20 +114,19 @@ std::string step_where(const train_state& st) {
   return fmt::format("juice train: step {} (round {})", st.step + 1, st.round);
 }
 
-// The generation length for a minibatch of prompts: --gen-length, shortened to what the context
-// leaves after the longest prompt; a prompt that fills the context is an error naming its line.
+// The generation length for a minibatch of prompts: --gen-length (the model shortens each response
+// to the room its own prompt leaves in the context, so a row's y~ never depends on its neighbours);
+// a prompt that fills the context is an error naming its line.
 std::size_t generation_room(const std::vector<tokenized_demonstration>& demos, std::span<const std::size_t> rows,
                             const train_args& a, const transformer_config& c) {
-  std::size_t room = a.gen.max_new_tokens;
   for (const std::size_t r : rows) {
     const std::size_t p = demos[r].prompt.size();
     if (p >= c.context)
       throw data_error(data::detail::where(a.demos, demos[r].line) + ": the prompt (" + std::to_string(p) +
                        " tokens) fills the context of " + std::to_string(c.context) +
                        " tokens and leaves no room to generate a response.");
-    room = std::min(room, c.context - p);
   }
-  return room;
+  return a.gen.max_new_tokens;
 }
 
 nlohmann::json pair_metrics(std::span<const double> chosen_reward, std::span<const double> rejected_reward,

@@ -209,10 +209,10 @@ inline std::string hf_gpt2_config_json(const transformer_config& c) {
 // The tensors of an HF GPT-2 safetensors file, sorted and checked against a model shape by
 // check_hf_gpt2_tensors.
 struct hf_gpt2_contents {
-  std::vector<hf_tensor> layout, value_layout;            // what a GPT-2 of the shape has
-  std::map<std::string, const tensor_info*> found;        // layout name -> the file's tensor
-  const tensor_info* lm_head = nullptr;                   // lm_head.weight, if stored
-  bool has_value = false;                                 // the file stores juice's value head
+  std::vector<hf_tensor> layout, value_layout;      // what a GPT-2 of the shape has
+  std::map<std::string, const tensor_info*> found;  // layout name -> the file's tensor
+  const tensor_info* lm_head = nullptr;             // lm_head.weight, if stored
+  bool has_value = false;                           // the file stores juice's value head
 };
 
 // Checks the names, shapes and dtypes of `file`'s tensors against a GPT-2 of shape `c`, reading

@@ -40,8 +40,7 @@ struct transformer_config {
   void validate(std::size_t element_size = sizeof(float), std::size_t memory = physical_memory_bytes()) const {
     auto fail = [](const std::string& m) { throw invalid_argument("juice::transformer_config: " + m); };
     const std::pair<const char*, std::size_t> fields[] = {
-        {"layers (n_layer)", layers}, {"heads (n_head)", heads}, {"channels (n_embd)", channels},
-        {"context (n_positions)", context}, {"vocab (vocab_size)", vocab}};
+        {"layers (n_layer)", layers}, {"heads (n_head)", heads}, {"channels (n_embd)", channels}, {"context (n_positions)", context}, {"vocab (vocab_size)", vocab}};
     for (const auto& [name, value] : fields)
       if (value == 0) fail(std::string(name) + " must be positive.");
     if (channels % heads != 0)
@@ -122,8 +121,9 @@ private:
   }
 };
 
-// How transformer::sample generates: up to max_new_tokens per response, stopping after eos (when
-// eos >= 0; the eos token is part of the response), drawing with the sampling options.
+// How transformer::sample generates: up to max_new_tokens per response, and no further than the
+// context after the response's own prompt, stopping after eos (when eos >= 0; the eos token is part
+// of the response), drawing with the sampling options.
 struct generation_options {
   std::size_t max_new_tokens = 16;
   int eos = -1;
