@@ -34,9 +34,10 @@ BOOST_AUTO_TEST_CASE(bytes_are_parameters_and_gradients) {
   // {1,1,1,1,1}: wte 1 + wpe 1 + one layer of 12 C^2 + 13 C = 25 + ln_f 2 = 29 parameters.
   const transformer_config one{1, 1, 1, 1, 1};
   BOOST_TEST(one.trunk_parameters() == 29U);
-  BOOST_TEST(one.model_bytes(8) == 2U * 29U * 8U);
-  BOOST_CHECK_NO_THROW(one.validate(8, 2 * 29 * 8));
-  const std::string m = refusal([&] { one.validate(8, 2 * 29 * 8 - 1); });
+  const std::size_t bytes = std::size_t{2} * 29 * 8;  // parameters and gradients, 8 bytes each
+  BOOST_TEST(one.model_bytes(8) == bytes);
+  BOOST_CHECK_NO_THROW(one.validate(8, bytes));
+  const std::string m = refusal([&] { one.validate(8, bytes - 1); });
   BOOST_TEST_INFO(m);
   BOOST_TEST(contains(m, "this machine's 463 bytes of memory"));
 }
