@@ -184,6 +184,31 @@ BOOST_AUTO_TEST_CASE(sampling_is_reproducible_and_well_formed) {
              "P(length 1): observed " << ones / static_cast<double>(n) << " vs model " << p_eos << " (se " << se << ")");
 }
 
+BOOST_AUTO_TEST_CASE(sampling_caps_each_row_at_its_own_room_in_the_context) {
+  // Context 12 (tiny_config): a 2-token prompt leaves 10 positions, a 10-token one 2. With
+  // max_new_tokens 8 and no eos, greedy responses are 8 and 2 tokens long, and each row's tokens
+  // are those it gets alone: a row's cap and tokens never depend on the other prompts in its batch.
+  transformer<cpu, float> m(tiny_config(), 5, generation_options{8, -1, {}});
+  m.generation().sampling.temperature = 0;
+  const std::vector<int> short_prompt{1, 2}, long_prompt{3, 4, 5, 6, 7, 8, 9, 1, 2, 3};
+  rng g(1);
+  const auto both = m.sample(make_batch({{short_prompt, {}}, {long_prompt, {}}}), 1, g);
+  const auto alone_short = m.sample(make_batch({{short_prompt, {}}}), 1, g);
+  const auto alone_long = m.sample(make_batch({{long_prompt, {}}}), 1, g);
+  BOOST_TEST(both.response_length(0) == 8U);
+  BOOST_TEST(both.response_length(1) == 2U);
+  for (std::size_t t = 0; t < 10; ++t) BOOST_TEST(both.tokens(0, t) == alone_short.tokens(0, t));
+  for (std::size_t t = 0; t < 12; ++t) BOOST_TEST(both.tokens(1, t) == alone_long.tokens(0, t));
+  // The KV-cache path scores rows of different lengths side by side too (their cache is the
+  // longest row's, not the longest prompt plus the longest response).
+  const auto cached = m.logits_cached(both), full = m.logits(both);
+  double worst = 0;
+  for (std::size_t i = 0; i < full.size(); ++i) worst = std::max(worst, static_cast<double>(std::abs(cached.data()[i] - full.data()[i])));
+  BOOST_TEST(worst <= 1e-4);
+  // A prompt that fills the context leaves no room: refused.
+  BOOST_CHECK_THROW(m.sample(make_batch({{std::vector<int>(12, 1), {}}}), 1, g), invalid_argument);
+}
+
 BOOST_AUTO_TEST_CASE(top_k_and_top_p_never_emit_excluded_tokens) {
   for (int mode = 0; mode < 2; ++mode) {
     generation_options gen{8, -1, {}};

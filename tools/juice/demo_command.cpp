@@ -7,8 +7,11 @@
 // (right answer vs the word left in lower case): log-prob gap accuracy and, for IRFT, the implicit
 // reward accuracy against the SFT model.
 #include <algorithm>
+#include <cerrno>
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <memory>
@@ -16,8 +19,6 @@
 #include <string>
 #include <system_error>
 #include <vector>
-
-#include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <fmt/core.h>
@@ -122,18 +123,38 @@ stage_row evaluate(const std::string& name, const std::string& model, const std:
   return row;
 }
 
+// The demo's working folder: --out, which must be new or empty (the demo writes train.jsonl,
+// test.jsonl, model.json, sft/ and irft/ into it and never replaces a user's file), or a fresh
+// folder under the system's temporary folder made by mkdtemp (an unpredictable name, mode 0700,
+// created only if nothing is there: nothing planted at a guessable path is written through).
+fs::path demo_folder(const demo_args& a) {
+  std::error_code ec;
+  if (a.out.empty()) {
+    std::string pattern = (fs::temp_directory_path(ec) / "juice-demo-XXXXXX").string();
+    if (ec) throw io::io_error("juice demo: there is no temporary folder (" + ec.message() + "); give --out.");
+    if (::mkdtemp(pattern.data()) == nullptr)
+      throw io::io_error("juice demo: cannot create a folder " + pattern + " (" + std::strerror(errno) + "); give --out.");
+    return pattern;
+  }
+  const fs::path dir(a.out);
+  const auto st = fs::status(dir, ec);
+  if (fs::exists(st)) {
+    if (!fs::is_directory(st)) throw invalid_argument("--out " + dir.string() + ": exists and is not a folder; choose a new folder.");
+    if (!fs::is_empty(dir, ec) || ec)
+      throw invalid_argument("--out " + dir.string() + ": is not empty; juice demo writes its files into a new or empty folder.");
+  }
+  fs::create_directories(dir, ec);
+  if (ec) throw io::io_error("--out " + dir.string() + ": cannot create the folder (" + ec.message() + ").");
+  return dir;
+}
+
 void run_demo(const demo_args& a) {
+  const bool temporary = a.out.empty();
+  const fs::path dir = demo_folder(a);
+  std::error_code ec;
   fmt::print("== 1. The paper's one-state example (juice toy)\n\n");
   print_toy_table();
   std::fflush(stdout);
-
-  const bool temporary = a.out.empty();
-  const fs::path dir = temporary ? fs::temp_directory_path() / fmt::format("juice-demo-{}", ::getpid()) : fs::path(a.out);
-  std::error_code ec;
-  if (fs::exists(dir / "sft", ec) || fs::exists(dir / "irft", ec))
-    throw invalid_argument("--out " + dir.string() + ": already holds a demo run; choose a new folder.");
-  fs::create_directories(dir, ec);
-  if (ec) throw io::io_error("--out " + dir.string() + ": cannot create the folder (" + ec.message() + ").");
 
   rng g(a.seed);
   const auto train = make_task(512, g), test = make_task(64, g);

@@ -88,7 +88,7 @@ void run_generate(const generate_args& a) {
       std::copy(ids.begin(), ids.end(), &b.tokens(i, 0));
       b.prompt_length(i) = b.length(i) = static_cast<std::int32_t>(ids.size());
     }
-    m.generation().max_new_tokens = std::min(a.gen.max_new_tokens, m.config().context - width);
+    m.generation().max_new_tokens = a.gen.max_new_tokens;  // the model caps each row at its own prompt's room
     const sequence_batch y = m.sample(b, 1, g);
     for (std::size_t i = 0; i < n; ++i) {
       std::vector<token_t> ids(&y.tokens(i, static_cast<std::size_t>(y.prompt_length(i))), &y.tokens(i, 0) + y.length(i));

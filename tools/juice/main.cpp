@@ -9,6 +9,7 @@
 #include "commands.hpp"
 #include "juice/backends/cpu/wait_policy.hpp"
 #include "juice/core/error.hpp"
+#include "stop_signals.hpp"
 
 namespace {
 
@@ -36,6 +37,9 @@ int run(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     fmt::print(stderr, "juice: error: {}\n", e.what());
     return 2;
+  } catch (const juice::cli::interrupted& e) {
+    fmt::print(stderr, "juice: {}\n", e.what());
+    return e.exit_code();
   } catch (const juice::error& e) {
     fmt::print(stderr, "juice: error: {}\n", e.what());
     return 1;

@@ -26,6 +26,7 @@
 
 #include "commands.hpp"
 #include "data_loading.hpp"
+#include "folder_lock.hpp"
 #include "juice/algorithms/irft/irft.hpp"
 #include "juice/algorithms/losses/pairwise.hpp"
 #include "juice/algorithms/ppo/ppo.hpp"
@@ -37,6 +38,7 @@
 #include "model_loading.hpp"
 #include "run_log.hpp"
 #include "scoring.hpp"
+#include "stop_signals.hpp"
 #include "train.hpp"
 #include "train_checkpoint.hpp"
 #include "train_state.hpp"
@@ -112,20 +114,19 @@ std::string step_where(const train_state& st) {
   return fmt::format("juice train: step {} (round {})", st.step + 1, st.round);
 }
 
-// The generation length for a minibatch of prompts: --gen-length, shortened to what the context
-// leaves after the longest prompt; a prompt that fills the context is an error naming its line.
+// The generation length for a minibatch of prompts: --gen-length (the model shortens each response
+// to the room its own prompt leaves in the context, so a row's y~ never depends on its neighbours);
+// a prompt that fills the context is an error naming its line.
 std::size_t generation_room(const std::vector<tokenized_demonstration>& demos, std::span<const std::size_t> rows,
                             const train_args& a, const transformer_config& c) {
-  std::size_t room = a.gen.max_new_tokens;
   for (const std::size_t r : rows) {
     const std::size_t p = demos[r].prompt.size();
     if (p >= c.context)
       throw data_error(data::detail::where(a.demos, demos[r].line) + ": the prompt (" + std::to_string(p) +
                        " tokens) fills the context of " + std::to_string(c.context) +
                        " tokens and leaves no room to generate a response.");
-    room = std::min(room, c.context - p);
   }
-  return room;
+  return a.gen.max_new_tokens;
 }
 
 nlohmann::json pair_metrics(std::span<const double> chosen_reward, std::span<const double> rejected_reward,
@@ -390,8 +391,16 @@ void write_final(const model_type& m, const fs::path& out, std::optional<token_t
 void run_train(const train_args& a) {
   check_args(a);
   const fs::path out(a.out), checkpoint = out / "checkpoint";
-  if (a.resume) check_resume_out(out, checkpoint);
-  else check_out(out);
+  auto check = [&] {
+    if (a.resume) check_resume_out(out, checkpoint);
+    else check_out(out);
+  };
+  // One run per folder (folder_lock.hpp): a run in progress is named before anything else is
+  // said about its folder; a new folder is locked as soon as it is made, and checked again then.
+  std::optional<folder_lock> lock;
+  std::error_code lock_ec;
+  if (fs::exists(out / folder_lock_name, lock_ec)) lock.emplace(out, "--out");
+  check();
 
   model_type policy = load_model(a.model, a.seed, "--model");
   const std::string threads = apply_threads(a.threads, step_flops(policy.config(), a.batch_size));
@@ -412,7 +421,12 @@ void run_train(const train_args& a) {
   policy.generation().eos = bo.append_eos ? tok.eos().value() : -1;
   policy.generation().sampling = a.gen.sampling;
 
+  const nlohmann::json options = run_options(a);  // the inputs by content: hashed once, before anything is written
   const bool created = create_out(out);
+  if (!lock) {  // outside the try below: a refused run never removes the folder another run holds
+    lock.emplace(out, "--out");
+    check();
+  }
   if (!a.quiet) fmt::print(stderr, "juice train: {}\n", threads);  // once every input and --out are good
   try {
     train_state st{std::move(policy), adamw(adamw_hyper{a.lr, 0.9, 0.999, 1e-8, a.weight_decay, 1, 1}), rng(a.seed), 0, 0, {0, 0}, {}, std::nullopt};
@@ -427,19 +441,25 @@ void run_train(const train_args& a) {
                                adamw(adamw_hyper{a.reward_lr, 0.9, 0.999, 1e-8, 0, 1, 1}), ppo(po, std::move(policy_opt))});
     }
     if (a.resume) {
-      load_train_checkpoint(checkpoint, st, a);
+      load_train_checkpoint(checkpoint, st, a, options, demos.size());
       truncate_metrics(out / "metrics.jsonl", a.algo == "rft" ? st.round : st.step);  // RFT: a line per iteration
     }
     run_log log(out / "metrics.jsonl", a.steps, a.log_every ? a.log_every : std::max<std::size_t>(1, a.steps / 20), a.quiet, a.resume);
     reporter rep(log, a);
     std::size_t saved_at = st.step;  // RFT's step advances by --ppo-epochs: save once N more have passed
-    if (a.save_every > 0)
-      rep.after_step = [&] {
-        if (st.step >= saved_at + a.save_every && st.step < a.steps) {
-          save_train_checkpoint(checkpoint, st, a);
-          saved_at = st.step;
-        }
-      };
+    const stop_signals signals;      // SIGINT/SIGTERM: finish the step, save, stop (stop_signals.hpp)
+    rep.after_step = [&] {
+      if (a.save_every > 0 && st.step >= saved_at + a.save_every && st.step < a.steps) {
+        save_train_checkpoint(checkpoint, st, options);
+        saved_at = st.step;
+      }
+      if (const int sig = signals.requested(); sig != 0 && st.step < a.steps) {
+        if (saved_at != st.step) save_train_checkpoint(checkpoint, st, options);
+        throw interrupted(sig, fmt::format("stopped by {} after step {} of {}; {} holds the run: to continue, run the same "
+                                           "command with --resume.",
+                                           stop_signals::name(sig), st.step, a.steps, checkpoint.string()));
+      }
+    };
     if (a.algo == "sft") {
       train_sft(st, a, demos, rep);
     } else if (a.algo == "spin" || a.algo == "irft") {

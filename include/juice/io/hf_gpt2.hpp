@@ -215,25 +215,34 @@ inline std::string hf_gpt2_config_json(const transformer_config& c, std::optiona
   return j.dump(2) + "\n";
 }
 
-// Copies the tensors of an HF GPT-2 safetensors file into `model`, whose shape must match the
-// file's. Everything is checked before the model is touched: on error the model is unchanged.
-template <class T>
-void import_hf_gpt2(transformer<cpu, T>& model, const safetensors_file& file) {
-  const transformer_config& c = model.config();
+// The tensors of an HF GPT-2 safetensors file, sorted and checked against a model shape by
+// check_hf_gpt2_tensors.
+struct hf_gpt2_contents {
+  std::vector<hf_tensor> layout, value_layout;      // what a GPT-2 of the shape has
+  std::map<std::string, const tensor_info*> found;  // layout name -> the file's tensor
+  const tensor_info* lm_head = nullptr;             // lm_head.weight, if stored
+  bool has_value = false;                           // the file stores juice's value head
+};
+
+// Checks the names, shapes and dtypes of `file`'s tensors against a GPT-2 of shape `c`, reading
+// only the file's header: a config.json that does not describe its model.safetensors is refused
+// before a model of its shape is built. The result points into `file`.
+inline hf_gpt2_contents check_hf_gpt2_tensors(const transformer_config& c, const safetensors_file& file) {
   auto fail = [&](const std::string& why) -> void {
     throw format_error("juice::io::hf_gpt2: " + file.source() + ": " + why);
   };
-  const std::vector<hf_tensor> layout = hf_gpt2_layout(c), value_layout = hf_value_head_layout(c);
+  hf_gpt2_contents k{hf_gpt2_layout(c), hf_value_head_layout(c), {}, nullptr, false};
+  const auto& layout = k.layout;
+  const auto& value_layout = k.value_layout;
+  auto& found = k.found;
   std::map<std::string, const hf_tensor*> wanted;
   for (const auto& t : layout) wanted[t.name] = &t;
   for (const auto& t : value_layout) wanted[t.name] = &t;
 
   // Classify every tensor of the file.
-  std::map<std::string, const tensor_info*> found;  // layout name -> file tensor
-  const tensor_info* lm_head = nullptr;
   for (const tensor_info& t : file.tensors()) {
     if (t.name == "lm_head.weight") {
-      lm_head = &t;
+      k.lm_head = &t;
       continue;
     }
     const std::string name = t.name.rfind("transformer.", 0) == 0 ? t.name.substr(12) : t.name;
@@ -258,13 +267,30 @@ void import_hf_gpt2(transformer<cpu, T>& model, const safetensors_file& file) {
     if (it == found.end()) fail("tensor '" + want.name + "' is missing.");
     check_shape(want, *it->second);
   }
-  const bool has_value = found.count(value_layout[0].name) || found.count(value_layout[1].name);
-  if (has_value)
+  k.has_value = found.count(value_layout[0].name) || found.count(value_layout[1].name);
+  if (k.has_value)
     for (const auto& want : value_layout) {
       auto it = found.find(want.name);
       if (it == found.end()) fail("tensor '" + want.name + "' is missing (the other value-head tensor is present).");
       check_shape(want, *it->second);
     }
+  if (k.lm_head) check_shape(layout[0], *k.lm_head);
+  return k;
+}
+
+// Copies the tensors of an HF GPT-2 safetensors file into `model`, whose shape must match the
+// file's. Everything is checked before the model is touched: on error the model is unchanged.
+template <class T>
+void import_hf_gpt2(transformer<cpu, T>& model, const safetensors_file& file) {
+  auto fail = [&](const std::string& why) -> void {
+    throw format_error("juice::io::hf_gpt2: " + file.source() + ": " + why);
+  };
+  hf_gpt2_contents contents = check_hf_gpt2_tensors(model.config(), file);
+  const std::vector<hf_tensor>& layout = contents.layout;
+  auto& found = contents.found;
+  const tensor_info* lm_head = contents.lm_head;
+  const bool has_value = contents.has_value;
+  const std::vector<hf_tensor>& value_layout = contents.value_layout;
 
   // Read and convert everything, then check the tied head, then copy into the model.
   std::vector<std::vector<T>> values;
@@ -283,7 +309,6 @@ void import_hf_gpt2(transformer<cpu, T>& model, const safetensors_file& file) {
            std::to_string(bad - v.begin()) + "; juice refuses non-finite weights.");
   }
   if (lm_head) {
-    check_shape(layout[0], *lm_head);
     const std::vector<T> head = file.read<T>("lm_head.weight");
     const std::vector<T>& wte = values[0];
     for (std::size_t i = 0; i < head.size(); ++i)
@@ -331,10 +356,16 @@ void import_hf_gpt2(transformer<cpu, T>& model, const std::filesystem::path& dir
 
 // A model of the shape `dir`/config.json gives, with the weights of `dir`/model.safetensors. The
 // value head (not part of GPT-2) keeps its initialisation from `seed` unless the file stores it.
+// config.json's sizes are checked (transformer_config::validate) and compared with the tensors'
+// shapes in model.safetensors before the model is built: a config that would not fit in memory, or
+// that does not describe the weights, costs no allocation of its size.
 template <class T>
 transformer<cpu, T> load_hf_gpt2(const std::filesystem::path& dir, std::uint64_t seed = 0, generation_options gen = {}) {
-  transformer<cpu, T> model(read_hf_gpt2_config(dir / "config.json"), seed, gen);
-  import_hf_gpt2(model, safetensors_file::load(dir / "model.safetensors"));
+  const transformer_config c = read_hf_gpt2_config(dir / "config.json");
+  const safetensors_file file = safetensors_file::load(dir / "model.safetensors");
+  (void)check_hf_gpt2_tensors(c, file);
+  transformer<cpu, T> model(c, seed, gen);
+  import_hf_gpt2(model, file);
   return model;
 }
 

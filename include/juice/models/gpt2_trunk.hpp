@@ -62,7 +62,7 @@ public:
   // biases 0, LayerNorm gains 1; heads N(0, 0.02)) from `seed`.
   gpt2_trunk(B backend, transformer_config cfg, const std::vector<std::pair<std::string, std::size_t>>& heads, std::uint64_t seed)
       : be_(std::move(backend)), cfg_(cfg) {
-    cfg_.validate();
+    cfg_.validate(sizeof(T));  // sizes, overflow and memory, before anything is allocated
     const std::size_t C = cfg_.channels;
     add("wte", cfg_.vocab * C);
     add("wpe", cfg_.context * C);

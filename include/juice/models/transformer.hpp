@@ -218,10 +218,23 @@ public:
   sequence_batch sample(const sequence_batch& prompts, std::size_t n, rng& g) const {
     detail::check_tokens(prompts, config(), "juice::transformer::sample: prompts");
     validate(gen_.sampling);
-    const std::size_t P = prompts.rows(), R = P * n, maxnew = gen_.max_new_tokens;
-    std::size_t maxp = 0;
-    for (std::size_t p = 0; p < P; ++p) maxp = std::max<std::size_t>(maxp, static_cast<std::size_t>(prompts.prompt_length(p)));
-    sequence_batch out(R, maxp + maxnew);
+    const std::size_t P = prompts.rows(), R = P * n, maxnew = gen_.max_new_tokens, context = config().context;
+    // Each row's own cap: max_new_tokens, and no further than the context after its own prompt
+    // (not after the longest prompt of the batch), so a response never depends on its neighbours.
+    std::vector<std::size_t> cap(R);
+    std::size_t maxp = 0, width = 0, steps = 0;
+    for (std::size_t p = 0; p < P; ++p) {
+      const auto len = static_cast<std::size_t>(prompts.prompt_length(p));
+      if (len >= context && maxnew > 0 && n > 0)
+        throw invalid_argument("juice::transformer::sample: prompt " + std::to_string(p) + " has " + std::to_string(len) +
+                               " tokens and fills the context of " + std::to_string(context) + "; no room to generate.");
+      const std::size_t c = len >= context ? 0 : std::min(maxnew, context - len);
+      for (std::size_t k = 0; k < n; ++k) cap[p * n + k] = c;
+      maxp = std::max(maxp, len);
+      width = std::max(width, len + c);
+      steps = std::max(steps, c);
+    }
+    sequence_batch out(R, width);
     for (std::size_t p = 0; p < P; ++p)
       for (std::size_t k = 0; k < n; ++k) {
         const std::size_t r = p * n + k;
@@ -230,16 +243,13 @@ public:
         out.weight(r) = prompts.weight(p) / static_cast<double>(n);
         out.source(r) = static_cast<std::int32_t>(p);
       }
-    if (R == 0 || maxnew == 0) return out;
-    if (maxp + maxnew > config().context)
-      throw invalid_argument("juice::transformer::sample: prompts of " + std::to_string(maxp) + " tokens plus " +
-                             std::to_string(maxnew) + " new tokens exceed the context of " + std::to_string(config().context) + ".");
+    if (R == 0 || steps == 0) return out;
     B& be = backend();
     detail::grow<double>(be, decode_ws_.uniforms, R);
     std::vector<char> done(R, 0);
     std::vector<int> next(R);
     std::vector<double> u(R);
-    decode(out, maxp, maxnew, [&](cptr logits, iptr next_dev, std::size_t step) {
+    decode(out, maxp, cap, [&](cptr logits, iptr next_dev, std::size_t step) {
       for (double& x : u) x = g.uniform();  // the protocol: one uniform per row and step
       be.upload(u.data(), be.data(decode_ws_.uniforms), R);
       be.sample_tokens(next_dev, logits, be.data(std::as_const(decode_ws_.uniforms)), static_cast<std::ptrdiff_t>(R),
@@ -250,7 +260,7 @@ public:
         if (done[r]) continue;
         out.tokens(r, static_cast<std::size_t>(out.length(r))) = next[r];
         ++out.length(r);
-        if (next[r] == gen_.eos || step + 1 == maxnew) done[r] = 1;
+        if (next[r] == gen_.eos || step + 1 == cap[r]) done[r] = 1;
         all = all && done[r];
       }
       return !all;
@@ -287,9 +297,11 @@ public:
     detail::check_tokens(batch, config(), "juice::transformer::logits_cached");
     const std::size_t R = batch.rows(), Vn = config().vocab;
     std::size_t maxp = 0, maxr = 0;
+    std::vector<std::size_t> responses(R);
     for (std::size_t b = 0; b < R; ++b) {
       maxp = std::max<std::size_t>(maxp, static_cast<std::size_t>(batch.prompt_length(b)));
-      maxr = std::max(maxr, batch.response_length(b));
+      responses[b] = batch.response_length(b);
+      maxr = std::max(maxr, responses[b]);
     }
     xt::xtensor<T, 3> out = xt::zeros<T>({R, batch.width(), Vn});
     if (R == 0 || maxr == 0) return out;
@@ -298,7 +310,7 @@ public:
     for (std::size_t b = 0; b < R; ++b) work.length(b) = work.prompt_length(b);
     std::vector<T> host(R * Vn);
     std::vector<int> next(R, 0);
-    decode(work, maxp, maxr, [&](cptr logits, iptr next_dev, std::size_t step) {
+    decode(work, maxp, responses, [&](cptr logits, iptr next_dev, std::size_t step) {
       be.download(logits, host.data(), host.size());
       for (std::size_t b = 0; b < R; ++b) {
         const std::size_t t = static_cast<std::size_t>(batch.prompt_length(b)) + step;  // predicted position
@@ -341,13 +353,21 @@ private:
   // KV-cache decoding of `rows` sequences: prefill positions [0, maxp) (row b's last prompt token
   // is at prompt_length(b)-1), then for step = 0, 1, ...: on_logits(logits (rows,V) of the position
   // predicting response token `step`, next (rows) ints, step) writes the tokens to feed next into
-  // `next` (backend memory) and returns whether to go on.
+  // `next` (backend memory) and returns whether to go on. Row b takes row_steps[b] steps, so its
+  // positions end at prompt_length(b) + row_steps[b] <= the context; after that it is fed at its
+  // last position (what it then computes is never read), so rows of different lengths share a cache
+  // no longer than the longest of them.
   template <class F>
-  void decode(const sequence_batch& rows, std::size_t maxp, std::size_t steps, F&& on_logits) const {
+  void decode(const sequence_batch& rows, std::size_t maxp, const std::vector<std::size_t>& row_steps, F&& on_logits) const {
     B& be = backend();
     const std::size_t R = rows.rows(), Cn = config().channels, Vn = config().vocab;
     const std::ptrdiff_t C = static_cast<std::ptrdiff_t>(Cn), V = static_cast<std::ptrdiff_t>(Vn);
-    trunk_.cache_begin(R, maxp + steps);
+    std::size_t steps = 0, len = maxp;
+    for (std::size_t b = 0; b < R; ++b) {
+      steps = std::max(steps, row_steps[b]);
+      len = std::max(len, static_cast<std::size_t>(rows.prompt_length(b)) + row_steps[b]);
+    }
+    trunk_.cache_begin(R, len);
     auto& d = decode_ws_;
     ensure(d.index, R);
     ensure(d.h, R * Cn);
@@ -363,7 +383,8 @@ private:
     for (std::size_t step = 0;; ++step) {
       be.lm_logits(be.data(d.logits), cdata(d.h), trunk_.param(0), static_cast<std::ptrdiff_t>(R), C, V);
       if (!on_logits(cdata(d.logits), tokens, step) || step + 1 >= steps) break;
-      for (std::size_t b = 0; b < R; ++b) pos0[b] = rows.prompt_length(b) + static_cast<int>(step);
+      for (std::size_t b = 0; b < R; ++b)
+        pos0[b] = static_cast<int>(std::min(static_cast<std::size_t>(rows.prompt_length(b)) + step, len - 1));
       const cptr h = trunk_.cache_forward(ciptr(tokens), pos0, 1);
       be.copy(be.const_view_at(h, R * Cn), be.view_at(be.data(d.h), R * Cn));
     }
