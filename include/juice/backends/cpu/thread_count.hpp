@@ -22,10 +22,13 @@
 
 namespace juice::cpu_kernels {
 
-// A training step below this many floating-point operations runs on one thread by default. Measured
-// (docs/performance.md, benchmarks/run-load): with one of two cores busy, a 2-layer, 32-channel
-// model (1.7e7 FLOPs per step at B = 4, T = 16) ran 1.5x slower on two threads than on one, and a
-// 4-layer, 256-channel one at B = 4, T = 64 (2.4e9) gained nothing from the second thread.
+// A training step below this many floating-point operations runs on one thread by default: it lasts
+// a few tens of milliseconds on one core, the same order as what its hundred-odd fork/join regions
+// can cost when another process holds the second core (each may wait a scheduling quantum for a
+// descheduled partner). Measured with benchmarks/run-load (docs/performance.md): the 2-layer,
+// 32-channel model of docs/cli.md (1.2e7 FLOPs per step) gains nothing from a second thread; a
+// 4-layer, 256-channel model at B = 4, T = 64 (6.3e9) runs in 0.64x the one-thread time on an idle
+// machine and 1.3x under load; GPT-2 124M at B = 4, T = 64 (1.8e11) in 0.54x idle and 1.0x loaded.
 inline constexpr double small_step_flops = 4e9;
 
 namespace detail {
