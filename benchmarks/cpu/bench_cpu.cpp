@@ -80,12 +80,6 @@ train_fixture& fixture() {
   return *f;
 }
 
-double scored_positions(const sequence_batch& b) {
-  double m = 0;
-  for (std::size_t r = 0; r < b.rows(); ++r) m += static_cast<double>(b.response_length(r));
-  return m;
-}
-
 // SGEMMs of the same size as BM_sgemm, timed with a wall clock (for interleaving), two ways:
 // Eigen's own multi-threaded product, and juice::cpu::matmul_forward (Eigen's single-threaded
 // kernel on one block of columns per thread). The reference rate is the better of the two.

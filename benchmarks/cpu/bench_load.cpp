@@ -47,12 +47,6 @@ std::vector<shape> all_shapes() {
   return {{"tiny", tiny, 4, 16, 4}, {"mid", mid, 4, 64, 8}, {"124M", transformer_config::gpt2_124m(), 4, 64, 8}};
 }
 
-double scored_positions(const sequence_batch& b) {
-  double m = 0;
-  for (std::size_t r = 0; r < b.rows(); ++r) m += static_cast<double>(b.response_length(r));
-  return m;
-}
-
 // A child process that spins on one core until killed (the "busy machine"). It runs no library
 // code, so forking a process with OpenMP threads is safe here.
 class spinner {

@@ -77,6 +77,13 @@ inline double train_flops(const transformer_config& c, double rows, double T, do
   return 3 * fwd;
 }
 
+// The response positions a batch scores (the M of train_flops).
+inline double scored_positions(const sequence_batch& b) {
+  double m = 0;
+  for (std::size_t r = 0; r < b.rows(); ++r) m += static_cast<double>(b.response_length(r));
+  return m;
+}
+
 inline adamw_hyper bench_adamw() { return adamw_hyper{1e-4, 0.9, 0.95, 1e-8, 0.0}; }
 
 }  // namespace juice::bench
