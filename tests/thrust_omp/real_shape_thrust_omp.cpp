@@ -3,7 +3,7 @@
 // two cores: C = 768, 12 heads, V = 50257 as in GPT-2, one layer, B = 2, T = 64; fp32 tight and
 // bf16 GEMMs looser (tests/gpu/real_shape_checks.hpp; scripts/gpu-check runs the full sizes on a
 // GPU as real_shape_cuda). Also the growing-keys masking check of the device attention at head size
-// 64 and T = 1024, and the two-stage reductions against the serial functors they replace.
+// 64 and T = 512, and the two-stage reductions against the serial functors they replace.
 #include <boost/test/unit_test.hpp>
 
 #include "juice/backends/cuda/thrust_omp.hpp"
@@ -13,7 +13,7 @@ namespace dev = juice::test::device;
 
 BOOST_AUTO_TEST_CASE(attention_masks_growing_keys) {
   juice::thrust_omp_backend d;
-  dev::check_growing_keys(d, 1, 1024);
+  dev::check_growing_keys(d, 1, 512);
 }
 
 BOOST_AUTO_TEST_CASE(block_reductions_match_the_serial_functors) {

@@ -306,7 +306,8 @@ protected:
       b = {};  // released before the larger one is made (stream-ordered on a GPU)
       b = self().template allocate<double>(words);
     }
-    return static_cast<E*>(static_cast<void*>(self().data(b)));
+    // Raw device memory (double-aligned) reused as E; never read as double.
+    return reinterpret_cast<E*>(self().data(b));
   }
 
   // For the derived backend's allocate() and its waits.
