@@ -75,7 +75,8 @@ inline std::string identity_difference(const nlohmann::json& then, const nlohman
     if (then["size"] != now["size"]) return fmt::format("its size was {} bytes and is {} now", then["size"].dump(), now["size"].dump());
     const auto hash = [](const nlohmann::json& j) -> std::string {
       const auto it = j.find("sha256");
-      return it == j.end() ? "?" : it->is_string() ? it->get<std::string>() : it->dump();
+      if (it == j.end()) return "?";
+      return it->is_string() ? it->get<std::string>() : it->dump();
     };
     return fmt::format("its SHA-256 was {} and is {} now", hash(then), hash(now));
   }
