@@ -498,8 +498,8 @@ void add_train_command(CLI::App& app) {
   cmd->add_option("--batch-size", a->batch_size, "demonstrations per update (and per generation minibatch)")
       ->check(CLI::Range(1.0, 1e6))
       ->capture_default_str();
-  cmd->add_option("--lr", a->lr, "learning rate (AdamW)")->check(finite_positive())->capture_default_str();
-  cmd->add_option("--weight-decay", a->weight_decay, "AdamW weight decay")->check(finite_non_negative())->capture_default_str();
+  cmd->add_option("--lr", a->lr, "learning rate (AdamW)")->check(learning_rate())->capture_default_str();
+  cmd->add_option("--weight-decay", a->weight_decay, "AdamW weight decay")->check(decay_weight())->capture_default_str();
   cmd->add_option("--schedule", a->schedule, "learning-rate schedule after warmup")
       ->check(CLI::IsMember(std::vector<std::string>{"constant", "linear", "cosine"}))
       ->capture_default_str();
@@ -511,7 +511,7 @@ void add_train_command(CLI::App& app) {
       ->check(CLI::IsMember(std::vector<std::string>{"token", "sequence"}))
       ->capture_default_str();
   cmd->add_option("--beta", a->beta, "KL weight beta of the implicit (IRFT/SPIN) or explicit (RFT) reward")
-      ->check(finite_positive())
+      ->check(kl_weight())
       ->capture_default_str();
   cmd->add_option("--rounds", a->rounds, "IRFT rounds T (each on 1/T of the data; SPIN: 1)")
       ->check(CLI::Range(1.0, 1e6))
@@ -520,11 +520,11 @@ void add_train_command(CLI::App& app) {
       ->check(CLI::IsMember(std::vector<std::string>{"sigmoid", "hinge", "linear", "ipo"}))
       ->capture_default_str();
   add_sampling_options(cmd, a->gen, "--gen-length", "most tokens generated per response y~");
-  cmd->add_option("--reward-lr", a->reward_lr, "RFT: reward model learning rate")->check(finite_positive())->capture_default_str();
+  cmd->add_option("--reward-lr", a->reward_lr, "RFT: reward model learning rate")->check(learning_rate())->capture_default_str();
   cmd->add_option("--reward-steps", a->reward_steps, "RFT: reward updates per iteration")
       ->check(CLI::Range(1.0, 1e6))
       ->capture_default_str();
-  cmd->add_option("--l2", a->l2, "RFT: L2 weight lambda on the reward parameters")->check(finite_non_negative())->capture_default_str();
+  cmd->add_option("--l2", a->l2, "RFT: L2 weight lambda on the reward parameters")->check(decay_weight())->capture_default_str();
   cmd->add_option("--ppo-epochs", a->ppo_epochs, "RFT: PPO updates per rollout")->check(CLI::Range(1.0, 1e6))->capture_default_str();
   add_data_options(cmd, a->data);
   cmd->add_option("--seed", a->seed, "random seed (initialisation, minibatch order, generation)")->check(seed_range())->capture_default_str();
