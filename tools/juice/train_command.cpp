@@ -213,7 +213,9 @@ void train_sft(train_state& st, const train_args& a, const std::vector<tokenized
     std::vector<double> totals{loss, 0, static_cast<double>(token_count(mb))};  // loss, sum of log pi(y|x), tokens
     for (const double v : seq) totals[1] += v;
     group.all_reduce_sum(totals);
-    rep.record(st, totals[0], gn, static_cast<std::size_t>(totals[2]), {{"logps/chosen", totals[1] / static_cast<double>(n)}});
+    nlohmann::json extra{{"logps/chosen", totals[1] / static_cast<double>(n)}};
+    if (N > 1) extra["allreduce_s"] = group.take_reduce_seconds();  // rank 0's time in this step's all-reduces
+    rep.record(st, totals[0], gn, static_cast<std::size_t>(totals[2]), extra);
   }
 }
 

@@ -7,6 +7,7 @@
 // `--distributed mpi` is refused naming the option. See docs/scaling.md.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -15,6 +16,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <utility>
 
 #include <fmt/core.h>
 
@@ -60,16 +62,18 @@ public:
   // The collectives; with one rank they leave the values as they are.
   void all_reduce_mean(std::span<float> v) {
 #ifdef JUICE_HAVE_MPI
-    if (comm_ && comm_->size() > 1) comm_->all_reduce_mean(v);
+    if (comm_ && comm_->size() > 1) timed([&] { comm_->all_reduce_mean(v); });
 #endif
     (void)v;
   }
   void all_reduce_sum(std::span<double> s) {
 #ifdef JUICE_HAVE_MPI
-    if (comm_ && comm_->size() > 1) comm_->all_reduce_sum(s);
+    if (comm_ && comm_->size() > 1) timed([&] { comm_->all_reduce_sum(s); });
 #endif
     (void)s;
   }
+  // Seconds this rank spent in all-reduces (waiting for the slowest rank included) since the last call.
+  double take_reduce_seconds() { return std::exchange(reduce_seconds_, 0.0); }
   // Rank 0's values on every rank.
   void broadcast(std::span<float> v) {
 #ifdef JUICE_HAVE_MPI
@@ -110,6 +114,14 @@ public:
   }
 
 private:
+  template <class F>
+  void timed(F&& f) {
+    const auto t0 = std::chrono::steady_clock::now();
+    f();
+    reduce_seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  }
+
+  double reduce_seconds_ = 0;
 #ifdef JUICE_HAVE_MPI
   std::unique_ptr<mpi_session> session_;  // declared first: finalised after the communicator is freed
   std::optional<mpi_communicator> comm_;
