@@ -10,6 +10,9 @@
 #               SIGKILL: the job must end with a non-zero exit within 60 s (not hang), leave no
 #               final/, and --resume (two ranks again) must end byte-identical to an uninterrupted
 #               two-rank run
+#   MODE=refused  two ranks with TRAIN_ARGS that several ranks cannot run (--algo irft, a batch
+#               smaller than the ranks): a non-zero exit, the message given after TRAIN_ARGS' last
+#               `--` (a regex), and no OUT folder
 #   MODE=nan    TRAIN_ARGS reach a non-finite loss at step 2: the two-rank job stops with a non-zero
 #               exit within 60 s, naming step 2 and the rank, and writes no final/
 set -u
@@ -72,6 +75,17 @@ nan)
     fail "unexpected message: $msg"
   [ -e "$OUT/run/final" ] && fail "a stopped run left final/"
   echo "stopped with: $(echo "$msg" | grep -m1 'juice: error')"
+  ;;
+refused)
+  args=() want=""
+  while [ $# -gt 0 ]; do
+    if [ "$1" = "--" ]; then want=$2; break; fi
+    args+=("$1"); shift
+  done
+  msg=$(two_ranks "${args[@]}" --out "$OUT/run" 2>&1) && fail "two ranks ran ${args[*]}"
+  echo "$msg" | grep -Eq "^juice: error: $want" || fail "unexpected message: $msg"
+  [ -e "$OUT/run" ] && fail "a refused run created its --out folder"
+  echo "refused: $(echo "$msg" | grep -m1 'juice: error')"
   ;;
 *) fail "unknown MODE $MODE" ;;
 esac
