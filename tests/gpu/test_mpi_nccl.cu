@@ -1,4 +1,4 @@
-// NCCL bootstrapped from MPI (juice/distributed/mpi_nccl.hpp) under `mpirun -np 2` (labels gpu and
+// NCCL bootstrapped from MPI (juice/backends/cuda/mpi_nccl.hpp) under `mpirun -np 2` (labels gpu and
 // mpi): each rank picks its GPU from its local rank, rank 0's unique id reaches every rank through
 // MPI_Bcast, and the NCCL group's all_reduce_mean and all_reduce_sum give the values constructed
 // below on every rank. Without a GPU for every rank on the node it says why and exits 77 (ctest:
@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "juice/backends/cuda/cuda.hpp"
-#include "juice/distributed/mpi_nccl.hpp"
+#include "juice/backends/cuda/mpi_nccl.hpp"
 #include "juice/distributed/mpi_session.hpp"
 
 int main() {
@@ -36,7 +36,7 @@ int main() {
         if (host[i] != static_cast<float>(N - 1) / 2 + static_cast<float>(i) / 4) status = 1;
       std::vector<double> flags{1.0, static_cast<double>(comm.rank())};
       nccl.all_reduce_sum(flags);
-      if (flags[0] != static_cast<double>(N) || flags[1] != static_cast<double>(N * (N - 1) / 2)) status = 1;
+      if (flags[0] != static_cast<double>(N) || flags[1] != 0.5 * static_cast<double>(N) * static_cast<double>(N - 1)) status = 1;
       std::printf("rank %zu on GPU %d: %s\n", comm.rank(), nccl.device(), status == 0 ? "ok" : "wrong values");
     }
   } catch (const std::exception& e) {

@@ -83,7 +83,7 @@ BOOST_AUTO_TEST_CASE(collectives_give_the_constructed_values) {
   for (std::size_t i = 0; i < v.size(); ++i) BOOST_CHECK_EQUAL(v[i], 5.0 * static_cast<double>(N - 1) + static_cast<double>(i) + 0.25);
   std::vector<double> s{static_cast<double>(r), 1};
   comm.all_reduce_sum(s);
-  BOOST_CHECK_EQUAL(s[0], static_cast<double>(N * (N - 1) / 2));
+  BOOST_CHECK_EQUAL(s[0], 0.5 * static_cast<double>(N) * static_cast<double>(N - 1));
   BOOST_CHECK_EQUAL(s[1], static_cast<double>(N));
   BOOST_CHECK_EQUAL(comm.broadcast_value<std::uint64_t>(r == 0 ? 1234567890123ull : 0), 1234567890123ull);
   comm.barrier();

@@ -10,7 +10,7 @@
 // finiteness flags, token counts and loss terms), broadcast (the seed, rank 0's initial
 // parameters, a checkpoint's state), and barrier (nobody reads a checkpoint before rank 0 has
 // written it). local_rank() numbers the ranks on this node (MPI_Comm_split_type, shared memory):
-// one GPU per rank is chosen from it (juice/distributed/mpi_nccl.hpp).
+// one GPU per rank is chosen from it (juice/backends/cuda/mpi_nccl.hpp).
 // Every MPI call is checked: the communicator's error handler is MPI_ERRORS_RETURN, and a failure
 // throws juice::mpi_error naming the call, the rank and MPI_Error_string (mpi_error.hpp). MPI must
 // be initialised first (juice::mpi_session). Like every collective, all ranks must make the same

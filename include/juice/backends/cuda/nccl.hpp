@@ -10,7 +10,7 @@
 // trainers' finiteness flags: a few host doubles) goes through a small device buffer and waits for
 // the result. Two ways to build the group:
 //   - one process per GPU (mpirun/srun): rank 0 calls nccl_communicator::unique_id(), broadcasts
-//     the id's bytes over the launcher's channel (MPI_Bcast; juice/distributed/mpi_nccl.hpp does
+//     the id's bytes over the launcher's channel (MPI_Bcast; juice/backends/cuda/mpi_nccl.hpp does
 //     this), and every rank constructs nccl_communicator(backend, id, rank, size) with its
 //     backend's device current;
 //   - one process driving several local GPUs: for_devices(devices) creates a backend on each

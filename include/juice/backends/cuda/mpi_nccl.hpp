@@ -1,4 +1,4 @@
-// juice/distributed/mpi_nccl.hpp
+// juice/backends/cuda/mpi_nccl.hpp
 //
 // NCCL bootstrapped from MPI, one GPU per rank: local_device(comm) picks this rank's GPU from its
 // index among the ranks on its node (mpi_communicator::local_rank(), MPI_Comm_split_type: what
@@ -11,7 +11,7 @@
 //   cudaSetDevice(juice::local_device(comm));            // before the backend is made
 //   juice::cuda backend;
 //   juice::all_reduced opt(juice::adamw(hyper), juice::nccl_from_mpi(comm, backend));
-// Targets juice::mpi and juice::nccl; nvcc.
+// CUDA stays behind juice::cuda, so this lives beside nccl.hpp. Targets juice::mpi and juice::nccl; nvcc.
 #pragma once
 
 #include <span>
