@@ -13,8 +13,8 @@
 #   MODE=refused  two ranks with TRAIN_ARGS that several ranks cannot run (--algo irft, a batch
 #               smaller than the ranks): a non-zero exit, the message given after TRAIN_ARGS' last
 #               `--` (a regex), and no OUT folder
-#   MODE=nan    TRAIN_ARGS reach a non-finite loss at step 2: the two-rank job stops with a non-zero
-#               exit within 60 s, naming step 2 and the rank, and writes no final/
+#   MODE=nan    TRAIN_ARGS reach a non-finite loss or gradient norm: the two-rank job stops with a
+#               non-zero exit within 60 s, naming the step and the rank, and writes no final/
 set -u
 JUICE=$1 OUT=$2 MODE=$3 STEPS=$4 K=$5
 shift 6
@@ -71,7 +71,7 @@ nan)
   msg=$(two_ranks "$@" --out "$OUT/run" 2>&1) && fail "trained through a non-finite loss"
   took=$(($(date +%s) - start))
   [ "$took" -le 60 ] || fail "the job took ${took} s to stop"
-  echo "$msg" | grep -Eq "juice: error: juice train: step 2 \(round 0\): the loss is (NaN|infinite) on rank [01] of 2" ||
+  echo "$msg" | grep -Eq "juice: error: juice train: step [0-9]+ \(round 0\): the (loss|gradient norm) is (NaN|infinite) on rank [01] of 2" ||
     fail "unexpected message: $msg"
   [ -e "$OUT/run/final" ] && fail "a stopped run left final/"
   echo "stopped with: $(echo "$msg" | grep -m1 'juice: error')"
