@@ -52,19 +52,19 @@ struct transformer_config {
   std::size_t vocab = 32;     // V
 
   // --- the architecture; every default is GPT-2's ---
-  std::size_t kv_heads = 0;                         // NKV key/value heads; 0 = heads; heads a multiple
-  norm_kind norm = norm_kind::layernorm;            // of the blocks and the final norm
-  double norm_eps = 1e-5;                           // the norm's epsilon (LayerNorm: 1e-5 only, so far)
+  std::size_t kv_heads = 0;               // NKV key/value heads; 0 = heads; heads a multiple
+  norm_kind norm = norm_kind::layernorm;  // of the blocks and the final norm
+  double norm_eps = 1e-5;                 // the norm's epsilon (LayerNorm: 1e-5 only, so far)
   position_kind positions = position_kind::learned;
-  double rope_theta = 10000;                        // rotary: the base of the angles' frequencies
-  double rotary_fraction = 1;                       // rotary: the fraction of each head that turns
+  double rope_theta = 10000;   // rotary: the base of the angles' frequencies
+  double rotary_fraction = 1;  // rotary: the fraction of each head that turns
   mlp_kind mlp = mlp_kind::gelu;
-  std::size_t intermediate = 0;                     // the MLP's hidden width; 0 = 4 channels
-  bool qkv_bias = true;                             // biases on the q, k, v projections
-  bool attention_out_bias = true;                   // a bias on the attention's output projection
-  bool mlp_bias = true;                             // biases on the MLP's projections
-  bool parallel_residual = false;                   // x + attn(ln1 x) + mlp(ln2 x) (GPT-NeoX)
-  bool tied_head = true;                            // the LM head is the token embedding
+  std::size_t intermediate = 0;    // the MLP's hidden width; 0 = 4 channels
+  bool qkv_bias = true;            // biases on the q, k, v projections
+  bool attention_out_bias = true;  // a bias on the attention's output projection
+  bool mlp_bias = true;            // biases on the MLP's projections
+  bool parallel_residual = false;  // x + attn(ln1 x) + mlp(ln2 x) (GPT-NeoX)
+  bool tied_head = true;           // the LM head is the token embedding
 
   // GPT-2 small ("124M"): L=12, NH=12, C=768, context 1024, vocab 50257.
   static transformer_config gpt2_124m() { return {12, 12, 768, 1024, 50257}; }
