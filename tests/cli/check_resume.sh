@@ -10,9 +10,10 @@
 #                 refused; --resume with the same options: the same final/model.safetensors, and
 #                 metrics.jsonl cut back to step K and continued (steps 1..STEPS once each); and a
 #                 second --resume of the now finished run: refused
-#   MODE=nan      TRAIN_ARGS reach a non-finite loss at step 2: with --save-every 1 the run stops
-#                 naming step 2, leaves no final/ and one metrics line; its checkpoint (step 1) still
-#                 loads: `juice eval` reads it, and --resume reaches the same step-2 error again
+#   MODE=nan      TRAIN_ARGS reach a non-finite loss or gradient at some step n: with --save-every 1
+#                 the run stops naming step n, leaves no final/ and n - 1 metrics lines; its
+#                 checkpoint (step n - 1) still loads: `juice eval` reads it, and --resume reaches
+#                 the same step-n error again
 set -u
 JUICE=$1 OUT=$2 MODE=$3 STEPS=$4 K=$5 MAX_DELAY_MS=$6
 shift 7
@@ -82,12 +83,13 @@ changed)
   echo "refused: $msg"
   ;;
 nan)
-  want='^juice: error: juice train: step 2 \(round 0\): the loss is (NaN|infinite)'
+  want='^juice: error: juice train: step [0-9]+ \(round 0\): the (loss|gradient norm) is (NaN|infinite)'
   msg=$("$JUICE" train "$@" --save-every 1 --out "$OUT/run" --quiet 2>&1) && fail "trained through a non-finite loss"
   echo "$msg" | grep -Eq "$want" || fail "unexpected message: $msg"
+  good=$(($(echo "$msg" | sed -E 's/^juice: error: juice train: step ([0-9]+) .*/\1/') - 1))
   [ -e "$OUT/run/final" ] && fail "a stopped run left final/"
-  [ "$(wc -l < "$OUT/run/metrics.jsonl")" -eq 1 ] || fail "metrics.jsonl should hold the one good step"
-  grep -q '"step": 1,' "$OUT/run/checkpoint/state.json" || fail "the checkpoint is not the step-1 one"
+  [ "$(wc -l < "$OUT/run/metrics.jsonl")" -eq "$good" ] || fail "metrics.jsonl should hold the $good good steps"
+  grep -q "\"step\": $good," "$OUT/run/checkpoint/state.json" || fail "the checkpoint is not the step-$good one"
   "$JUICE" eval --model "$OUT/run/checkpoint" --demos "$(dirname "$0")/data/demos.jsonl" --json > /dev/null ||
     fail "juice eval cannot read the last good checkpoint"
   msg2=$("$JUICE" train "$@" --save-every 1 --resume --out "$OUT/run" --quiet 2>&1) && fail "the resumed run trained through the non-finite loss"

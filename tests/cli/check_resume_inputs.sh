@@ -6,7 +6,9 @@
 #   - resumed with --demos named another way (in/ vs ./in/): the same final/model.safetensors;
 #   - refused, naming --demos, after the file shrank or changed in place (same size);
 #   - refused, in one line and within seconds, with a tampered checkpoint: a permutation entry or
-#     the position beyond the 12 demonstrations, a step beyond --steps, rngs.train.draws 10^15;
+#     the position beyond the 12 demonstrations, a step beyond --steps, rngs.train.draws 10^15, a
+#     step and draws of 10^18 (refused for the step, without replaying the draws), an input's
+#     SHA-256 that is not a string;
 #   - resumed, with a warning, from a checkpoint of an older juice that names --demos by its path.
 set -u
 JUICE=$1 OUT=$2 DATA=$3
@@ -68,6 +70,14 @@ perl -0777 -pi -e 's/"step": 3,/"step": 3000,/' run/checkpoint/state.json
 refused "^juice: error: --resume run/checkpoint: .*step 3000" --demos in/demos.jsonl
 perl -0777 -pi -e 's/"draws": [0-9]+/"draws": 1000000000000000/' run/checkpoint/state.json
 refused "^juice: error: --resume run/checkpoint: state.json: rngs.train.draws is 1000000000000000, more than 3 steps can draw" --demos in/demos.jsonl
+# A step far beyond --steps with as many draws: refused for the step, not after replaying the draws.
+perl -0777 -pi -e 's/"step": 3,/"step": 1000000000000000000,/; s/"draws": [0-9]+/"draws": 1000000000000000000/' run/checkpoint/state.json
+refused "^juice: error: --resume run/checkpoint: its step 1000000000000000000 is beyond --steps 6" --demos in/demos.jsonl
+# An identity of another type than juice writes is compared as JSON.
+perl -0777 -pi -e 's/"sha256": "[0-9a-f]+",(\s*"size": [0-9]+\s*\},\s*"--gen-length")/"sha256": 5,$1/s' run/checkpoint/state.json
+grep -q '"sha256": 5,' run/checkpoint/state.json || fail "cannot tamper with the identity of --demos"
+refused "^juice: error: --resume run/checkpoint: --demos is not the input the run started with: its SHA-256 was 5 and is [0-9a-f]{64} now" \
+  --demos in/demos.jsonl
 
 # A checkpoint of an older juice names --demos by its path: the same file resumes, with a warning.
 perl -0777 -pi -e 's/"--demos": \{[^}]*\}/"--demos": ".\/in\/demos.jsonl"/s' run/checkpoint/state.json

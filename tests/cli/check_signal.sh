@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # SIGINT / SIGTERM during `juice train`: the first signal lets the current step finish, saves
 # OUT/checkpoint and exits 130 / 143 with one line saying how to resume; the resumed run ends
-# byte-identical to an uninterrupted one; no temporary checkpoint folder is left. A second signal
-# stops the run at once, without waiting for its (here slow) step.
+# byte-identical to an uninterrupted one; no temporary checkpoint folder is left. A second signal,
+# SIGINT or SIGTERM whichever the first was, stops the run at once, without waiting for its (here
+# slow) step.
 #   check_signal.sh JUICE OUT DATA
 set -u
 JUICE=$1 OUT=$2 DATA=$3
@@ -45,17 +46,23 @@ for sig in INT TERM; do
   cmp straight/final/model.safetensors "$sig/final/model.safetensors" || fail "SIG$sig: the resumed run ended elsewhere"
 done
 
-# A slow step (a wide model, about a second a step): two SIGINTs 50 ms apart end the run at once.
+# A slow step (a wide model, about a second a step): a second signal 50 ms after the first, of
+# either kind, ends the run at once with the second signal's default action.
 echo '{"n_layer": 2, "n_head": 2, "n_embd": 512, "n_positions": 32, "vocab_size": 257}' > wide.json
-"$JUICE" train --model wide.json --demos "$DATA/demos.jsonl" --batch-size 12 --threads 1 --steps 1000 --quiet --out twice 2> twice.err &
-pid=$!
-wait_lines twice/metrics.jsonl 1 "$pid"
-kill -INT "$pid"
-sleep 0.05
-kill -INT "$pid"
-wait "$pid"
-rc=$?
-[ "$rc" -eq 130 ] || fail "two SIGINTs: exit $rc, expected 130 (killed by SIGINT): $(cat twice.err)"
-grep -q "stopped by" twice.err && fail "two SIGINTs: the run finished its step and saved: $(cat twice.err)"
-[ -e twice/checkpoint ] && fail "two SIGINTs: a checkpoint was written"
-echo "two SIGINTs: stopped at once"
+for pair in INT:INT INT:TERM TERM:INT; do
+  first=${pair%:*} second=${pair#*:}
+  want=$([ "$second" = INT ] && echo 130 || echo 143)
+  "$JUICE" train --model wide.json --demos "$DATA/demos.jsonl" --batch-size 12 --threads 1 --steps 1000 --quiet --out "twice_$first$second" \
+    2> "twice_$first$second.err" &
+  pid=$!
+  wait_lines "twice_$first$second/metrics.jsonl" 1 "$pid"
+  kill -"$first" "$pid"
+  sleep 0.05
+  kill -"$second" "$pid"
+  wait "$pid"
+  rc=$?
+  [ "$rc" -eq "$want" ] || fail "SIG$first then SIG$second: exit $rc, expected $want (killed by SIG$second): $(cat "twice_$first$second.err")"
+  grep -q "stopped by" "twice_$first$second.err" && fail "SIG$first then SIG$second: the run finished its step and saved: $(cat "twice_$first$second.err")"
+  [ -e "twice_$first$second/checkpoint" ] && fail "SIG$first then SIG$second: a checkpoint was written"
+  echo "SIG$first then SIG$second: stopped at once"
+done

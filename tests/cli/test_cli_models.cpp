@@ -1,14 +1,16 @@
 // The juice tool on inputs built here, which the files in tests/cli/data cannot hold: model folders
 // with a NaN or an infinite weight, with a causal-mask buffer of a layer the model does not have,
-// with a safetensors header that has bytes after its JSON; and an empty --prompt, which a CMake test
-// cannot pass. A refusal is a non-zero exit, nothing on stdout and one stderr line naming the tensor
+// with a safetensors header that has bytes after its JSON, with a weight one in-range step overflows;
+// and an empty --prompt, which a CMake test cannot pass. A refusal is a non-zero exit, nothing on stdout and one stderr line naming the tensor
 // (or the byte).
 #include <boost/test/unit_test.hpp>
 
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
+#include <cstddef>
 #include <cstdint>
 #include <cstdlib>
 #include <filesystem>
@@ -143,4 +145,23 @@ BOOST_AUTO_TEST_CASE(generate_takes_an_empty_prompt_with_bos) {
   BOOST_CHECK_EQUAL(ok.rc, 0);
   BOOST_CHECK(!ok.out.empty() && ok.out.back() == '\n');
   expect_refusal(juice_run(s, "generate --model " + model_json + " --prompt ''"), "--prompt: the prompt is empty");
+}
+
+// A run whose parameters become infinite is refused before final/ is written, with flags inside
+// their ranges: the model's last position embedding (a position the one short demonstration never
+// reaches, so the loss and the gradient stay finite) holds 3e38, and one step of AdamW's decoupled
+// decay with --lr 10 --weight-decay 10 multiplies it by 1 - 100, past the largest float.
+BOOST_AUTO_TEST_CASE(a_run_whose_parameters_overflow_writes_no_final) {
+  scratch s;
+  write_demos(s);
+  model m(tiny, 3);
+  auto wpe = io::detail::hf_parameter_spans(m).at("wpe");
+  std::fill(wpe.end() - static_cast<std::ptrdiff_t>(tiny.channels), wpe.end(), 3e38F);
+  io::export_hf_gpt2(m, s.dir / "m");
+  const fs::path out = s.dir / "run";
+  expect_refusal(juice_run(s, "train --model " + (s.dir / "m").string() + " --demos " + (s.dir / "demos.jsonl").string() +
+                                  " --steps 1 --batch-size 1 --threads 1 --quiet --lr 10 --weight-decay 10 --out " + out.string()),
+                 "juice train: after step 1: the parameter 'wpe' is infinite at element " +
+                     std::to_string((tiny.context - 1) * tiny.channels) + "; final/ is not written");
+  BOOST_CHECK(!fs::exists(out / "final"));
 }

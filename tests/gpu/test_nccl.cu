@@ -1,6 +1,7 @@
 // juice::nccl_communicator on real GPUs: a one-rank group made from a unique id (the multi-process
-// constructor) leaves values as they are; the group of all local devices (ncclCommInitAll, one host
-// thread per rank) gives every rank the element-wise mean; and all_reduced<adamw,
+// constructor) leaves values as they are (a mean and a host sum over one rank are the values
+// themselves) and records the current device; the group of all local devices (ncclCommInitAll, one
+// host thread per rank) gives every rank the element-wise mean; and all_reduced<adamw,
 // nccl_communicator> on transformer<juice::cuda, float> over one rank takes exactly the step of a plain
 // AdamW (the GradientReducer seam with device views). Without a device the program prints why and
 // exits with 77 (ctest: skipped). Multi-GPU results need a machine with several GPUs.
@@ -52,6 +53,12 @@ void check_one_rank_identity() {
   b.upload(host.data(), buf.get(), host.size());
   comm.all_reduce_mean(b.view_of(buf));
   BOOST_CHECK(download(b, b.view_of(buf)) == host);  // the mean over one rank is the value itself
+  std::vector<double> flags{0, 3, -1.5};
+  comm.all_reduce_sum(flags);
+  BOOST_CHECK(flags == (std::vector<double>{0, 3, -1.5}));
+  int device = -1;
+  BOOST_REQUIRE(cudaGetDevice(&device) == cudaSuccess);
+  BOOST_CHECK_EQUAL(comm.device(), device);
 }
 
 }  // namespace
@@ -68,13 +75,12 @@ BOOST_AUTO_TEST_CASE(a_one_rank_group_from_a_unique_id_is_the_identity) {
 BOOST_AUTO_TEST_CASE(all_local_devices_average) {
   int n = 0;
   BOOST_REQUIRE(cudaGetDeviceCount(&n) == cudaSuccess);
-  std::vector<juice::cuda> backends;
-  for (int d = 0; d < n; ++d) {
-    BOOST_REQUIRE(cudaSetDevice(d) == cudaSuccess);
-    backends.emplace_back();
-  }
-  auto comms = nccl_communicator::for_backends(backends);
+  std::vector<int> devices;
+  for (int d = 0; d < n; ++d) devices.push_back(d);
+  auto comms = nccl_communicator::for_devices(devices);
   BOOST_REQUIRE_EQUAL(comms.size(), static_cast<std::size_t>(n));
+  std::vector<juice::cuda> backends;
+  for (const auto& c : comms) backends.push_back(c.backend());
   constexpr std::size_t len = 1000;
   // Rank r holds r + i/4; the mean over ranks 0..n-1 is (n-1)/2 + i/4.
   std::vector<std::vector<float>> got(n);
@@ -99,6 +105,7 @@ BOOST_AUTO_TEST_CASE(all_local_devices_average) {
     if (e) std::rethrow_exception(e);
   for (int r = 0; r < n; ++r) {
     BOOST_CHECK_EQUAL(comms[r].rank(), static_cast<std::size_t>(r));
+    BOOST_CHECK_EQUAL(comms[r].device(), r);
     BOOST_CHECK(got[r] == got[0]);  // every rank holds the same values, bit for bit
     for (std::size_t i = 0; i < len; ++i) {
       const double want = (n - 1) / 2.0 + static_cast<double>(i) / 4;

@@ -150,6 +150,31 @@ BOOST_AUTO_TEST_CASE(local_group_averages_on_every_rank) {
   }
 }
 
+BOOST_AUTO_TEST_CASE(local_group_sums_host_values_on_every_rank) {
+  // Rank r holds {r, 1, 0.5 r}: the sums over ranks 0..2 are {3, 3, 1.5}.
+  constexpr std::size_t N = 3;
+  local_group<double> group(N);
+  std::vector<std::vector<double>> v(N);
+  run_ranks(N, [&](std::size_t r) {
+    const double x = static_cast<double>(r);
+    v[r] = {x, 1, 0.5 * x};
+    group.rank(r).all_reduce_sum(v[r]);
+  });
+  for (std::size_t r = 0; r < N; ++r) BOOST_CHECK(v[r] == (std::vector<double>{3, 3, 1.5}));
+  std::vector<std::string> messages(2);
+  local_group<double> pair(2);
+  run_ranks(2, [&](std::size_t r) {
+    std::vector<double> s(r + 1);
+    try {
+      pair.rank(r).all_reduce_sum(s);
+    } catch (const invalid_argument& e) {
+      messages[r] = e.what();
+    }
+  });
+  for (const auto& m : messages)
+    BOOST_CHECK_MESSAGE(m.find("all_reduce_sum: rank 1 passed 2 elements but rank 0 passed 1") != std::string::npos, m);
+}
+
 BOOST_AUTO_TEST_CASE(a_one_rank_group_is_the_identity) {
   local_group<double> group(1);
   std::vector<double> v{1.5, -2, 1e-300};
@@ -223,3 +248,64 @@ BOOST_AUTO_TEST_CASE(checkpoints_hold_the_wrapped_optimizers_state) {
   BOOST_CHECK_EQUAL(resumed.optimizer().steps(), 2u);
   BOOST_CHECK_CLOSE(resumed.optimizer().hyper().lr, hyper().lr, 1e-12);
 }
+
+// A non-finite loss on one replica must stop every replica with the same error: a rank that threw
+// before the all-reduce would leave the others waiting in it forever (ctest runs this suite on its
+// own, as data_parallel_nonfinite, under a timeout). One rank's replica is poisoned (every parameter
+// NaN) by its observer after a given step, so its next loss is NaN while the others' stay finite.
+BOOST_AUTO_TEST_SUITE(data_parallel_nonfinite)
+
+namespace {
+
+template <class Run>
+std::vector<std::string> poisoned_ranks(std::size_t n, std::size_t poisoned_rank, Run&& run) {
+  local_group<double> group(n);
+  std::vector<std::string> messages(n);
+  run_ranks(n, [&](std::size_t r) {
+    transformer<cpu, double> m(test::tiny_config(), 7);
+    m.generation().max_new_tokens = 6;
+    all_reduced opt(adamw(hyper()), group.rank(r));
+    try {
+      run(m, opt, r, r == poisoned_rank);
+    } catch (const numerical_error& e) {
+      messages[r] = e.what();
+    }
+  });
+  return messages;
+}
+
+void poison(transformer<cpu, double>& m) {
+  for (double& v : m.parameter_block().value) v = std::nan("");
+}
+
+void check_same_error(const std::vector<std::string>& messages, const std::string& expected) {
+  for (std::size_t r = 0; r < messages.size(); ++r)
+    BOOST_CHECK_MESSAGE(messages[r] == expected, "rank " << r << " ended with \"" << messages[r] << "\", expected \"" << expected << "\"");
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(sft_every_rank_stops_at_the_same_step) {
+  const auto demos = demonstrations();
+  const auto messages = poisoned_ranks(2, 1, [&](auto& m, auto& opt, std::size_t r, bool poisoned) {
+    const auto slice = select_rows(demos, std::vector<std::size_t>{2 * r, 2 * r + 1});
+    sft({.steps = 5}).run(m, slice, opt, [&](const step_event& e) {
+      if (poisoned && e.step == 1) poison(m);  // after step 1: step 2's loss is NaN on this rank only
+    });
+  });
+  check_same_error(messages, "juice::sft step 2: the loss is NaN on rank 1 of 2; lower the learning rate or check the data.");
+}
+
+BOOST_AUTO_TEST_CASE(irft_every_rank_stops_at_the_same_step) {
+  const auto demos = demonstrations();
+  const auto messages = poisoned_ranks(3, 2, [&](auto& m, auto& opt, std::size_t r, bool poisoned) {
+    const auto slice = select_rows(demos, std::vector<std::size_t>{r});
+    irft(irft_options{.rounds = 1, .steps_per_round = 3, .chunk_rounds = false, .seed = 3 + r})
+        .run(m, slice, opt, sampled{}, [&](const step_event& e) {
+          if (poisoned && e.step == 0) poison(m);
+        });
+  });
+  check_same_error(messages, "juice::irft round 0 step 1: the loss is NaN on rank 2 of 3; lower the learning rate or check the data.");
+}
+
+BOOST_AUTO_TEST_SUITE_END()

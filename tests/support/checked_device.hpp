@@ -1,7 +1,7 @@
 // checked_device: a test backend that behaves like device memory. Buffers are opaque (no element
 // access, not copyable), handles cannot be dereferenced, and the only way between the host and its
 // memory is upload/download, which it counts along with bytes and host synchronisations (downloads
-// and dot products). The arithmetic forwards to the CPU kernels, so a model on checked_device must
+// and dot products), and the buffers it allocates. The arithmetic forwards to the CPU kernels, so a model on checked_device must
 // give bit-identical results to juice::cpu: any difference, or any host access the seam does not
 // state, is a bug in the seam (models/ reaching past juice::TransformerBackend).
 #pragma once
@@ -22,13 +22,14 @@ namespace juice::test {
 
 struct transfer_stats {
   std::size_t uploads = 0, downloads = 0, upload_bytes = 0, download_bytes = 0, dots = 0;
+  std::size_t allocations = 0;  // buffers created (a steady-state step creates none)
   // Host synchronisations: every download and every dot product returns data to the host.
   [[nodiscard]] std::size_t syncs() const { return downloads + dots; }
 };
 
 inline transfer_stats operator-(const transfer_stats& a, const transfer_stats& b) {
   return {a.uploads - b.uploads, a.downloads - b.downloads, a.upload_bytes - b.upload_bytes,
-          a.download_bytes - b.download_bytes, a.dots - b.dots};
+          a.download_bytes - b.download_bytes, a.dots - b.dots, a.allocations - b.allocations};
 }
 
 class checked_device {
@@ -101,7 +102,10 @@ public:
 
   // --- memory ---
   template <class E>
-  buffer<E> allocate(std::size_t n) const { return buffer<E>(n); }
+  buffer<E> allocate(std::size_t n) const {
+    ++stats_->allocations;
+    return buffer<E>(n);
+  }
   template <class E>
   view<E> view_of(buffer<E>& b) const { return view<E>(pointer<E>(b.v_.data()), b.v_.size()); }
   template <class E>

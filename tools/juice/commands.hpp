@@ -48,6 +48,13 @@ inline CLI::Validator finite_number() {
 inline CLI::Validator finite_positive() { return finite_range(0, std::numeric_limits<double>::max(), true); }
 // Weights and norms where 0 means "off": finite and >= 0.
 inline CLI::Validator finite_non_negative() { return finite_range(0, std::numeric_limits<double>::max()); }
+// AdamW learning rates: in (0, 10]. AdamW moves every weight by about the rate each step, so no
+// run that trains exceeds it; a rate like 1e30 is refused here, not met as overflowed weights.
+inline CLI::Validator learning_rate() { return finite_range(0, 10, true); }
+// KL weights beta: in (0, 100] (the rewards beta log(pi/pi_ref) and their gradients scale with it).
+inline CLI::Validator kl_weight() { return finite_range(0, 100, true); }
+// Weight decay and L2 weights: in [0, 10] (AdamW's decay multiplies a weight by 1 - lr x decay).
+inline CLI::Validator decay_weight() { return finite_range(0, 10); }
 // Generation of y~.
 inline CLI::IsMember mode_names() { return CLI::IsMember(std::vector<std::string>{"exact", "sampled"}); }
 

@@ -78,7 +78,7 @@ void add_eval_command(CLI::App& app) {
   cmd->add_option("--ref", a->ref, "reference model for the implicit reward beta log(pi/pi_ref)");
   cmd->add_option("--pairs", a->pairs, "preference pairs, JSONL {\"prompt\", \"chosen\", \"rejected\"} or Anthropic-HH");
   cmd->add_option("--demos", a->demos, "demonstrations, JSONL {\"prompt\", \"response\"}");
-  cmd->add_option("--beta", a->beta, "beta of the implicit reward")->check(finite_positive())->capture_default_str();
+  cmd->add_option("--beta", a->beta, "beta of the implicit reward")->check(kl_weight())->capture_default_str();
   cmd->add_option("--batch-size", a->batch_size, "rows scored at once")->check(CLI::Range(1.0, 1e6))->capture_default_str();
   add_data_options(cmd, a->data);
   add_threads_option(cmd, a->threads);

@@ -68,12 +68,20 @@ inline nlohmann::json file_identity(const std::string& spec, const std::string& 
 
 // Why two identities of `option`'s input differ, as a clause: "its size was 120 bytes and is 96
 // now", "its SHA-256 was 3f2a... and is 9c1b... now", "the file model.safetensors was ... ".
+// `then` comes from a checkpoint's state.json, so it may hold anything: every field is printed as
+// JSON rather than read as the type it should have.
 inline std::string identity_difference(const nlohmann::json& then, const nlohmann::json& now) {
   if (then.is_object() && now.is_object() && then.contains("size") && now.contains("size")) {
     if (then["size"] != now["size"]) return fmt::format("its size was {} bytes and is {} now", then["size"].dump(), now["size"].dump());
-    return fmt::format("its SHA-256 was {} and is {} now", then.value("sha256", "?"), now.value("sha256", "?"));
+    const auto hash = [](const nlohmann::json& j) -> std::string {
+      const auto it = j.find("sha256");
+      if (it == j.end()) return "?";
+      return it->is_string() ? it->get<std::string>() : it->dump();
+    };
+    return fmt::format("its SHA-256 was {} and is {} now", hash(then), hash(now));
   }
-  if (then.is_object() && now.is_object() && then.contains("files") && now.contains("files")) {
+  if (then.is_object() && now.is_object() && then.contains("files") && now.contains("files") && then["files"].is_object() &&
+      now["files"].is_object()) {
     const auto &a = then["files"], &b = now["files"];
     for (auto it = a.begin(); it != a.end(); ++it) {
       if (!b.contains(it.key())) return "its file " + it.key() + " is gone";

@@ -23,10 +23,12 @@ class run_log {
 public:
   using clock = std::chrono::steady_clock;
 
-  // `append`: a resumed run continues the log (truncated to its checkpoint's step beforehand).
+  // An empty `metrics` path writes nothing. `append`: a resumed run continues the log (truncated to its checkpoint's step beforehand).
   run_log(const std::filesystem::path& metrics, std::size_t total_steps, std::size_t every, bool quiet, bool append = false)
-      : out_(metrics, std::ios::binary | (append ? std::ios::app : std::ios::trunc)), total_(total_steps), every_(every), quiet_(quiet),
-        tty_(isatty(STDERR_FILENO) != 0), start_(clock::now()) {
+      : total_(total_steps), every_(every), quiet_(quiet), tty_(isatty(STDERR_FILENO) != 0), start_(clock::now()) {
+    if (metrics.empty()) return;  // a rank that does not write (several ranks: rank 0 writes)
+    out_.open(metrics, std::ios::binary | (append ? std::ios::app : std::ios::trunc));
+    writes_ = true;
     if (!out_) throw io::io_error(metrics.string() + ": cannot be written.");
   }
 
@@ -35,9 +37,11 @@ public:
 
   // Records step `m["step"]` (1-based): appends it and maybe prints the progress line.
   void record(const nlohmann::json& m) {
-    out_ << m.dump() << '\n';
-    out_.flush();
-    if (!out_) throw io::io_error("metrics.jsonl: write failed.");
+    if (writes_) {
+      out_ << m.dump() << '\n';
+      out_.flush();
+      if (!out_) throw io::io_error("metrics.jsonl: write failed.");
+    }
     const std::size_t step = m.at("step").get<std::size_t>();
     if (quiet_ || !(tty_ || step % every_ == 0 || step == total_)) return;
     const double t = elapsed();
@@ -52,6 +56,7 @@ public:
 
 private:
   std::ofstream out_;
+  bool writes_ = false;
   std::size_t total_, every_;
   bool quiet_, tty_;
   clock::time_point start_;

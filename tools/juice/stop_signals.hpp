@@ -1,8 +1,11 @@
 // Ctrl-C (SIGINT) and `kill` (SIGTERM) during `juice train`: the first one lets the current step
 // finish, then the run saves OUT/checkpoint and stops with exit status 128 + the signal (130, 143)
-// and a line saying how to resume; a second one stops at once (the handler is installed with
-// SA_RESETHAND, so the second delivery takes the default action). The handler only records the
-// signal; the training loop looks between steps (stop_signals::requested()).
+// and a line saying how to resume; a second one, SIGINT or SIGTERM whichever the first was, stops
+// at once with its default action (killed by that signal: 130 or 143 in the shell): the handler
+// records the first signal and resets both to their default action (SA_RESETHAND alone would reset
+// only the one delivered, so SIGINT then SIGTERM would wait for the step). Both are blocked while
+// it runs, so a second signal arriving meanwhile is delivered after the reset. The training loop
+// looks between steps (stop_signals::requested()).
 #pragma once
 
 #include <signal.h>
@@ -15,7 +18,15 @@ namespace juice::cli {
 
 namespace detail {
 inline volatile std::sig_atomic_t stop_signal = 0;  // the first SIGINT/SIGTERM, 0 before
-extern "C" inline void record_stop_signal(int sig) { stop_signal = sig; }
+// Async-signal-safe: an assignment to a sig_atomic_t and sigaction().
+extern "C" inline void record_stop_signal(int sig) {
+  stop_signal = sig;
+  struct sigaction dfl {};
+  dfl.sa_handler = SIG_DFL;
+  sigemptyset(&dfl.sa_mask);
+  sigaction(SIGINT, &dfl, nullptr);
+  sigaction(SIGTERM, &dfl, nullptr);
+}
 }  // namespace detail
 
 // The run stopped on a signal, its state saved; main() prints what() and exits with exit_code().
@@ -36,6 +47,8 @@ public:
     struct sigaction sa {};
     sa.sa_handler = detail::record_stop_signal;
     sigemptyset(&sa.sa_mask);
+    sigaddset(&sa.sa_mask, SIGINT);
+    sigaddset(&sa.sa_mask, SIGTERM);
     sa.sa_flags = SA_RESETHAND;
     sigaction(SIGINT, &sa, &old_int_);
     sigaction(SIGTERM, &sa, &old_term_);

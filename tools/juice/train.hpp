@@ -38,8 +38,9 @@ struct train_args {
   int threads = 0;
   std::size_t log_every = 0;  // 0 = about 20 progress lines
   bool quiet = false;
-  std::size_t save_every = 0;  // save OUT/checkpoint every N policy updates (0 = never)
-  bool resume = false;         // continue from OUT/checkpoint
+  std::size_t save_every = 0;        // save OUT/checkpoint every N policy updates (0 = never)
+  bool resume = false;               // continue from OUT/checkpoint
+  std::string distributed = "auto";  // auto | none | mpi (train_group.hpp)
 };
 
 // Runs the training described by `a`; throws juice::error (naming the file and line, option,

@@ -271,12 +271,6 @@ inline void load_train_checkpoint(const std::filesystem::path& dir, train_state&
   io::check_resume_options(check_resume_inputs(s.options, options, a, source), options, source);
   auto g = s.rngs.find("train");
   if (g == s.rngs.end()) throw io::format_error(source + ": state.json lacks the rng 'train'.");
-  if (static_cast<double>(g->second.draws) > max_draws(a, demos, s.step, s.round))
-    throw io::format_error(fmt::format(
-        "{}: state.json: rngs.train.draws is {}, more than {} steps can draw; the checkpoint does not "
-        "belong to this run's data and options.",
-        source, g->second.draws, s.step));
-  st.g = rng::from_state(g->second);
   st.step = s.step;
   st.round = s.round;
   const auto pos = detail::indices(s, "order.position", dir), cache_state = detail::indices(s, "cache.state", dir);
@@ -306,6 +300,14 @@ inline void load_train_checkpoint(const std::filesystem::path& dir, train_state&
   if (c.ready && (c.generated.size() != c.rows.size() || c.ref_chosen.size() != c.rows.size() || c.ref_rejected.size() != c.rows.size()))
     throw io::format_error(source + ": the round cache's tensors disagree in length.");
   check_restored(st, a, demos, source);
+  // Last: the rng's restore replays its stream, and the bound on the draws holds only for a step
+  // and round that check_restored has found inside the run's options.
+  if (static_cast<double>(g->second.draws) > max_draws(a, demos, s.step, s.round))
+    throw io::format_error(fmt::format(
+        "{}: state.json: rngs.train.draws is {}, more than {} steps can draw; the checkpoint does not "
+        "belong to this run's data and options.",
+        source, g->second.draws, s.step));
+  st.g = rng::from_state(g->second);
 }
 
 // Keeps the first `steps` lines of the metrics log (one per step): the lines a killed run wrote

@@ -10,6 +10,8 @@
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
+#include <cstdint>
+#include <cstring>
 #include <filesystem>
 #include <functional>
 #include <memory>
@@ -34,6 +36,7 @@
 #include "juice/algorithms/sft/sft.hpp"
 #include "juice/io/atomic_file.hpp"
 #include "juice/io/hf_gpt2.hpp"
+#include "juice/optim/data_parallel.hpp"
 #include "juice/optim/gradients.hpp"
 #include "model_loading.hpp"
 #include "run_log.hpp"
@@ -41,6 +44,7 @@
 #include "stop_signals.hpp"
 #include "train.hpp"
 #include "train_checkpoint.hpp"
+#include "train_group.hpp"
 #include "train_state.hpp"
 
 namespace juice::cli {
@@ -76,6 +80,29 @@ double update(M& model, O& opt, double max_norm, const std::string& where, Backw
   model.zero_grad();
   backward();
   const double norm = std::sqrt(grad_norm_sq(model));
+  check_finite(norm, "gradient norm", where);
+  if (max_norm > 0) clip_grad_norm(model, max_norm);
+  opt.step(model);
+  return norm;
+}
+
+// The same on a group of ranks (train_group.hpp), where `model` holds this rank's gradient: refuses a
+// non-finite loss (this rank's term) or gradient on every rank alike, naming the rank that saw it,
+// averages the gradient over the group, then measures, clips and steps as above; every rank
+// returns the norm of the averaged gradient (the whole minibatch's).
+template <class M, class O, class Backward>
+double update_on(train_group& group, M& model, O& opt, double loss, double max_norm, const std::string& where, Backward&& backward) {
+  model.zero_grad();
+  backward();
+  const double local = grad_norm_sq(model);
+  check_finite_everywhere(group, {{"loss", loss}, {"gradient norm", local}}, where);
+  if (group.size() == 1) {
+    if (max_norm > 0) clip_grad_norm(model, max_norm);
+    opt.step(model);
+    return std::sqrt(local);
+  }
+  group.all_reduce_mean(model.parameter_block().grad);
+  const double norm = std::sqrt(grad_norm_sq(model));  // the same on every rank: the same averaged buffer
   check_finite(norm, "gradient norm", where);
   if (max_norm > 0) clip_grad_norm(model, max_norm);
   opt.step(model);
@@ -151,23 +178,44 @@ nlohmann::json pair_metrics(std::span<const double> chosen_reward, std::span<con
   return m;
 }
 
-void train_sft(train_state& st, const train_args& a, const std::vector<tokenized_demonstration>& demos, reporter& rep) {
+// On a group of N ranks every rank draws the same minibatch (the same rng) and takes rows
+// [r n/N, (r+1) n/N) of it. The loss is normalised by the whole minibatch's denominator (its
+// sequences' weights or, for token_mean, its response tokens), summed over the ranks before the
+// backward pass, so that the mean of the ranks' gradients is the whole minibatch's gradient even
+// when the slices are uneven in rows or tokens.
+void train_sft(train_state& st, const train_args& a, const std::vector<tokenized_demonstration>& demos, reporter& rep,
+               train_group& group) {
   const auto norm = a.sft_normalisation == "sequence" ? sft_normalisation::sequence_sum : sft_normalisation::token_mean;
   if (st.step == 0) st.order = juice::detail::minibatches(demos.size(), a.batch_size);  // a restored state keeps its order
+  const std::size_t N = group.size(), r = group.rank();
   while (st.step < a.steps) {
     const auto idx = st.order.next(st.g);
-    const sequence_batch mb = select_examples(demos, idx);
+    const std::size_t n = idx.size(), first = n * r / N, last = n * (r + 1) / N;
+    sequence_batch mb = select_examples(demos, std::span<const std::size_t>(idx.data() + first, last - first));
+    for (std::size_t b = 0; b < mb.rows(); ++b) mb.weight(b) = 1.0 / static_cast<double>(n);  // a row of the whole minibatch
     const auto logp = st.policy.logprobs(mb);
     token_values<float> w;
-    const double loss = sft_loss(mb, logp, norm, &w);
+    double loss = sft_loss(mb, logp, norm, &w);
+    if (N > 1) {  // this rank's term of the whole minibatch's loss, and N times its gradient weights (the reduce averages)
+      std::vector<double> denom{0};
+      for (std::size_t b = 0; b < mb.rows(); ++b)
+        denom[0] += mb.weight(b) * (norm == sft_normalisation::token_mean ? static_cast<double>(mb.response_length(b)) : 1.0);
+      const double local = denom[0];
+      group.all_reduce_sum(denom);
+      const double share = local / denom[0];
+      loss *= share;
+      w *= static_cast<float>(share * static_cast<double>(N));
+    }
     const std::string where = step_where(st);
-    check_finite(loss, "loss", where);
-    const double gn = update(st.policy, st.opt, a.max_grad_norm, where, [&] { st.policy.backward(mb, w); });
+    const double gn = update_on(group, st.policy, st.opt, loss, a.max_grad_norm, where, [&] { st.policy.backward(mb, w); });
     ++st.step;
     const auto seq = sequence_sum(logp, mb);
-    double lp = 0;
-    for (const double v : seq) lp += v;
-    rep.record(st, loss, gn, token_count(mb), {{"logps/chosen", lp / static_cast<double>(mb.rows())}});
+    std::vector<double> totals{loss, 0, static_cast<double>(token_count(mb))};  // loss, sum of log pi(y|x), tokens
+    for (const double v : seq) totals[1] += v;
+    group.all_reduce_sum(totals);
+    nlohmann::json extra{{"logps/chosen", totals[1] / static_cast<double>(n)}};
+    if (N > 1) extra["allreduce_s"] = group.take_reduce_seconds();  // rank 0's time in this step's all-reduces
+    rep.record(st, totals[0], gn, static_cast<std::size_t>(totals[2]), extra);
   }
 }
 
@@ -386,23 +434,76 @@ void write_final(const model_type& m, const fs::path& out, std::optional<token_t
   }
 }
 
+// Several ranks: what this version trains across ranks, and a minibatch every rank has a row of.
+void check_group_args(const train_args& a, const train_group& group) {
+  if (group.size() == 1) return;
+  if (a.algo != "sft")
+    throw invalid_argument(fmt::format("--algo {}: only sft trains on several ranks so far ({} ranks); run {} in one process.",
+                                       a.algo, group.size(), a.algo));
+  if (a.batch_size < group.size())
+    throw invalid_argument(fmt::format("--batch-size {}: smaller than the number of ranks ({}); every rank needs a row of each minibatch.",
+                                       a.batch_size, group.size()));
+}
+
+// The replicas must still be equal when the run ends: a digest of the parameters' bytes, rank 0's
+// compared on every rank (it catches a rank that drifted, e.g. through a different thread count).
+void check_replicas_equal(model_type& m, train_group& group) {
+  if (group.size() == 1) return;
+  std::uint64_t h = 1469598103934665603ULL;  // FNV-1a over the parameter block's bytes
+  for (const float v : m.parameter_block().value) {
+    std::uint32_t bits = 0;
+    std::memcpy(&bits, &v, sizeof bits);
+    for (int k = 0; k < 4; ++k) h = (h ^ ((bits >> (8 * k)) & 0xffU)) * 1099511628211ULL;
+  }
+  std::vector<std::uint64_t> root{h};
+  group.broadcast(root);
+  if (root[0] != h)
+    throw numerical_error(fmt::format(
+        "juice train: rank {}'s parameters differ from rank 0's at the end of the run; "
+        "run every rank with the same --threads and the same juice build.",
+        group.rank()));
+}
+
 }  // namespace
 
+void run_train_on(const train_args& a, train_group& group);
+
 void run_train(const train_args& a) {
+  train_group group(a.distributed);
+  try {
+    run_train_on(a, group);
+  } catch (const interrupted& e) {
+    group.abort_on_error(e, e.exit_code());
+    throw;
+  } catch (const juice::error& e) {
+    group.abort_on_error(e, 1);
+    throw;
+  } catch (const std::exception& e) {
+    group.abort_on_error(e, 3);
+    throw;
+  }
+}
+
+// Rank 0 (the writer) checks, locks and creates --out and writes into it; the other ranks read the
+// inputs (and the checkpoint, with --resume) and write nothing.
+void run_train_on(const train_args& a, train_group& group) {
   check_args(a);
+  check_group_args(a, group);
+  const bool writer = group.writer();
   const fs::path out(a.out), checkpoint = out / "checkpoint";
   auto check = [&] {
     if (a.resume) check_resume_out(out, checkpoint);
-    else check_out(out);
+    else if (writer) check_out(out);
   };
   // One run per folder (folder_lock.hpp): a run in progress is named before anything else is
   // said about its folder; a new folder is locked as soon as it is made, and checked again then.
   std::optional<folder_lock> lock;
   std::error_code lock_ec;
-  if (fs::exists(out / folder_lock_name, lock_ec)) lock.emplace(out, "--out");
+  if (writer && fs::exists(out / folder_lock_name, lock_ec)) lock.emplace(out, "--out");
   check();
 
   model_type policy = load_model(a.model, a.seed, "--model");
+  group.broadcast(policy.parameter_block().value);  // replicas start equal: rank 0's parameters
   const std::string threads = apply_threads(a.threads, step_flops(policy.config(), a.batch_size));
   any_tokenizer tok = load_tokenizer_option(a.data);
   const batch_options bo = make_batch_options(a.data, tok, policy.config());
@@ -422,12 +523,13 @@ void run_train(const train_args& a) {
   policy.generation().sampling = a.gen.sampling;
 
   const nlohmann::json options = run_options(a);  // the inputs by content: hashed once, before anything is written
-  const bool created = create_out(out);
-  if (!lock) {  // outside the try below: a refused run never removes the folder another run holds
+  const bool created = writer && create_out(out);
+  if (writer && !lock) {  // outside the try below: a refused run never removes the folder another run holds
     lock.emplace(out, "--out");
     check();
   }
-  if (!a.quiet) fmt::print(stderr, "juice train: {}\n", threads);  // once every input and --out are good
+  if (!a.quiet && writer)  // once every input and --out are good
+    fmt::print(stderr, "juice train: {}{}\n", threads, group.size() > 1 ? fmt::format(", {} ranks", group.size()) : "");
   try {
     train_state st{std::move(policy), adamw(adamw_hyper{a.lr, 0.9, 0.999, 1e-8, a.weight_decay, 1, 1}), rng(a.seed), 0, 0, {0, 0}, {}, std::nullopt};
     st.opt.schedule(lr_schedule(a));
@@ -442,26 +544,36 @@ void run_train(const train_args& a) {
     }
     if (a.resume) {
       load_train_checkpoint(checkpoint, st, a, options, demos.size());
-      truncate_metrics(out / "metrics.jsonl", a.algo == "rft" ? st.round : st.step);  // RFT: a line per iteration
+      if (writer) truncate_metrics(out / "metrics.jsonl", a.algo == "rft" ? st.round : st.step);  // RFT: a line per iteration
     }
-    run_log log(out / "metrics.jsonl", a.steps, a.log_every ? a.log_every : std::max<std::size_t>(1, a.steps / 20), a.quiet, a.resume);
+    run_log log(writer ? out / "metrics.jsonl" : fs::path(), a.steps, a.log_every ? a.log_every : std::max<std::size_t>(1, a.steps / 20),
+                a.quiet || !writer, a.resume);
     reporter rep(log, a);
     std::size_t saved_at = st.step;  // RFT's step advances by --ppo-epochs: save once N more have passed
     const stop_signals signals;      // SIGINT/SIGTERM: finish the step, save, stop (stop_signals.hpp)
     rep.after_step = [&] {
       if (a.save_every > 0 && st.step >= saved_at + a.save_every && st.step < a.steps) {
-        save_train_checkpoint(checkpoint, st, options);
+        if (writer) save_train_checkpoint(checkpoint, st, options);
         saved_at = st.step;
       }
-      if (const int sig = signals.requested(); sig != 0 && st.step < a.steps) {
-        if (saved_at != st.step) save_train_checkpoint(checkpoint, st, options);
+      int sig = signals.requested();
+      if (group.size() > 1) {  // a signal reaches the ranks at different steps: all stop at the first step any saw it
+        std::vector<double> seen(group.size(), 0.0);
+        seen[group.rank()] = sig;
+        group.all_reduce_sum(seen);
+        sig = 0;
+        for (const double v : seen)
+          if (sig == 0) sig = static_cast<int>(v);
+      }
+      if (sig != 0 && st.step < a.steps) {
+        if (saved_at != st.step && writer) save_train_checkpoint(checkpoint, st, options);
         throw interrupted(sig, fmt::format("stopped by {} after step {} of {}; {} holds the run: to continue, run the same "
                                            "command with --resume.",
                                            stop_signals::name(sig), st.step, a.steps, checkpoint.string()));
       }
     };
     if (a.algo == "sft") {
-      train_sft(st, a, demos, rep);
+      train_sft(st, a, demos, rep, group);
     } else if (a.algo == "spin" || a.algo == "irft") {
       with_loss<run_irft>(a.loss, st, a, demos, a.algo == "irft", rep);
     } else {
@@ -469,6 +581,9 @@ void run_train(const train_args& a) {
       else train_rft<sigmoid_loss>(st, a, demos, rep);
     }
     check_final_model(st, a, demos);
+    check_replicas_equal(st.policy, group);
+    group.barrier();  // every rank finished and agrees: rank 0 alone writes the result
+    if (!writer) return;
     write_final(st.policy, out, tok.eos());
     if (pairs) {
       const pair_scores after = score_pairs(st.policy, *pairs, a.batch_size);
@@ -478,7 +593,7 @@ void run_train(const train_args& a) {
     // A run that stopped before its first step (an unwritable folder, bad data found late) leaves
     // nothing behind if it made the folder; one that stopped later keeps its metrics, never a final/.
     std::error_code ec;
-    const auto size = fs::file_size(out / "metrics.jsonl", ec);
+    const auto size = writer ? fs::file_size(out / "metrics.jsonl", ec) : 0;
     if (created && (ec || size == 0)) fs::remove_all(out, ec);
     throw;
   }
@@ -498,8 +613,8 @@ void add_train_command(CLI::App& app) {
   cmd->add_option("--batch-size", a->batch_size, "demonstrations per update (and per generation minibatch)")
       ->check(CLI::Range(1.0, 1e6))
       ->capture_default_str();
-  cmd->add_option("--lr", a->lr, "learning rate (AdamW)")->check(finite_positive())->capture_default_str();
-  cmd->add_option("--weight-decay", a->weight_decay, "AdamW weight decay")->check(finite_non_negative())->capture_default_str();
+  cmd->add_option("--lr", a->lr, "learning rate (AdamW)")->check(learning_rate())->capture_default_str();
+  cmd->add_option("--weight-decay", a->weight_decay, "AdamW weight decay")->check(decay_weight())->capture_default_str();
   cmd->add_option("--schedule", a->schedule, "learning-rate schedule after warmup")
       ->check(CLI::IsMember(std::vector<std::string>{"constant", "linear", "cosine"}))
       ->capture_default_str();
@@ -511,7 +626,7 @@ void add_train_command(CLI::App& app) {
       ->check(CLI::IsMember(std::vector<std::string>{"token", "sequence"}))
       ->capture_default_str();
   cmd->add_option("--beta", a->beta, "KL weight beta of the implicit (IRFT/SPIN) or explicit (RFT) reward")
-      ->check(finite_positive())
+      ->check(kl_weight())
       ->capture_default_str();
   cmd->add_option("--rounds", a->rounds, "IRFT rounds T (each on 1/T of the data; SPIN: 1)")
       ->check(CLI::Range(1.0, 1e6))
@@ -520,11 +635,11 @@ void add_train_command(CLI::App& app) {
       ->check(CLI::IsMember(std::vector<std::string>{"sigmoid", "hinge", "linear", "ipo"}))
       ->capture_default_str();
   add_sampling_options(cmd, a->gen, "--gen-length", "most tokens generated per response y~");
-  cmd->add_option("--reward-lr", a->reward_lr, "RFT: reward model learning rate")->check(finite_positive())->capture_default_str();
+  cmd->add_option("--reward-lr", a->reward_lr, "RFT: reward model learning rate")->check(learning_rate())->capture_default_str();
   cmd->add_option("--reward-steps", a->reward_steps, "RFT: reward updates per iteration")
       ->check(CLI::Range(1.0, 1e6))
       ->capture_default_str();
-  cmd->add_option("--l2", a->l2, "RFT: L2 weight lambda on the reward parameters")->check(finite_non_negative())->capture_default_str();
+  cmd->add_option("--l2", a->l2, "RFT: L2 weight lambda on the reward parameters")->check(decay_weight())->capture_default_str();
   cmd->add_option("--ppo-epochs", a->ppo_epochs, "RFT: PPO updates per rollout")->check(CLI::Range(1.0, 1e6))->capture_default_str();
   add_data_options(cmd, a->data);
   cmd->add_option("--seed", a->seed, "random seed (initialisation, minibatch order, generation)")->check(seed_range())->capture_default_str();
@@ -535,6 +650,9 @@ void add_train_command(CLI::App& app) {
       ->check(count_range())
       ->capture_default_str();
   cmd->add_flag("--resume", a->resume, "continue the run in --out from OUT/checkpoint (same options)");
+  cmd->add_option("--distributed", a->distributed, "several ranks: mpi (one process per rank, under mpirun); auto = mpi under an MPI launcher")
+      ->check(CLI::IsMember(std::vector<std::string>{"auto", "none", "mpi"}))
+      ->capture_default_str();
   cmd->callback([a] { run_train(*a); });
 }
 

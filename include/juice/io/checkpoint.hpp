@@ -27,6 +27,7 @@
 #include <map>
 #include <span>
 #include <string>
+#include <string_view>
 #include <type_traits>
 #include <vector>
 
@@ -37,6 +38,7 @@
 #include "juice/io/atomic_directory.hpp"
 #include "juice/io/atomic_file.hpp"
 #include "juice/io/hf_gpt2.hpp"
+#include "juice/io/json.hpp"
 #include "juice/io/safetensors.hpp"
 #include "juice/models/transformer.hpp"
 #include "juice/optim/gradient_descent.hpp"
@@ -114,9 +116,9 @@ inline std::uint64_t json_count(const nlohmann::json& j, const char* key, const 
 inline training_state parse_state_json(const std::filesystem::path& file) {
   const std::vector<std::uint8_t> bytes = read_file(file);
   nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(bytes.begin(), bytes.end());
-  } catch (const nlohmann::json::exception& e) {
+  try {  // strict: a repeated key or a NUL byte is refused, as in every JSON file juice reads
+    j = parse_json(std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()));
+  } catch (const json_error& e) {
     checkpoint_fail(file, std::string("not valid JSON: ") + e.what());
   }
   if (!j.is_object()) checkpoint_fail(file, "not a JSON object.");

@@ -125,12 +125,16 @@ std::span<T> juice_tensor(std::map<std::string, std::span<T>>& params, const hf_
 
 // h.{l}.attn.bias or h.{l}.attn.masked_bias with l one of the model's `layers` layers (written as
 // to_string writes it): the causal-mask buffers HF may save.
+// Read from the name, not by trying every layer: a hostile file's tensors times a hostile config's
+// layers would take hours.
 inline bool is_mask_buffer(const std::string& name, std::size_t layers) {
-  for (std::size_t l = 0; l < layers; ++l) {
-    const std::string p = "h." + std::to_string(l) + ".attn.";
-    if (name == p + "bias" || name == p + "masked_bias") return true;
-  }
-  return false;
+  if (name.rfind("h.", 0) != 0) return false;
+  const std::size_t dot = name.find('.', 2);
+  if (dot == std::string::npos || dot == 2 || dot - 2 > 19) return false;
+  const std::string digits = name.substr(2, dot - 2), rest = name.substr(dot);
+  if (rest != ".attn.bias" && rest != ".attn.masked_bias") return false;
+  if (digits.find_first_not_of("0123456789") != std::string::npos || (digits.size() > 1 && digits[0] == '0')) return false;
+  return std::stoull(digits) < layers;
 }
 
 }  // namespace detail
@@ -236,6 +240,12 @@ inline hf_gpt2_contents check_hf_gpt2_tensors(const transformer_config& c, const
   auto fail = [&](const std::string& why) -> void {
     throw format_error("juice::io::hf_gpt2: " + file.source() + ": " + why);
   };
+  // A GPT-2 has 12 tensors per layer: a file with fewer tensors than the config has layers is far
+  // from it, and the layout (a few hundred bytes per tensor) is not built for a claimed n_layer of
+  // millions. (A few tensors short, the message below names the first missing one.)
+  if (c.layers > file.tensors().size())
+    fail("the file holds " + std::to_string(file.tensors().size()) + " tensors but a GPT-2 with n_layer = " + std::to_string(c.layers) +
+         " has " + std::to_string(12 * c.layers + 4) + " (12 per layer and 4 more); config.json does not describe these weights.");
   hf_gpt2_contents k{hf_gpt2_layout(c), hf_value_head_layout(c), {}, nullptr, false};
   const auto& layout = k.layout;
   const auto& value_layout = k.value_layout;

@@ -11,10 +11,22 @@
 // step() and would see only the local gradient, so turn it off there and set max_grad_norm here.
 // Nothing else changes: sft, irft, rft and ppo take an all_reduced optimizer wherever they take an
 // optimizer (juice::Optimizer), provided every rank makes the same number of steps.
+//
+// A rank must never throw between two collectives on its own: the others would wait in the next
+// all-reduce forever. So the trainers do not refuse a non-finite loss or gradient norm locally;
+// they pass both to juice::check_finite_everywhere, which under all_reduced first sums one flag per
+// rank over the group (GradientReducer's all_reduce_sum) and then throws on every rank the same
+// juice::numerical_error, naming the first rank that saw a non-finite value, before any gradient
+// is reduced. With a plain optimizer it is the local check it always was.
 #pragma once
 
+#include <cmath>
+#include <cstddef>
+#include <initializer_list>
+#include <span>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "juice/concepts/gradient_reducer.hpp"
 #include "juice/concepts/optimizer.hpp"
@@ -84,5 +96,52 @@ private:
   Reducer reducer_;
   double max_grad_norm_ = 0;
 };
+
+// A value an update depends on, by the name an error gives it ("loss", "gradient norm").
+struct named_value {
+  const char* what;
+  double value;
+};
+
+// Throws juice::numerical_error "<where>: the <what> is NaN|infinite[ on rank r of N]; lower the
+// learning rate or check the data." when one of `values` is not finite. When `opt` is collective
+// (it has a reducer(), as all_reduced does) this is itself a collective: every rank of the group
+// calls it once per update, learns whether any rank's values were non-finite, and all throw the same
+// error, naming the lowest such rank and its first non-finite value, or none does.
+template <class O>
+void check_finite_everywhere(O& opt, std::initializer_list<named_value> values, const std::string& where) {
+  // 0 = all finite; 2 i + 1 = values[i] is NaN; 2 i + 2 = values[i] is infinite (the first such i).
+  double code = 0;
+  std::size_t i = 0;
+  for (const named_value& v : values) {
+    if (!std::isfinite(v.value)) {
+      code = static_cast<double>(2 * i + (std::isnan(v.value) ? 1 : 2));
+      break;
+    }
+    ++i;
+  }
+  std::size_t rank = 0, size = 1;
+  if constexpr (requires { opt.reducer().all_reduce_sum(std::span<double>{}); }) {
+    auto& reducer = opt.reducer();
+    rank = reducer.rank();
+    size = reducer.size();
+    if (size > 1) {
+      std::vector<double> codes(size, 0.0);
+      codes[rank] = code;
+      reducer.all_reduce_sum(codes);
+      code = 0;
+      for (std::size_t r = 0; r < size && code == 0; ++r)
+        if (codes[r] != 0) {
+          code = codes[r];
+          rank = r;
+        }
+    }
+  }
+  if (code == 0) return;
+  const auto k = static_cast<std::size_t>(code) - 1;
+  const std::string on = size > 1 ? " on rank " + std::to_string(rank) + " of " + std::to_string(size) : "";
+  throw numerical_error(where + ": the " + std::data(values)[k / 2].what + " is " + (k % 2 == 0 ? "NaN" : "infinite") + on +
+                        "; lower the learning rate or check the data.");
+}
 
 }  // namespace juice

@@ -9,7 +9,9 @@
 // back into every rank's span. The chunks are disjoint, so no element is read and written by two
 // threads; the second barrier makes every chunk visible before any rank returns. Like every
 // collective (NCCL, MPI), all ranks must call all_reduce_mean the same number of times: a rank that
-// stops calling (an exception before the call) leaves the others waiting.
+// stops calling (an exception before the call) leaves the others waiting. all_reduce_sum (a few
+// host doubles: the trainers' finiteness flags) uses the same barrier: every rank sums all ranks'
+// values in rank order into its own copy, and writes it back only after a second barrier.
 #pragma once
 
 #include <barrier>
@@ -33,6 +35,8 @@ public:
   public:
     // Replaces `v` by the element-wise mean of every rank's v; a collective (see above).
     void all_reduce_mean(std::span<T> v) const { group_->reduce(rank_, v); }
+    // Replaces `s` by the element-wise sum of every rank's s, in rank order; a collective.
+    void all_reduce_sum(std::span<double> s) const { group_->sum(rank_, s); }
     [[nodiscard]] std::size_t rank() const { return rank_; }           // in [0, size())
     [[nodiscard]] std::size_t size() const { return group_->size(); }  // number of ranks
 
@@ -43,7 +47,7 @@ public:
     std::size_t rank_;
   };
 
-  explicit local_group(std::size_t size) : barrier_(check_size(size)), slots_(size) {}
+  explicit local_group(std::size_t size) : barrier_(check_size(size)), slots_(size), sum_slots_(size) {}
   local_group(const local_group&) = delete;
   local_group& operator=(const local_group&) = delete;
 
@@ -63,19 +67,35 @@ private:
     return static_cast<std::ptrdiff_t>(n);
   }
 
+  // After the first barrier: every rank sees the same slots, so either all ranks throw here or none does.
+  template <class U>
+  void check_sizes(const std::vector<std::span<U>>& slots, const char* call) {
+    for (std::size_t r = 0; r < slots.size(); ++r)
+      if (slots[r].size() != slots[0].size()) {
+        const std::string msg = std::string("juice::local_group::") + call + ": rank " + std::to_string(r) + " passed " +
+                                std::to_string(slots[r].size()) + " elements but rank 0 passed " +
+                                std::to_string(slots[0].size()) + "; every rank must reduce a buffer of the same size.";
+        barrier_.arrive_and_wait();  // nobody may republish a slot while another rank still reads it
+        throw invalid_argument(msg);
+      }
+  }
+
+  void sum(std::size_t rank, std::span<double> s) {
+    sum_slots_[rank] = s;
+    barrier_.arrive_and_wait();
+    check_sizes(sum_slots_, "all_reduce_sum");
+    std::vector<double> total(s.size(), 0.0);
+    for (std::size_t i = 0; i < s.size(); ++i)
+      for (const auto& slot : sum_slots_) total[i] += slot[i];
+    barrier_.arrive_and_wait();  // every rank has read every slot: now each may overwrite its own
+    for (std::size_t i = 0; i < s.size(); ++i) s[i] = total[i];
+  }
+
   void reduce(std::size_t rank, std::span<T> v) {
     using acc = std::common_type_t<T, double>;
     slots_[rank] = v;
     barrier_.arrive_and_wait();
-    // Every rank sees the same slots, so either all ranks throw here or none does.
-    for (std::size_t r = 0; r < slots_.size(); ++r)
-      if (slots_[r].size() != slots_[0].size()) {
-        const std::string msg = "juice::local_group::all_reduce_mean: rank " + std::to_string(r) + " passed " +
-                                std::to_string(slots_[r].size()) + " elements but rank 0 passed " +
-                                std::to_string(slots_[0].size()) + "; every rank must reduce a buffer of the same size.";
-        barrier_.arrive_and_wait();  // nobody may republish a slot while another rank still reads it
-        throw invalid_argument(msg);
-      }
+    check_sizes(slots_, "all_reduce_mean");
     const std::size_t n = v.size(), N = slots_.size();
     const std::size_t begin = n * rank / N, end = n * (rank + 1) / N;
     for (std::size_t i = begin; i < end; ++i) {
@@ -89,6 +109,7 @@ private:
 
   std::barrier<> barrier_;
   std::vector<std::span<T>> slots_;
+  std::vector<std::span<double>> sum_slots_;
 };
 
 }  // namespace juice

@@ -175,8 +175,7 @@ public:
         token_values<S> w;
         const double loss = irft_loss<Loss>(mb, both, logp, mb_ref, options_.beta, &w);
         const std::string step_where = where + " step " + std::to_string(k);
-        check_finite(loss, "loss", step_where);
-        const double gn = detail::gradient_step(policy, opt, step_where, [&] { policy.backward(both, w); });
+        const double gn = detail::gradient_step(policy, opt, loss, "loss", step_where, [&] { policy.backward(both, w); });
         ++result.updates;
         result.last_loss = loss;
         observer(step_event{.algorithm = "irft", .round = t, .step = k, .global_step = result.updates, .loss = loss, .grad_norm_sq = gn, .round_start = k == 0});

@@ -30,6 +30,7 @@
 #include "juice/core/rng.hpp"
 #include "juice/mdp/advantages.hpp"
 #include "juice/optim/adamw.hpp"
+#include "juice/optim/data_parallel.hpp"
 #include "juice/optim/gradients.hpp"
 
 namespace juice {
@@ -175,14 +176,14 @@ public:
       double cf = 0;
       const double loss = ppo_clip_loss(rollout, logp, old_logp, adv, options_.clip, &wl, &cf) +
                           ppo_value_loss(rollout, values, returns, options_.value_coef, &wv);
-      check_finite(loss, "loss", where);
       if (e == 0) stats_.first_loss = loss;
       stats_.last_loss = loss;
       stats_.clipped_fraction = cf;
       policy.zero_grad();
       policy.backward(rollout, &wl, &wv);
       const double gn = options_.max_grad_norm > 0 ? clip_grad_norm(policy, options_.max_grad_norm) : std::sqrt(grad_norm_sq(policy));
-      check_finite(gn, "gradient norm", where);
+      // After the backward pass, on every rank alike (a data-parallel optimizer: data_parallel.hpp).
+      check_finite_everywhere(opt_, {{"loss", loss}, {"gradient norm", gn}}, where);
       opt_.step(policy);
     }
   }

@@ -117,8 +117,7 @@ public:
         const auto r = reward.rewards(both);
         sequence_values<RS> w;
         const double loss = rft_reward_loss<Loss>(pairs, r, margin_scale(), &w) + l2_penalty(reward, options_.l2);
-        check_finite(loss, "reward loss", where);
-        const double gn = detail::gradient_step(reward, reward_opt, where, [&] {
+        const double gn = detail::gradient_step(reward, reward_opt, loss, "reward loss", where, [&] {
           reward.backward(both, w);
           add_l2_gradient(reward, options_.l2);
         });

@@ -86,8 +86,7 @@ public:
       token_values<S> w;
       const double loss = sft_loss(mb, logp, options_.normalisation, &w);
       const std::string where = "juice::sft step " + std::to_string(step);
-      check_finite(loss, "loss", where);
-      const double gn = detail::gradient_step(policy, opt, where, [&] { policy.backward(mb, w); });
+      const double gn = detail::gradient_step(policy, opt, loss, "loss", where, [&] { policy.backward(mb, w); });
       result.updates = step + 1;
       result.last_loss = loss;
       observer(step_event{.algorithm = "sft", .step = step, .global_step = step + 1, .loss = loss, .grad_norm_sq = gn});

@@ -11,12 +11,22 @@
 // (R,C) matrix is a column-major (C,R) one, so out = inp w^T is computed as out^T = w inp^T).
 // The float GEMMs run in fp32 or, with gemm_precision::bf16, on bf16 tensor cores with float
 // accumulation (cublasGemmEx, CUBLAS_COMPUTE_32F_FAST_16BF); all storage stays float either way.
-// Every CUDA and cuBLAS call is checked (juice/backends/cuda/error.hpp). Compile with nvcc
+// Every CUDA and cuBLAS call is checked (juice/backends/cuda/error.hpp), and every primitive runs
+// through cuda_detail::run_checked (juice/backends/cuda/sync_check.hpp): on the backend's device
+// (set on entry when another one is current, restored after), a failure named after the primitive,
+// its shape and the caller's source location; with cuda_options::sync_check or
+// JUICE_CUDA_SYNC_CHECK=1, synchronised and checked after every primitive. The stream-ordered
+// pool keeps freed memory (release threshold raised to the maximum), and the backend's own scratch
+// is persistent (juice::device_primitives), so a steady-state step neither allocates from the
+// driver nor waits except where it asks for a number. Compile with nvcc
 // (-std=c++20); link CUDA::cudart and CUDA::cublas (the juice::cuda target does all this).
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
+#include <initializer_list>
 #include <memory>
+#include <source_location>
 #include <string_view>
 #include <type_traits>
 #include <utility>
@@ -29,18 +39,57 @@
 #include "juice/backends/cuda/gemm_precision.hpp"
 #include "juice/backends/cuda/linear.cuh"
 #include "juice/backends/cuda/primitives.hpp"
+#include "juice/backends/cuda/sync_check.hpp"
 #include "juice/concepts/backend.hpp"
 #include "juice/concepts/transformer_backend.hpp"
 
 namespace juice {
 
+// How a juice::cuda is made. The sync check is also on when JUICE_CUDA_SYNC_CHECK=1 is in the
+// environment at construction (juice::sync_check_from_environment).
+struct cuda_options {
+  gemm_precision precision = gemm_precision::fp32;  // the float GEMMs' compute (gemm_precision.hpp)
+  bool sync_check = false;                          // synchronise and check after every primitive
+  int device = -1;                                  // the CUDA device; -1: the current one
+};
+
 namespace cuda_detail {
 
-// The device state a juice::cuda and its copies share: the current device, a stream, a cuBLAS handle.
+// Makes `device` current for the scope if it is not, and restores the previous one after.
+class device_scope {
+public:
+  explicit device_scope(int device) {
+    JUICE_CUDA_CHECK(cudaGetDevice(&previous_));
+    if (previous_ != device) JUICE_CUDA_CHECK(cudaSetDevice(device));
+    else previous_ = -1;
+  }
+  device_scope(const device_scope&) = delete;
+  device_scope& operator=(const device_scope&) = delete;
+  ~device_scope() {
+    if (previous_ >= 0) cudaSetDevice(previous_);  // destructors do not throw; the device stays valid
+  }
+
+private:
+  int previous_ = -1;
+};
+
+inline int current_device() {
+  int d = 0;
+  JUICE_CUDA_CHECK(cudaGetDevice(&d));
+  return d;
+}
+
+// The device state a juice::cuda and its copies share: its device, a stream, a cuBLAS handle.
 class context {
 public:
-  context() {
-    JUICE_CUDA_CHECK(cudaGetDevice(&device_));
+  explicit context(int device) : device_(device < 0 ? current_device() : device) {
+    const device_scope on(device_);
+    // Freed blocks stay in the stream-ordered pool instead of going back to the driver at every
+    // synchronisation, so a step's buffers are reused without cudaMalloc's cost.
+    cudaMemPool_t pool = nullptr;
+    JUICE_CUDA_CHECK(cudaDeviceGetDefaultMemPool(&pool, device_));
+    std::uint64_t keep = UINT64_MAX;
+    JUICE_CUDA_CHECK(cudaMemPoolSetAttribute(pool, cudaMemPoolAttrReleaseThreshold, &keep));
     JUICE_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
     try {  // a throwing constructor runs no destructor: release what exists, then rethrow
       JUICE_CUDA_CHECK(cublasCreate(&blas_));
@@ -54,9 +103,12 @@ public:
   context(const context&) = delete;
   context& operator=(const context&) = delete;
   ~context() {  // destructors do not throw: errors here are ignored, as the handles go anyway
+    int previous = 0;
+    const bool switched = cudaGetDevice(&previous) == cudaSuccess && previous != device_ && cudaSetDevice(device_) == cudaSuccess;
     cudaStreamSynchronize(stream_);
     cublasDestroy(blas_);
     cudaStreamDestroy(stream_);
+    if (switched) cudaSetDevice(previous);
   }
   [[nodiscard]] cudaStream_t stream() const { return stream_; }
   [[nodiscard]] cublasHandle_t blas() const { return blas_; }
@@ -75,6 +127,7 @@ public:
   device_buffer() = default;
   device_buffer(std::shared_ptr<context> ctx, std::size_t n) : ctx_(std::move(ctx)), n_(n) {
     if (n_ == 0) return;
+    const device_scope on(ctx_->device());
     void* p = nullptr;
     JUICE_CUDA_CHECK(cudaMallocAsync(&p, n_ * sizeof(T), ctx_->stream()));
     p_ = static_cast<T*>(p);
@@ -134,20 +187,45 @@ public:
   template <class T> using buffer = cuda_detail::device_buffer<T>;
 
   // A stream and a cuBLAS handle on the current device; throws juice::cuda_error without one.
-  cuda() : cuda(gemm_precision::fp32) {}
+  cuda() : cuda(cuda_options{}) {}
   // ... with the given compute precision of the float GEMMs (juice/backends/cuda/gemm_precision.hpp).
-  explicit cuda(gemm_precision precision) : ctx_(std::make_shared<cuda_detail::context>()), precision_(precision) {}
+  explicit cuda(gemm_precision precision) : cuda(cuda_options{precision}) {}
+  // ... on options.device (or the current one), with the sync check when options.sync_check or
+  // JUICE_CUDA_SYNC_CHECK=1; a bad JUICE_CUDA_SYNC_CHECK value is refused before the device is touched.
+  explicit cuda(const cuda_options& options)
+      : sync_check_(options.sync_check || sync_check_from_environment()),
+        ctx_(std::make_shared<cuda_detail::context>(options.device)),
+        precision_(options.precision) {}
 
   [[nodiscard]] gemm_precision precision() const { return precision_; }
+  [[nodiscard]] int device() const { return ctx_->device(); }  // every primitive runs on it
+  // Whether every primitive synchronises and checks for errors (the debug mode).
+  [[nodiscard]] bool sync_check() const { return sync_check_; }
 
   [[nodiscard]] cudaStream_t stream() const { return ctx_->stream(); }  // where the primitives run
   [[nodiscard]] cublasHandle_t cublas() const { return ctx_->blas(); }  // bound to stream()
   [[nodiscard]] auto exec() const { return thrust::cuda::par_nosync.on(ctx_->stream()); }
   // Waits for everything enqueued so far.
-  void synchronize() { JUICE_CUDA_CHECK(cudaStreamSynchronize(ctx_->stream())); }
+  void synchronize() {
+    count_sync();
+    const cuda_detail::device_scope on(device());
+    JUICE_CUDA_CHECK(cudaStreamSynchronize(ctx_->stream()));
+  }
 
   template <class T>
-  buffer<T> allocate(std::size_t n) { return buffer<T>(ctx_, n); }
+  buffer<T> allocate(std::size_t n) {
+    if (n != 0) count_allocation(n * sizeof(T));
+    return buffer<T>(ctx_, n);
+  }
+
+  // One primitive's work (juice::device_primitives): on this backend's device, errors named after
+  // the primitive and its caller, synchronised and checked in the debug mode (sync_check.hpp).
+  template <class F>
+  void run_primitive(std::string_view what, std::initializer_list<device_kernels::dim> dims,
+                     const std::source_location& where, F&& work) {
+    const cuda_detail::device_scope on(device());
+    cuda_detail::run_checked({name, what, dims, where}, stream(), sync_check_, std::forward<F>(work));
+  }
   template <class T>
   view<T> view_of(buffer<T>& b) { return {b.get(), b.size()}; }
   template <class T>
@@ -161,12 +239,14 @@ public:
   template <class T>
   void upload(const T* host_src, T* dst, std::size_t n) {
     if (n == 0) return;
+    const cuda_detail::device_scope on(device());
     JUICE_CUDA_CHECK(cudaMemcpyAsync(dst, host_src, n * sizeof(T), cudaMemcpyHostToDevice, ctx_->stream()));
   }
   // device -> host; waits for the stream, so host_dst holds the data on return
   template <class T>
   void download(const T* src, T* host_dst, std::size_t n) {
     if (n == 0) return;
+    const cuda_detail::device_scope on(device());
     JUICE_CUDA_CHECK(cudaMemcpyAsync(host_dst, src, n * sizeof(T), cudaMemcpyDeviceToHost, ctx_->stream()));
     synchronize();
   }
@@ -190,7 +270,10 @@ public:
     if (dw)  // column-major dw^T(C,OC) += inp^T(C,N) dout(N,OC)
       cuda_detail::gemm(precision_, cublas(), CUBLAS_OP_N, CUBLAS_OP_T, narrow(C), narrow(OC), narrow(N), &one, inp,
                         narrow(C), dout, narrow(OC), &one, dw, narrow(C));
-    if (dbias) device_kernels::bias_grad(exec(), dbias, dout, N, OC);
+    if (dbias)
+      device_kernels::bias_grad(exec(), dbias, dout, N, OC,
+                                scratch<T>(scratch_slot::reduce,
+                                           static_cast<std::size_t>(device_kernels::column_scratch_size(N, OC))));
   }
 
 private:
@@ -199,6 +282,7 @@ private:
       throw invalid_argument("juice::cuda: a GEMM dimension (" + std::to_string(n) + ") does not fit cuBLAS's int.");
     return static_cast<int>(n);
   }
+  bool sync_check_ = false;
   std::shared_ptr<cuda_detail::context> ctx_;
   gemm_precision precision_ = gemm_precision::fp32;
 };

@@ -9,11 +9,8 @@
 
 #include <cmath>
 
-#include <thrust/functional.h>
-#include <thrust/iterator/counting_iterator.h>
-#include <thrust/transform_reduce.h>
-
 #include "juice/backends/cuda/launch.hpp"
+#include "juice/backends/cuda/reduce.cuh"
 #include "juice/core/parameter.hpp"
 
 namespace juice::device_kernels {
@@ -100,12 +97,10 @@ void axpy(Exec&& exec, T a, const T* y, T* x, index n) { for_each_index(exec, n,
 template <class Exec, class T>
 void copy(Exec&& exec, const T* y, T* x, index n) { for_each_index(exec, n, copy_fn<T>{x, y}); }
 
-// sum_i y[i] z[i] in double; returns to the host (one synchronisation).
+// *result = sum_i y[i] z[i] in double, on the device (n >= 1); scratch holds reduce_scratch_size(n).
 template <class Exec, class T>
-double dot(Exec&& exec, const T* y, const T* z, index n) {
-  if (n <= 0) return 0.0;
-  return thrust::transform_reduce(exec, thrust::counting_iterator<index>(0), thrust::counting_iterator<index>(n),
-                                  product_fn<T>{y, z}, 0.0, thrust::plus<double>());
+void dot(Exec&& exec, double* result, double* scratch, const T* y, const T* z, index n) {
+  reduce_sum(exec, result, scratch, product_fn<T>{y, z}, n);
 }
 
 template <class Exec, class T>

@@ -3,14 +3,17 @@
 // Layer normalisation over the last axis (eps = 1e-5, as GPT-2), as device functors:
 //   layernorm_forward(out(N,C), mean(N), rstd(N), inp(N,C), w(C), b(C)): one row per call; the
 //       statistics are accumulated in double as on the CPU; mean and rstd may be null (inference)
-//   layernorm_backward(dinp, dw, db, dout, inp, w, mean, rstd): all accumulated, in two passes
-//       without atomics: dinp one row per call, dw and db one channel per call summing the rows in
-//       order (deterministic; a tuned kernel would reduce in blocks instead)
+//   layernorm_backward(dinp, dw, db, dout, inp, w, mean, rstd): all accumulated, without atomics:
+//       dinp one row per call; dw and db as two-stage column reductions (juice/backends/cuda/
+//       reduce.cuh: blocks of rows, then the blocks in order; deterministic) through the backend's
+//       scratch. layernorm_backward_serial (dw, db one channel per call over every row) is the
+//       reference it is tested against.
 #pragma once
 
 #include <cmath>
 
 #include "juice/backends/cuda/launch.hpp"
+#include "juice/backends/cuda/reduce.cuh"
 
 namespace juice::device_kernels {
 
@@ -93,16 +96,43 @@ struct layernorm_dparams_fn {
   }
 };
 
+// The summands of dw and db at (n, c).
+template <class T>
+struct layernorm_dw_term {
+  const T* dout;
+  const T* inp;
+  const T* mean;
+  const T* rstd;
+  index C;
+  JUICE_HOST_DEVICE T operator()(index n, index c) const { return (inp[n * C + c] - mean[n]) * rstd[n] * dout[n * C + c]; }
+};
+template <class T>
+struct layernorm_db_term {
+  const T* dout;
+  index C;
+  JUICE_HOST_DEVICE T operator()(index n, index c) const { return dout[n * C + c]; }
+};
+
 template <class Exec, class T>
 void layernorm_forward(Exec&& exec, T* out, T* mean, T* rstd, const T* inp, const T* w, const T* b, index N, index C) {
   for_each_index(exec, N, layernorm_forward_fn<T>{out, mean, rstd, inp, w, b, C});
 }
 
+// The reference: dw and db one channel per call over every row.
 template <class Exec, class T>
-void layernorm_backward(Exec&& exec, T* dinp, T* dw, T* db, const T* dout, const T* inp, const T* w, const T* mean,
-                        const T* rstd, index N, index C) {
+void layernorm_backward_serial(Exec&& exec, T* dinp, T* dw, T* db, const T* dout, const T* inp, const T* w,
+                               const T* mean, const T* rstd, index N, index C) {
   for_each_index(exec, N, layernorm_dinp_fn<T>{dinp, dout, inp, w, mean, rstd, C});
   for_each_index(exec, C, layernorm_dparams_fn<T>{dw, db, dout, inp, mean, rstd, N, C});
+}
+
+// scratch holds column_scratch_size(N, C) elements (dw's reduction, then db's, reuse it in order).
+template <class Exec, class T>
+void layernorm_backward(Exec&& exec, T* dinp, T* dw, T* db, const T* dout, const T* inp, const T* w, const T* mean,
+                        const T* rstd, index N, index C, T* scratch) {
+  for_each_index(exec, N, layernorm_dinp_fn<T>{dinp, dout, inp, w, mean, rstd, C});
+  column_sum(exec, dw, scratch, layernorm_dw_term<T>{dout, inp, mean, rstd, C}, N, C);
+  column_sum(exec, db, scratch, layernorm_db_term<T>{dout, C}, N, C);
 }
 
 }  // namespace juice::device_kernels

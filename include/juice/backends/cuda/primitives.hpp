@@ -9,12 +9,27 @@
 //   d.gemm_forward(out, inp, w, bias, N, C, OC), d.gemm_backward(dinp, dw, dbias, dout, inp, w, N, C, OC)
 //                                   the linear layer with matmul_forward/matmul_backward semantics
 //                                   (cuBLAS, or the CPU GEMM of juice/backends/cpu/gemm.hpp)
+//   d.run_primitive(name, dims, where, work)
+//                                   runs one primitive's launches (juice::cuda: on its device, errors
+//                                   named after the primitive, its shape and the caller's source
+//                                   location, optionally synchronised and checked: sync_check.hpp)
 // Views are juice::device_span, handles raw pointers. With attention (attention.cuh) every
 // TransformerBackend primitive is here, so a derived backend satisfies juice::TransformerBackend.
+// Every primitive takes, last, a defaulted std::source_location: where it was called from, which an
+// error names. Scratch that a primitive needs (the partial sums of a reduction, attention's row
+// statistics D, sampling's order) lives in persistent per-slot buffers shared by the backend's
+// copies, grown when a larger shape first arrives and never freed inside a step; device_stats
+// counts every allocation (the model's buffers, scratch growth) and every host synchronisation, so a
+// test can assert that a steady-state training step does neither allocate nor wait more than it says.
 #pragma once
 
+#include <array>
 #include <cstddef>
+#include <initializer_list>
+#include <memory>
+#include <source_location>
 #include <string>
+#include <utility>
 
 #include "juice/backends/cuda/attention.cuh"
 #include "juice/backends/cuda/device_span.hpp"
@@ -22,7 +37,10 @@
 #include "juice/backends/cuda/embedding.cuh"
 #include "juice/backends/cuda/gelu.cuh"
 #include "juice/backends/cuda/layernorm.cuh"
+#include "juice/backends/cuda/linear.cuh"
 #include "juice/backends/cuda/lm_head.cuh"
+#include "juice/backends/cuda/primitive_site.hpp"
+#include "juice/backends/cuda/reduce.cuh"
 #include "juice/backends/cuda/residual.cuh"
 #include "juice/backends/cuda/sampling.cuh"
 #include "juice/core/error.hpp"
@@ -31,8 +49,30 @@
 
 namespace juice {
 
+// What a device backend and its copies have allocated and waited for since the last reset.
+struct device_stats {
+  std::size_t allocations = 0;  // device buffers created: the model's and the backend's scratch
+  std::size_t allocated_bytes = 0;
+  std::size_t syncs = 0;  // host synchronisations: downloads, dot products, synchronize()
+};
+
+// The persistent scratch buffers of a device backend, one per use, so that concurrent uses within
+// one primitive never share memory.
+enum class scratch_slot : std::size_t {
+  reduce,         // partial sums of column and dot reductions (T, or double for dot)
+  reduce_result,  // the dot product's result, downloaded
+  attention,      // attention_backward's D(B,NH,T)
+  sampling,       // sample_tokens' order(R,V)
+  bf16_a,         // bf16-rounded GEMM inputs of the OpenMP emulation
+  bf16_b,
+  bf16_c,
+  count
+};
+
 template <class Derived>
 class device_primitives {
+  using where = std::source_location;
+
 public:
   template <class T> using view = device_span<T>;
   template <class T> using const_view = device_span<const T>;
@@ -45,142 +85,194 @@ public:
   template <class T>
   static const_view<T> const_view_at(const T* p, std::size_t n) { return {p, n}; }
 
+  // Allocations and host synchronisations since the last reset_stats(), over all copies.
+  [[nodiscard]] const device_stats& stats() const { return state()->stats; }
+  void reset_stats() { state()->stats = {}; }
+
   // --- juice::Backend ---
   template <class T>
-  void fill(view<T> x, T a) { device_kernels::fill(self().exec(), x.data(), size(x), a); }
+  void fill(view<T> x, T a, where w = where::current()) {
+    run("fill", {{"n", size(x)}}, w, [&] { device_kernels::fill(self().exec(), x.data(), size(x), a); });
+  }
   template <class T>
-  void scale(view<T> x, T a) { device_kernels::scale(self().exec(), x.data(), size(x), a); }
+  void scale(view<T> x, T a, where w = where::current()) {
+    run("scale", {{"n", size(x)}}, w, [&] { device_kernels::scale(self().exec(), x.data(), size(x), a); });
+  }
   template <class T>
-  void axpy(T a, const_view<T> y, view<T> x) {
+  void axpy(T a, const_view<T> y, view<T> x, where w = where::current()) {
     same_size(x.size(), y.size(), "axpy");
-    device_kernels::axpy(self().exec(), a, y.data(), x.data(), size(x));
+    run("axpy", {{"n", size(x)}}, w, [&] { device_kernels::axpy(self().exec(), a, y.data(), x.data(), size(x)); });
   }
   template <class T>
-  void copy(const_view<T> y, view<T> x) {
+  void copy(const_view<T> y, view<T> x, where w = where::current()) {
     same_size(x.size(), y.size(), "copy");
-    device_kernels::copy(self().exec(), y.data(), x.data(), size(x));
+    run("copy", {{"n", size(x)}}, w, [&] { device_kernels::copy(self().exec(), y.data(), x.data(), size(x)); });
   }
+  // The sum in double on the device (deterministic: reduce.cuh), then one value downloaded.
   template <class T>
-  double dot(const_view<T> y, const_view<T> z) {
+  double dot(const_view<T> y, const_view<T> z, where w = where::current()) {
     same_size(y.size(), z.size(), "dot");
-    return device_kernels::dot(self().exec(), y.data(), z.data(), size(y));
+    const index n = size(y);
+    if (n == 0) return 0.0;
+    double* result = scratch<double>(scratch_slot::reduce_result, 1);
+    double* partial = scratch<double>(scratch_slot::reduce, static_cast<std::size_t>(device_kernels::reduce_scratch_size(n)));
+    run("dot", {{"n", n}}, w, [&] { device_kernels::dot(self().exec(), result, partial, y.data(), z.data(), n); });
+    double out = 0;
+    self().download(static_cast<const double*>(result), &out, 1);
+    return out;
   }
   template <class T>
-  void sgd_update(view<T> value, const_view<T> grad, const sgd_hyper& h) {
+  void sgd_update(view<T> value, const_view<T> grad, const sgd_hyper& h, where w = where::current()) {
     same_size(value.size(), grad.size(), "sgd_update");
-    device_kernels::sgd_update(self().exec(), value.data(), grad.data(), size(value), h);
+    run("sgd_update", {{"n", size(value)}}, w,
+        [&] { device_kernels::sgd_update(self().exec(), value.data(), grad.data(), size(value), h); });
   }
   template <class T>
-  void adamw_update(view<T> value, const_view<T> grad, view<T> m, view<T> v, const adamw_hyper& h) {
+  void adamw_update(view<T> value, const_view<T> grad, view<T> m, view<T> v, const adamw_hyper& h,
+                    where w = where::current()) {
     same_size(value.size(), grad.size(), "adamw_update");
     same_size(value.size(), m.size(), "adamw_update");
     same_size(value.size(), v.size(), "adamw_update");
-    device_kernels::adamw_update(self().exec(), value.data(), grad.data(), m.data(), v.data(), size(value), h);
+    run("adamw_update", {{"n", size(value)}}, w, [&] {
+      device_kernels::adamw_update(self().exec(), value.data(), grad.data(), m.data(), v.data(), size(value), h);
+    });
   }
 
   // --- linear layers and rows (juice/concepts/transformer_backend.hpp, 3.) ---
   template <class T>
-  void matmul_forward(T* out, const T* inp, const T* w, const T* bias, index N, index C, index OC) {
-    self().gemm_forward(out, inp, w, bias, N, C, OC);
+  void matmul_forward(T* out, const T* inp, const T* w, const T* bias, index N, index C, index OC,
+                      where at = where::current()) {
+    run("matmul_forward", {{"N", N}, {"C", C}, {"OC", OC}}, at,
+        [&] { self().gemm_forward(out, inp, w, bias, N, C, OC); });
   }
   template <class T>
-  void matmul_backward(T* dinp, T* dw, T* dbias, const T* dout, const T* inp, const T* w, index N, index C, index OC) {
-    self().gemm_backward(dinp, dw, dbias, dout, inp, w, N, C, OC);
+  void matmul_backward(T* dinp, T* dw, T* dbias, const T* dout, const T* inp, const T* w, index N, index C, index OC,
+                       where at = where::current()) {
+    run("matmul_backward", {{"N", N}, {"C", C}, {"OC", OC}}, at,
+        [&] { self().gemm_backward(dinp, dw, dbias, dout, inp, w, N, C, OC); });
   }
   template <class T>
-  void embedding_forward(T* out, const int* tok, const int* pos, const T* wte, const T* wpe, index N, index C) {
-    device_kernels::embedding_forward(self().exec(), out, tok, pos, wte, wpe, N, C);
+  void embedding_forward(T* out, const int* tok, const int* pos, const T* wte, const T* wpe, index N, index C,
+                         where w = where::current()) {
+    run("embedding_forward", {{"N", N}, {"C", C}}, w,
+        [&] { device_kernels::embedding_forward(self().exec(), out, tok, pos, wte, wpe, N, C); });
   }
   template <class T>
-  void embedding_backward(T* dwte, T* dwpe, const T* dout, const int* tok, const int* pos, index N, index C) {
-    device_kernels::embedding_backward(self().exec(), dwte, dwpe, dout, tok, pos, N, C);
+  void embedding_backward(T* dwte, T* dwpe, const T* dout, const int* tok, const int* pos, index N, index C,
+                          where w = where::current()) {
+    run("embedding_backward", {{"N", N}, {"C", C}}, w,
+        [&] { device_kernels::embedding_backward(self().exec(), dwte, dwpe, dout, tok, pos, N, C); });
   }
   template <class T>
-  void gather_rows(T* out, const T* inp, const int* idx, index M, index C) {
-    device_kernels::gather_rows(self().exec(), out, inp, idx, M, C);
+  void gather_rows(T* out, const T* inp, const int* idx, index M, index C, where w = where::current()) {
+    run("gather_rows", {{"M", M}, {"C", C}}, w, [&] { device_kernels::gather_rows(self().exec(), out, inp, idx, M, C); });
   }
   template <class T>
-  void scatter_add_rows(T* dinp, const T* dout, const int* idx, index M, index C) {
-    device_kernels::scatter_add_rows(self().exec(), dinp, dout, idx, M, C);
+  void scatter_add_rows(T* dinp, const T* dout, const int* idx, index M, index C, where w = where::current()) {
+    run("scatter_add_rows", {{"M", M}, {"C", C}}, w,
+        [&] { device_kernels::scatter_add_rows(self().exec(), dinp, dout, idx, M, C); });
   }
 
   // --- normalisation and element-wise (4.) ---
   template <class T>
-  void layernorm_forward(T* out, T* mean, T* rstd, const T* inp, const T* w, const T* b, index N, index C) {
-    device_kernels::layernorm_forward(self().exec(), out, mean, rstd, inp, w, b, N, C);
+  void layernorm_forward(T* out, T* mean, T* rstd, const T* inp, const T* w, const T* b, index N, index C,
+                         where at = where::current()) {
+    run("layernorm_forward", {{"N", N}, {"C", C}}, at,
+        [&] { device_kernels::layernorm_forward(self().exec(), out, mean, rstd, inp, w, b, N, C); });
   }
   template <class T>
   void layernorm_backward(T* dinp, T* dw, T* db, const T* dout, const T* inp, const T* w, const T* mean,
-                          const T* rstd, index N, index C) {
-    device_kernels::layernorm_backward(self().exec(), dinp, dw, db, dout, inp, w, mean, rstd, N, C);
+                          const T* rstd, index N, index C, where at = where::current()) {
+    if (N <= 0 || C <= 0) return;
+    T* partial = scratch<T>(scratch_slot::reduce, static_cast<std::size_t>(device_kernels::column_scratch_size(N, C)));
+    run("layernorm_backward", {{"N", N}, {"C", C}}, at, [&] {
+      device_kernels::layernorm_backward(self().exec(), dinp, dw, db, dout, inp, w, mean, rstd, N, C, partial);
+    });
   }
   template <class T>
-  void gelu_forward(T* out, const T* inp, index n) { device_kernels::gelu_forward(self().exec(), out, inp, n); }
-  template <class T>
-  void gelu_backward(T* dinp, const T* inp, const T* dout, index n) {
-    device_kernels::gelu_backward(self().exec(), dinp, inp, dout, n);
+  void gelu_forward(T* out, const T* inp, index n, where w = where::current()) {
+    run("gelu_forward", {{"n", n}}, w, [&] { device_kernels::gelu_forward(self().exec(), out, inp, n); });
   }
   template <class T>
-  void residual_forward(T* out, const T* a, const T* b, index n) {
-    device_kernels::residual_forward(self().exec(), out, a, b, n);
+  void gelu_backward(T* dinp, const T* inp, const T* dout, index n, where w = where::current()) {
+    run("gelu_backward", {{"n", n}}, w, [&] { device_kernels::gelu_backward(self().exec(), dinp, inp, dout, n); });
   }
   template <class T>
-  void add_inplace(T* x, const T* y, index n) { device_kernels::add_inplace(self().exec(), x, y, n); }
+  void residual_forward(T* out, const T* a, const T* b, index n, where w = where::current()) {
+    run("residual_forward", {{"n", n}}, w, [&] { device_kernels::residual_forward(self().exec(), out, a, b, n); });
+  }
+  template <class T>
+  void add_inplace(T* x, const T* y, index n, where w = where::current()) {
+    run("add_inplace", {{"n", n}}, w, [&] { device_kernels::add_inplace(self().exec(), x, y, n); });
+  }
 
   // --- attention, causal, packed qkv (5.) ---
   template <class T>
-  void attention_forward(T* out, T* lse, const T* qkv, index B, index T_, index C, index NH) {
+  void attention_forward(T* out, T* lse, const T* qkv, index B, index T_, index C, index NH, where w = where::current()) {
     check_heads(C, NH, "attention_forward");
-    device_kernels::attention_forward(self().exec(), out, lse, qkv, B, T_, C, NH);
+    run("attention_forward", {{"B", B}, {"T", T_}, {"C", C}, {"NH", NH}}, w,
+        [&] { device_kernels::attention_forward(self().exec(), out, lse, qkv, B, T_, C, NH); });
   }
   template <class T>
   void attention_backward(T* dqkv, const T* dout, const T* out, const T* lse, const T* qkv, index B, index T_, index C,
-                          index NH) {
+                          index NH, where w = where::current()) {
     check_heads(C, NH, "attention_backward");
     if (B * NH * T_ <= 0) return;
-    // D = rowsum(dout * out) per (b, h, t): scratch freed in stream order after the kernels using it.
-    auto D = self().template allocate<T>(static_cast<std::size_t>(B * NH * T_));
-    device_kernels::attention_backward(self().exec(), dqkv, self().data(D), dout, out, lse, qkv, B, T_, C, NH);
+    // D = rowsum(dout * out) per (b, h, t), in the persistent attention scratch.
+    T* D = scratch<T>(scratch_slot::attention, static_cast<std::size_t>(B * NH * T_));
+    run("attention_backward", {{"B", B}, {"T", T_}, {"C", C}, {"NH", NH}}, w,
+        [&] { device_kernels::attention_backward(self().exec(), dqkv, D, dout, out, lse, qkv, B, T_, C, NH); });
   }
   template <class T>
   void attention_cached(T* out, const T* qkv, T* kcache, T* vcache, const int* pos0, index B, index Tn, index Tmax,
-                        index C, index NH) {
+                        index C, index NH, where w = where::current()) {
     check_heads(C, NH, "attention_cached");
-    device_kernels::attention_cached(self().exec(), out, qkv, kcache, vcache, pos0, B, Tn, Tmax, C, NH);
+    run("attention_cached", {{"B", B}, {"Tn", Tn}, {"Tmax", Tmax}, {"C", C}, {"NH", NH}}, w, [&] {
+      device_kernels::attention_cached(self().exec(), out, qkv, kcache, vcache, pos0, B, Tn, Tmax, C, NH);
+    });
   }
 
   // --- LM head, tied to wte (6.) ---
   template <class T>
-  void lm_logits(T* logits, const T* h, const T* wte, index M, index C, index V) {
-    self().gemm_forward(logits, h, wte, static_cast<const T*>(nullptr), M, C, V);
+  void lm_logits(T* logits, const T* h, const T* wte, index M, index C, index V, where w = where::current()) {
+    run("lm_logits", {{"M", M}, {"C", C}, {"V", V}}, w,
+        [&] { self().gemm_forward(logits, h, wte, static_cast<const T*>(nullptr), M, C, V); });
   }
   template <class T>
-  void lm_logprob_forward(T* logits, T* logp, const T* h, const T* wte, const int* target, index M, index C, index V) {
-    lm_logits(logits, h, wte, M, C, V);
-    device_kernels::log_softmax_gather(self().exec(), logits, logp, target, M, V);
+  void lm_logprob_forward(T* logits, T* logp, const T* h, const T* wte, const int* target, index M, index C, index V,
+                          where w = where::current()) {
+    run("lm_logprob_forward", {{"M", M}, {"C", C}, {"V", V}}, w, [&] {
+      self().gemm_forward(logits, h, wte, static_cast<const T*>(nullptr), M, C, V);
+      device_kernels::log_softmax_gather(self().exec(), logits, logp, target, M, V);
+    });
   }
   template <class T>
   void lm_logprob_backward(T* dh, T* dwte, T* logits, const T* h, const T* wte, const int* target, const T* g, index M,
-                           index C, index V) {
-    device_kernels::logits_to_dlogits(self().exec(), logits, target, g, M, V);
-    self().gemm_backward(dh, dwte, static_cast<T*>(nullptr), logits, h, wte, M, C, V);
+                           index C, index V, where w = where::current()) {
+    run("lm_logprob_backward", {{"M", M}, {"C", C}, {"V", V}}, w, [&] {
+      device_kernels::logits_to_dlogits(self().exec(), logits, target, g, M, V);
+      self().gemm_backward(dh, dwte, static_cast<T*>(nullptr), logits, h, wte, M, C, V);
+    });
   }
 
   // --- sampling (7.) ---
   template <class T>
-  void sample_tokens(int* out, const T* logits, const double* u, index R, index V, const sampling_options& o) {
+  void sample_tokens(int* out, const T* logits, const double* u, index R, index V, const sampling_options& o,
+                     where w = where::current()) {
     validate(o);
     if (V <= 0) throw invalid_argument(std::string("juice::") + std::string(Derived::name) + "::sample_tokens: the rows of logits are empty.");
     if (R <= 0) return;
     if (!device_kernels::sampling_needs_order(o, V)) {
-      device_kernels::sample_rows(self().exec(), out, logits, u, static_cast<const int*>(nullptr), R, V, o);
+      run("sample_tokens", {{"R", R}, {"V", V}}, w, [&] {
+        device_kernels::sample_rows(self().exec(), out, logits, u, static_cast<const int*>(nullptr), R, V, o);
+      });
       return;
     }
-    auto order = self().template allocate<int>(static_cast<std::size_t>(R * V));
-    int* po = self().data(order);
-    device_kernels::sort_rows_by_logit(self().exec(), po, logits, R, V);
-    device_kernels::sample_rows(self().exec(), out, logits, u, static_cast<const int*>(po), R, V, o);
-    self().synchronize();  // `order` is freed on return
+    int* po = scratch<int>(scratch_slot::sampling, static_cast<std::size_t>(R * V));
+    run("sample_tokens", {{"R", R}, {"V", V}}, w, [&] {
+      device_kernels::sort_rows_by_logit(self().exec(), po, logits, R, V);
+      device_kernels::sample_rows(self().exec(), out, logits, u, static_cast<const int*>(po), R, V, o);
+    });
   }
 
 protected:
@@ -199,10 +291,44 @@ protected:
                              ": the views have different sizes (" + std::to_string(a) + " and " + std::to_string(b) + ").");
   }
 
+  // One primitive's launches, through the derived backend (device, error context, sync check).
+  template <class F>
+  void run(const char* what, std::initializer_list<device_kernels::dim> dims, const where& w, F&& work) {
+    self().run_primitive(what, dims, w, std::forward<F>(work));
+  }
+
+  // The persistent buffer of `slot` as at least n elements of E (grown, and counted, when smaller).
+  template <class E>
+  E* scratch(scratch_slot slot, std::size_t n) {
+    auto& b = state()->scratch[static_cast<std::size_t>(slot)];
+    const std::size_t words = (n * sizeof(E) + sizeof(double) - 1) / sizeof(double);
+    if (b.size() < words) {
+      b = {};  // released before the larger one is made (stream-ordered on a GPU)
+      b = self().template allocate<double>(words);
+    }
+    // Raw device memory (double-aligned) reused as E; never read as double.
+    return reinterpret_cast<E*>(self().data(b));
+  }
+
+  // For the derived backend's allocate() and its waits.
+  void count_allocation(std::size_t bytes) {
+    ++state()->stats.allocations;
+    state()->stats.allocated_bytes += bytes;
+  }
+  void count_sync() { ++state()->stats.syncs; }
+
 private:
-  // Only the backend that derives from it constructs it (CRTP).
-  device_primitives() = default;
+  struct shared_state {
+    device_stats stats;
+    std::array<typename Derived::template buffer<double>, static_cast<std::size_t>(scratch_slot::count)> scratch;
+  };
+  [[nodiscard]] shared_state* state() const { return state_.get(); }
+
+  // Only the backend that derives from it constructs it (CRTP); Derived is complete by then.
+  device_primitives() : state_(std::make_shared<shared_state>()) {}
   friend Derived;
+
+  std::shared_ptr<shared_state> state_;  // copies share it, as they share the stream
 };
 
 }  // namespace juice

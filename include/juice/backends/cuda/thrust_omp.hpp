@@ -13,6 +13,8 @@
 #pragma once
 
 #include <cstddef>
+#include <initializer_list>
+#include <source_location>
 #include <string_view>
 #include <type_traits>
 
@@ -42,7 +44,10 @@ public:
   [[nodiscard]] auto exec() const { return thrust::omp::par; }
 
   template <class T>
-  buffer<T> allocate(std::size_t n) { return buffer<T>(n, T(0)); }
+  buffer<T> allocate(std::size_t n) {
+    count_allocation(n * sizeof(T));
+    return buffer<T>(n, T(0));
+  }
   template <class T>
   view<T> view_of(buffer<T>& b) { return {data(b), b.size()}; }
   template <class T>
@@ -54,19 +59,29 @@ public:
   template <class T>
   void upload(const T* host_src, T* dst, std::size_t n) { device_kernels::copy(exec(), host_src, dst, static_cast<index>(n)); }
   template <class T>
-  void download(const T* src, T* host_dst, std::size_t n) { device_kernels::copy(exec(), src, host_dst, static_cast<index>(n)); }
-  // Everything runs synchronously on this system.
-  void synchronize() {}
+  void download(const T* src, T* host_dst, std::size_t n) {
+    count_sync();  // where a GPU would wait
+    device_kernels::copy(exec(), src, host_dst, static_cast<index>(n));
+  }
+  // Everything runs synchronously on this system; counted, as a GPU would wait here.
+  void synchronize() { count_sync(); }
+
+  // One primitive's work (juice::device_primitives): run as it is, as errors need no translation here.
+  template <class F>
+  void run_primitive(std::string_view, std::initializer_list<device_kernels::dim>, const std::source_location&, F&& work) {
+    work();
+  }
 
   // The linear layer on the CPU GEMM; in bf16 mode (float only) on bf16-rounded copies of the
-  // GEMM inputs. The bias and its gradient are not GEMM inputs and stay float, as on cuBLAS, where
-  // add_bias and bias_grad run beside the GEMM.
+  // GEMM inputs (in persistent scratch). The bias and its gradient are not GEMM inputs and stay
+  // float, as on cuBLAS, where add_bias and bias_grad (the two-stage column reduction) run beside
+  // the GEMM; the bias gradient here is that same device functor.
   template <class T>
   void gemm_forward(T* out, const T* inp, const T* w, const T* bias, index N, index C, index OC) {
     if constexpr (std::is_same_v<T, float>) {
       if (precision_ == gemm_precision::bf16) {
-        const auto ri = rounded(inp, N * C), rw = rounded(w, OC * C);
-        cpu_kernels::matmul_forward(out, data(ri), data(rw), bias, N, C, OC);
+        cpu_kernels::matmul_forward(out, rounded(scratch_slot::bf16_a, inp, N * C), rounded(scratch_slot::bf16_b, w, OC * C),
+                                    bias, N, C, OC);
         return;
       }
     }
@@ -76,26 +91,28 @@ public:
   void gemm_backward(T* dinp, T* dw, T* dbias, const T* dout, const T* inp, const T* w, index N, index C, index OC) {
     if constexpr (std::is_same_v<T, float>) {
       if (precision_ == gemm_precision::bf16) {
-        const auto rd = rounded(dout, N * OC);
-        const auto ri = dw ? rounded(inp, N * C) : buffer<float>();
-        const auto rw = dinp ? rounded(w, OC * C) : buffer<float>();
         if (dinp || dw)
-          cpu_kernels::matmul_backward(dinp, dw, static_cast<float*>(nullptr), data(rd), dw ? data(ri) : inp,
-                                       dinp ? data(rw) : w, N, C, OC);
-        if (dbias)  // from the unrounded dout, in float
-          cpu_kernels::matmul_backward(static_cast<float*>(nullptr), static_cast<float*>(nullptr), dbias, dout, inp, w,
-                                       N, C, OC);
+          cpu_kernels::matmul_backward(dinp, dw, static_cast<float*>(nullptr), rounded(scratch_slot::bf16_a, dout, N * OC),
+                                       dw ? rounded(scratch_slot::bf16_b, inp, N * C) : inp,
+                                       dinp ? rounded(scratch_slot::bf16_c, w, OC * C) : w, N, C, OC);
+        if (dbias) bias_grad(dbias, dout, N, OC);  // from the unrounded dout, in float
         return;
       }
     }
-    cpu_kernels::matmul_backward(dinp, dw, dbias, dout, inp, w, N, C, OC);
+    cpu_kernels::matmul_backward(dinp, dw, static_cast<T*>(nullptr), dout, inp, w, N, C, OC);
+    if (dbias) bias_grad(dbias, dout, N, OC);
   }
 
 private:
-  // A bf16-rounded copy of x[0, n): scratch that the CPU GEMM reads before it goes.
-  buffer<float> rounded(const float* x, index n) {
-    buffer<float> r(static_cast<std::size_t>(n));
-    device_kernels::round_to_bf16(exec(), x, data(r), n);
+  template <class T>
+  void bias_grad(T* dbias, const T* dout, index N, index OC) {
+    T* partial = scratch<T>(scratch_slot::reduce, static_cast<std::size_t>(device_kernels::column_scratch_size(N, OC)));
+    device_kernels::bias_grad(exec(), dbias, dout, N, OC, partial);
+  }
+  // A bf16-rounded copy of x[0, n) in `slot`'s scratch, which the CPU GEMM reads next.
+  const float* rounded(scratch_slot slot, const float* x, index n) {
+    float* r = scratch<float>(slot, static_cast<std::size_t>(n));
+    device_kernels::round_to_bf16(exec(), x, r, n);
     return r;
   }
 
