@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "juice/backends/cpu/cpu.hpp"
+#include "juice/concepts/family_transformer_backend.hpp"
 #include "juice/concepts/transformer_backend.hpp"
 
 namespace juice::test {
@@ -236,6 +237,53 @@ public:
     cpu::sample_tokens(out.p_, logits.p_, u.p_, rows, V, o);
   }
 
+  // --- juice::FamilyTransformerBackend ---
+  template <class T>
+  void rmsnorm_forward(pointer<T> out, pointer<T> rstd, const_pointer<T> inp, const_pointer<T> w, std::ptrdiff_t N,
+                       std::ptrdiff_t C, double eps) {
+    cpu::rmsnorm_forward(out.p_, rstd.p_, inp.p_, w.p_, N, C, eps);
+  }
+  template <class T>
+  void rmsnorm_backward(pointer<T> dinp, pointer<T> dw, const_pointer<T> dout, const_pointer<T> inp, const_pointer<T> w,
+                        const_pointer<T> rstd, std::ptrdiff_t N, std::ptrdiff_t C) {
+    cpu::rmsnorm_backward(dinp.p_, dw.p_, dout.p_, inp.p_, w.p_, rstd.p_, N, C);
+  }
+  template <class T>
+  void rotary_forward(pointer<T> qkv, const_pointer<int> pos, std::ptrdiff_t N, std::ptrdiff_t C, std::ptrdiff_t NH,
+                      std::ptrdiff_t NKV, std::ptrdiff_t rot_dim, double theta) {
+    cpu::rotary_forward(qkv.p_, pos.p_, N, C, NH, NKV, rot_dim, theta);
+  }
+  template <class T>
+  void rotary_backward(pointer<T> dqkv, const_pointer<int> pos, std::ptrdiff_t N, std::ptrdiff_t C, std::ptrdiff_t NH,
+                       std::ptrdiff_t NKV, std::ptrdiff_t rot_dim, double theta) {
+    cpu::rotary_backward(dqkv.p_, pos.p_, N, C, NH, NKV, rot_dim, theta);
+  }
+  template <class T>
+  void swiglu_forward(pointer<T> out, const_pointer<T> inp, std::ptrdiff_t N, std::ptrdiff_t H) {
+    cpu::swiglu_forward(out.p_, inp.p_, N, H);
+  }
+  template <class T>
+  void swiglu_backward(pointer<T> dinp, const_pointer<T> inp, const_pointer<T> dout, std::ptrdiff_t N, std::ptrdiff_t H) {
+    cpu::swiglu_backward(dinp.p_, inp.p_, dout.p_, N, H);
+  }
+  template <class T>
+  void attention_forward(pointer<T> out, pointer<T> lse, const_pointer<T> qkv, std::ptrdiff_t B, std::ptrdiff_t Tn,
+                         std::ptrdiff_t C, std::ptrdiff_t NH, std::ptrdiff_t NKV) {
+    cpu::attention_forward(out.p_, lse.p_, qkv.p_, B, Tn, C, NH, NKV);
+  }
+  template <class T>
+  void attention_backward(pointer<T> dqkv, const_pointer<T> dout, const_pointer<T> out, const_pointer<T> lse,
+                          const_pointer<T> qkv, std::ptrdiff_t B, std::ptrdiff_t Tn, std::ptrdiff_t C, std::ptrdiff_t NH,
+                          std::ptrdiff_t NKV) {
+    cpu::attention_backward(dqkv.p_, dout.p_, out.p_, lse.p_, qkv.p_, B, Tn, C, NH, NKV);
+  }
+  template <class T>
+  void attention_cached(pointer<T> out, const_pointer<T> qkv, pointer<T> kc, pointer<T> vc, const_pointer<int> pos0,
+                        std::ptrdiff_t B, std::ptrdiff_t Tn, std::ptrdiff_t Tmax, std::ptrdiff_t C, std::ptrdiff_t NH,
+                        std::ptrdiff_t NKV) {
+    cpu::attention_cached(out.p_, qkv.p_, kc.p_, vc.p_, pos0.p_, B, Tn, Tmax, C, NH, NKV);
+  }
+
   // Test access: a device view's elements, downloaded (and counted).
   template <class T>
   std::vector<std::remove_const_t<T>> to_host(dview<T> v) {
@@ -254,5 +302,7 @@ private:
 static_assert(Backend<checked_device>, "checked_device must satisfy juice::Backend");
 static_assert(TransformerBackend<checked_device, float> && TransformerBackend<checked_device, double>,
               "checked_device must satisfy juice::TransformerBackend");
+static_assert(FamilyTransformerBackend<checked_device, float> && FamilyTransformerBackend<checked_device, double>,
+              "checked_device must satisfy juice::FamilyTransformerBackend");
 
 }  // namespace juice::test

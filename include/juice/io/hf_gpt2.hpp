@@ -202,7 +202,12 @@ inline transformer_config read_hf_gpt2_config(const std::filesystem::path& file)
 // The config.json juice writes for a model of shape `c`: the GPT-2 keys, model_type "gpt2" and
 // architectures ["GPT2LMHeadModel"], so transformers builds the same network, and, when given, the
 // tokenizer's EOS as bos_token_id and eos_token_id; keys sorted.
+// Throws juice::invalid_argument for a config that is not a GPT-2 (transformer_config::is_gpt2).
 inline std::string hf_gpt2_config_json(const transformer_config& c, std::optional<std::int64_t> eos_token_id = std::nullopt) {
+  if (!c.is_gpt2())
+    throw invalid_argument(
+        "juice::io::hf_gpt2: the config is not a GPT-2 (its norm, positions, MLP, kv_heads, biases, residual "
+        "or LM head differ), so an HF GPT-2 config.json cannot describe it.");
   nlohmann::json j = {{"activation_function", "gelu_new"},
                       {"architectures", {"GPT2LMHeadModel"}},
                       {"layer_norm_epsilon", 1e-5},

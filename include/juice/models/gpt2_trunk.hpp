@@ -63,6 +63,10 @@ public:
   gpt2_trunk(B backend, transformer_config cfg, const std::vector<std::pair<std::string, std::size_t>>& heads, std::uint64_t seed)
       : be_(std::move(backend)), cfg_(cfg) {
     cfg_.validate(sizeof(T));  // sizes, overflow and memory, before anything is allocated
+    if (!cfg_.is_gpt2())
+      throw invalid_argument(
+          "juice::transformer: the config describes a Llama-family or GPT-NeoX architecture (its norm, positions, MLP, "
+          "kv_heads, biases, residual or LM head differ from GPT-2's); juice's transformer runs GPT-2's only so far.");
     const std::size_t C = cfg_.channels;
     add("wte", cfg_.vocab * C);
     add("wpe", cfg_.context * C);

@@ -1,13 +1,16 @@
 // juice/backends/cpu/attention.hpp
 //
-// Causal multi-head self-attention on packed projections, GPT-2 layout: qkv(B,T,3C) holds q, k, v
-// side by side; head h uses channels [h*hs, (h+1)*hs) of each, hs = C/NH; scale 1/sqrt(hs).
+// Causal multi-head self-attention on packed projections, with NKV key/value heads shared by the NH
+// query heads (grouped-query attention, Ainslie et al., "GQA", 2023; NKV = NH is GPT-2's multi-head
+// attention, the overloads without NKV). hs = C/NH, Ckv = NKV*hs, W = C + 2 Ckv: qkv(B,T,W) holds
+// q (C), k (Ckv), v (Ckv) side by side (3C for GPT-2); query head h uses q channels
+// [h*hs, (h+1)*hs) and key/value head h / (NH/NKV) of k and v; scale 1/sqrt(hs).
 //   attention_forward:  out(B,T,C) and lse(B,NH,T) = log sum_{t2<=t} exp(scale q_t.k_t2), the
 //                       per-row softmax statistic, both overwritten
-//   attention_backward: dqkv(B,T,3C) (overwritten) from dout(B,T,C), out, lse, qkv
-//   attention_cached:   incremental inference with a KV cache kcache, vcache (B,Tmax,C): the Tn new
-//                       positions of row b are pos0[b] .. pos0[b]+Tn-1; their k, v are written to
-//                       the cache and each attends to cache positions 0..its own. out(B,Tn,C).
+//   attention_backward: dqkv(B,T,W) (overwritten) from dout(B,T,C), out, lse, qkv
+//   attention_cached:   incremental inference with a KV cache kcache, vcache (B,Tmax,Ckv): the Tn
+//                       new positions of row b are pos0[b] .. pos0[b]+Tn-1; their k, v are written
+//                       to the cache and each attends to cache positions 0..its own. out(B,Tn,C).
 // Training attention is tiled FlashAttention-2 style (Dao, "FlashAttention-2", 2023): square
 // blocks of attention_block queries by attention_block keys, block products as single-threaded
 // Eigen GEMMs on Eigen::Map views of the strided head slices, an online softmax in the forward pass,
@@ -15,9 +18,10 @@
 // D_t = dout_t . out_t), so no T x T tensor is ever stored: the extra memory is O(B NH T) plus one
 // set of block buffers per thread, allocated once per call outside the block loops. The forward
 // pass runs (batch, head, query block) tasks longest first under a dynamic schedule, which balances
-// the triangular work. The backward pass runs one (batch, head) per task: dq accumulates over key
-// blocks and dk, dv over query blocks, so one owner per head needs neither atomics nor partial
-// buffers, and every head costs the same. The plain loops these replace are kept as the test oracle
+// the triangular work. The backward pass runs one (batch, key/value head) per task, its query heads in
+// turn: dq accumulates over key blocks and dk, dv over query blocks and the group's query heads, so
+// one owner per key/value head needs neither atomics nor partial buffers, and every task costs the
+// same. The plain loops these replace are kept as the test oracle
 // in attention_reference.hpp. Decoding (attention_cached) reads one query row at a time and stays
 // plain loops: its cost per token is linear in the length.
 #pragma once
@@ -59,11 +63,11 @@ void zero_above_diagonal(M&& p) {
 
 template <class T>
 void attention_forward(T* out, T* lse, const T* qkv, std::ptrdiff_t B, std::ptrdiff_t Tn, std::ptrdiff_t C,
-                       std::ptrdiff_t NH) {
+                       std::ptrdiff_t NH, std::ptrdiff_t NKV) {
   using cmap_s = detail::const_strided_map<T>;
   using map_s = detail::strided_map<T>;
   using stride = Eigen::OuterStride<>;
-  const std::ptrdiff_t hs = C / NH, C3 = 3 * C, Bq = attention_block;
+  const std::ptrdiff_t hs = C / NH, Ckv = NKV * hs, W = C + 2 * Ckv, group = NH / NKV, Bq = attention_block;
   const std::ptrdiff_t nQ = (Tn + Bq - 1) / Bq, BH = B * NH, tasks = nQ * BH;
   const T scale = static_cast<T>(1.0 / std::sqrt(static_cast<double>(hs)));
   [[maybe_unused]] const int threads = B * NH * Tn * Tn * hs > parallel_threshold ? num_threads() : 1;
@@ -77,12 +81,13 @@ void attention_forward(T* out, T* lse, const T* qkv, std::ptrdiff_t B, std::ptrd
       // Longest query blocks first: the dynamic schedule then evens out the causal triangle.
       const std::ptrdiff_t qb = nQ - 1 - task / BH, bh = task % BH, b = bh / NH, h = bh % NH;
       const std::ptrdiff_t i0 = qb * Bq, br = std::min(Bq, Tn - i0);
-      const T* base = qkv + b * Tn * C3 + h * hs;
-      cmap_s Q(base + i0 * C3, br, hs, stride(C3));
+      const T* qbase = qkv + b * Tn * W + h * hs;
+      const T* kbase = qkv + b * Tn * W + C + (h / group) * hs;
+      cmap_s Q(qbase + i0 * W, br, hs, stride(W));
       auto a = acc.topRows(br);
       for (std::ptrdiff_t kb = 0; kb <= qb; ++kb) {
         const std::ptrdiff_t j0 = kb * Bq, bc = std::min(Bq, Tn - j0);
-        cmap_s K(base + C + j0 * C3, bc, hs, stride(C3)), Vb(base + 2 * C + j0 * C3, bc, hs, stride(C3));
+        cmap_s K(kbase + j0 * W, bc, hs, stride(W)), Vb(kbase + Ckv + j0 * W, bc, hs, stride(W));
         auto s = S.topLeftCorner(br, bc);
         s.noalias() = (scale * Q) * K.transpose();
         if (kb == qb)
@@ -115,13 +120,19 @@ void attention_forward(T* out, T* lse, const T* qkv, std::ptrdiff_t B, std::ptrd
 }
 
 template <class T>
+void attention_forward(T* out, T* lse, const T* qkv, std::ptrdiff_t B, std::ptrdiff_t Tn, std::ptrdiff_t C,
+                       std::ptrdiff_t NH) {
+  attention_forward(out, lse, qkv, B, Tn, C, NH, NH);
+}
+
+template <class T>
 void attention_backward(T* dqkv, const T* dout, const T* out, const T* lse, const T* qkv, std::ptrdiff_t B,
-                        std::ptrdiff_t Tn, std::ptrdiff_t C, std::ptrdiff_t NH) {
+                        std::ptrdiff_t Tn, std::ptrdiff_t C, std::ptrdiff_t NH, std::ptrdiff_t NKV) {
   using cmap_s = detail::const_strided_map<T>;
   using map_s = detail::strided_map<T>;
   using stride = Eigen::OuterStride<>;
-  const std::ptrdiff_t hs = C / NH, C3 = 3 * C, Bq = attention_block;
-  const std::ptrdiff_t nQ = (Tn + Bq - 1) / Bq, BH = B * NH;
+  const std::ptrdiff_t hs = C / NH, Ckv = NKV * hs, W = C + 2 * Ckv, group = NH / NKV, Bq = attention_block;
+  const std::ptrdiff_t nQ = (Tn + Bq - 1) / Bq, BG = B * NKV;
   const T scale = static_cast<T>(1.0 / std::sqrt(static_cast<double>(hs)));
   [[maybe_unused]] const int threads = B * NH * Tn * Tn * hs > parallel_threshold ? num_threads() : 1;
   JUICE_OMP(omp parallel num_threads(threads))
@@ -130,33 +141,40 @@ void attention_backward(T* dqkv, const T* dout, const T* out, const T* lse, cons
     row_matrix<T> P(Bq, Bq), dP(Bq, Bq);
     detail::column<T> D(Tn);
     JUICE_OMP(omp for schedule(dynamic, 1))
-    for (std::ptrdiff_t bh = 0; bh < BH; ++bh) {
-      const std::ptrdiff_t b = bh / NH, h = bh % NH;
-      const T* base = qkv + b * Tn * C3 + h * hs;
-      T* dbase = dqkv + b * Tn * C3 + h * hs;
-      cmap_s dO(dout + b * Tn * C + h * hs, Tn, hs, stride(C)), O(out + b * Tn * C + h * hs, Tn, hs, stride(C));
-      for (std::ptrdiff_t part = 0; part < 3; ++part) map_s(dbase + part * C, Tn, hs, stride(C3)).setZero();
-      D = (dO.array() * O.array()).rowwise().sum();
-      for (std::ptrdiff_t kb = 0; kb < nQ; ++kb) {
-        const std::ptrdiff_t j0 = kb * Bq, bc = std::min(Bq, Tn - j0);
-        cmap_s K(base + C + j0 * C3, bc, hs, stride(C3)), Vb(base + 2 * C + j0 * C3, bc, hs, stride(C3));
-        map_s dK(dbase + C + j0 * C3, bc, hs, stride(C3)), dV(dbase + 2 * C + j0 * C3, bc, hs, stride(C3));
-        for (std::ptrdiff_t qb = kb; qb < nQ; ++qb) {
-          const std::ptrdiff_t i0 = qb * Bq, br = std::min(Bq, Tn - i0);
-          cmap_s Q(base + i0 * C3, br, hs, stride(C3));
-          map_s dQ(dbase + i0 * C3, br, hs, stride(C3));
-          auto dOi = dO.middleRows(i0, br);
-          auto p = P.topLeftCorner(br, bc);
-          auto dp = dP.topLeftCorner(br, bc);
-          p.noalias() = (scale * Q) * K.transpose();
-          p.array().colwise() -= Eigen::Map<const detail::column<T>>(lse + bh * Tn + i0, br);
-          p.array() = p.array().exp();
-          if (qb == kb) detail::zero_above_diagonal(p);
-          dV.noalias() += p.transpose() * dOi;
-          dp.noalias() = dOi * Vb.transpose();
-          dp.array() = p.array() * (dp.array().colwise() - D.segment(i0, br));
-          dQ.noalias() += (scale * dp) * K;
-          dK.noalias() += (scale * dp.transpose()) * Q;
+    for (std::ptrdiff_t bg = 0; bg < BG; ++bg) {
+      const std::ptrdiff_t b = bg / NKV, g = bg % NKV;
+      const T* kbase = qkv + b * Tn * W + C + g * hs;
+      T* dkbase = dqkv + b * Tn * W + C + g * hs;
+      map_s(dkbase, Tn, hs, stride(W)).setZero();
+      map_s(dkbase + Ckv, Tn, hs, stride(W)).setZero();
+      for (std::ptrdiff_t h = g * group; h < (g + 1) * group; ++h) {
+        const std::ptrdiff_t bh = b * NH + h;
+        const T* qbase = qkv + b * Tn * W + h * hs;
+        T* dqbase = dqkv + b * Tn * W + h * hs;
+        cmap_s dO(dout + b * Tn * C + h * hs, Tn, hs, stride(C)), O(out + b * Tn * C + h * hs, Tn, hs, stride(C));
+        map_s(dqbase, Tn, hs, stride(W)).setZero();
+        D = (dO.array() * O.array()).rowwise().sum();
+        for (std::ptrdiff_t kb = 0; kb < nQ; ++kb) {
+          const std::ptrdiff_t j0 = kb * Bq, bc = std::min(Bq, Tn - j0);
+          cmap_s K(kbase + j0 * W, bc, hs, stride(W)), Vb(kbase + Ckv + j0 * W, bc, hs, stride(W));
+          map_s dK(dkbase + j0 * W, bc, hs, stride(W)), dV(dkbase + Ckv + j0 * W, bc, hs, stride(W));
+          for (std::ptrdiff_t qb = kb; qb < nQ; ++qb) {
+            const std::ptrdiff_t i0 = qb * Bq, br = std::min(Bq, Tn - i0);
+            cmap_s Q(qbase + i0 * W, br, hs, stride(W));
+            map_s dQ(dqbase + i0 * W, br, hs, stride(W));
+            auto dOi = dO.middleRows(i0, br);
+            auto p = P.topLeftCorner(br, bc);
+            auto dp = dP.topLeftCorner(br, bc);
+            p.noalias() = (scale * Q) * K.transpose();
+            p.array().colwise() -= Eigen::Map<const detail::column<T>>(lse + bh * Tn + i0, br);
+            p.array() = p.array().exp();
+            if (qb == kb) detail::zero_above_diagonal(p);
+            dV.noalias() += p.transpose() * dOi;
+            dp.noalias() = dOi * Vb.transpose();
+            dp.array() = p.array() * (dp.array().colwise() - D.segment(i0, br));
+            dQ.noalias() += (scale * dp) * K;
+            dK.noalias() += (scale * dp.transpose()) * Q;
+          }
         }
       }
     }
@@ -164,15 +182,21 @@ void attention_backward(T* dqkv, const T* dout, const T* out, const T* lse, cons
 }
 
 template <class T>
+void attention_backward(T* dqkv, const T* dout, const T* out, const T* lse, const T* qkv, std::ptrdiff_t B,
+                        std::ptrdiff_t Tn, std::ptrdiff_t C, std::ptrdiff_t NH) {
+  attention_backward(dqkv, dout, out, lse, qkv, B, Tn, C, NH, NH);
+}
+
+template <class T>
 void attention_cached(T* out, const T* qkv, T* kcache, T* vcache, const int* pos0, std::ptrdiff_t B,
-                      std::ptrdiff_t Tn, std::ptrdiff_t Tmax, std::ptrdiff_t C, std::ptrdiff_t NH) {
-  const std::ptrdiff_t hs = C / NH, C3 = 3 * C;
+                      std::ptrdiff_t Tn, std::ptrdiff_t Tmax, std::ptrdiff_t C, std::ptrdiff_t NH, std::ptrdiff_t NKV) {
+  const std::ptrdiff_t hs = C / NH, Ckv = NKV * hs, W = C + 2 * Ckv, group = NH / NKV;
   const T scale = static_cast<T>(1.0 / std::sqrt(static_cast<double>(hs)));
   for (std::ptrdiff_t b = 0; b < B; ++b)
     for (std::ptrdiff_t t = 0; t < Tn; ++t) {
       const std::ptrdiff_t p = pos0[b] + t;
-      std::copy_n(qkv + (b * Tn + t) * C3 + C, C, kcache + (b * Tmax + p) * C);
-      std::copy_n(qkv + (b * Tn + t) * C3 + 2 * C, C, vcache + (b * Tmax + p) * C);
+      std::copy_n(qkv + (b * Tn + t) * W + C, Ckv, kcache + (b * Tmax + p) * Ckv);
+      std::copy_n(qkv + (b * Tn + t) * W + C + Ckv, Ckv, vcache + (b * Tmax + p) * Ckv);
     }
   std::ptrdiff_t longest = 0;
   for (std::ptrdiff_t b = 0; b < B; ++b) longest = std::max<std::ptrdiff_t>(longest, pos0[b] + Tn);
@@ -183,11 +207,11 @@ void attention_cached(T* out, const T* qkv, T* kcache, T* vcache, const int* pos
     for (std::ptrdiff_t b = 0; b < B; ++b)
       for (std::ptrdiff_t h = 0; h < NH; ++h)
         for (std::ptrdiff_t t = 0; t < Tn; ++t) {
-          const std::ptrdiff_t p = pos0[b] + t;
-          const T* q = qkv + (b * Tn + t) * C3 + h * hs;
+          const std::ptrdiff_t p = pos0[b] + t, kv = (h / group) * hs;
+          const T* q = qkv + (b * Tn + t) * W + h * hs;
           T maxv = -std::numeric_limits<T>::infinity();
           for (std::ptrdiff_t t2 = 0; t2 <= p; ++t2) {
-            const T* k = kcache + (b * Tmax + t2) * C + h * hs;
+            const T* k = kcache + (b * Tmax + t2) * Ckv + kv;
             T s = 0;
             for (std::ptrdiff_t i = 0; i < hs; ++i) s += q[i] * k[i];
             s *= scale;
@@ -202,12 +226,18 @@ void attention_cached(T* out, const T* qkv, T* kcache, T* vcache, const int* pos
           T* o = out + (b * Tn + t) * C + h * hs;
           std::fill_n(o, hs, T(0));
           for (std::ptrdiff_t t2 = 0; t2 <= p; ++t2) {
-            const T* v = vcache + (b * Tmax + t2) * C + h * hs;
+            const T* v = vcache + (b * Tmax + t2) * Ckv + kv;
             const T w = a[static_cast<std::size_t>(t2)] / sum;
             for (std::ptrdiff_t i = 0; i < hs; ++i) o[i] += w * v[i];
           }
         }
   }
+}
+
+template <class T>
+void attention_cached(T* out, const T* qkv, T* kcache, T* vcache, const int* pos0, std::ptrdiff_t B,
+                      std::ptrdiff_t Tn, std::ptrdiff_t Tmax, std::ptrdiff_t C, std::ptrdiff_t NH) {
+  attention_cached(out, qkv, kcache, vcache, pos0, B, Tn, Tmax, C, NH, NH);
 }
 
 }  // namespace juice::cpu_kernels

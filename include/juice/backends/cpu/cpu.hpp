@@ -4,7 +4,8 @@
 // (std::vector buffers, std::span views, raw pointers as handles), element-wise primitives
 // multi-threaded with OpenMP, and the layer primitives of juice::TransformerBackend (GEMM through
 // Eigen, embedding, layernorm, tiled causal attention with a KV-cache variant, GELU, residual, fused LM
-// head + log-softmax, sampling). Each family lives in its own header under juice/backends/cpu/ as
+// head + log-softmax, sampling), and those of juice::FamilyTransformerBackend for Llama-family and
+// GPT-NeoX models (RMSNorm, rotary embedding, SwiGLU, grouped-query attention). Each family lives in its own header under juice/backends/cpu/ as
 // free functions in juice::cpu_kernels; this type is the interface models hold. It is stateless, so
 // its members are static (a model calls them through its backend object all the same).
 //
@@ -35,9 +36,13 @@
 #include "juice/backends/cpu/lm_head.hpp"
 #include "juice/backends/cpu/parallel.hpp"
 #include "juice/backends/cpu/residual.hpp"
+#include "juice/backends/cpu/rmsnorm.hpp"
+#include "juice/backends/cpu/rotary.hpp"
 #include "juice/backends/cpu/sampling.hpp"
+#include "juice/backends/cpu/swiglu.hpp"
 #include "juice/backends/cpu/thread_count.hpp"
 #include "juice/concepts/backend.hpp"
+#include "juice/concepts/family_transformer_backend.hpp"
 #include "juice/concepts/transformer_backend.hpp"
 
 namespace juice {
@@ -170,10 +175,54 @@ struct cpu : host {
                             const sampling_options& o) {
     cpu_kernels::sample_tokens(out, logits, u, rows, V, o);
   }
+
+  // --- the primitives of juice::FamilyTransformerBackend (Llama family, GPT-NeoX) ---
+  template <class T>
+  static void rmsnorm_forward(T* out, T* rstd, const T* inp, const T* w, std::ptrdiff_t N, std::ptrdiff_t C, double eps) {
+    cpu_kernels::rmsnorm_forward(out, rstd, inp, w, N, C, eps);
+  }
+  template <class T>
+  static void rmsnorm_backward(T* dinp, T* dw, const T* dout, const T* inp, const T* w, const T* rstd, std::ptrdiff_t N,
+                               std::ptrdiff_t C) {
+    cpu_kernels::rmsnorm_backward(dinp, dw, dout, inp, w, rstd, N, C);
+  }
+  template <class T>
+  static void rotary_forward(T* qkv, const int* pos, std::ptrdiff_t N, std::ptrdiff_t C, std::ptrdiff_t NH, std::ptrdiff_t NKV,
+                             std::ptrdiff_t rot_dim, double theta) {
+    cpu_kernels::rotary_forward(qkv, pos, N, C, NH, NKV, rot_dim, theta);
+  }
+  template <class T>
+  static void rotary_backward(T* dqkv, const int* pos, std::ptrdiff_t N, std::ptrdiff_t C, std::ptrdiff_t NH, std::ptrdiff_t NKV,
+                              std::ptrdiff_t rot_dim, double theta) {
+    cpu_kernels::rotary_backward(dqkv, pos, N, C, NH, NKV, rot_dim, theta);
+  }
+  template <class T>
+  static void swiglu_forward(T* out, const T* inp, std::ptrdiff_t N, std::ptrdiff_t H) { cpu_kernels::swiglu_forward(out, inp, N, H); }
+  template <class T>
+  static void swiglu_backward(T* dinp, const T* inp, const T* dout, std::ptrdiff_t N, std::ptrdiff_t H) {
+    cpu_kernels::swiglu_backward(dinp, inp, dout, N, H);
+  }
+  template <class T>
+  static void attention_forward(T* out, T* lse, const T* qkv, std::ptrdiff_t B, std::ptrdiff_t T_, std::ptrdiff_t C, std::ptrdiff_t NH,
+                                std::ptrdiff_t NKV) {
+    cpu_kernels::attention_forward(out, lse, qkv, B, T_, C, NH, NKV);
+  }
+  template <class T>
+  static void attention_backward(T* dqkv, const T* dout, const T* out, const T* lse, const T* qkv, std::ptrdiff_t B,
+                                 std::ptrdiff_t T_, std::ptrdiff_t C, std::ptrdiff_t NH, std::ptrdiff_t NKV) {
+    cpu_kernels::attention_backward(dqkv, dout, out, lse, qkv, B, T_, C, NH, NKV);
+  }
+  template <class T>
+  static void attention_cached(T* out, const T* qkv, T* kcache, T* vcache, const int* pos0, std::ptrdiff_t B,
+                               std::ptrdiff_t Tn, std::ptrdiff_t Tmax, std::ptrdiff_t C, std::ptrdiff_t NH, std::ptrdiff_t NKV) {
+    cpu_kernels::attention_cached(out, qkv, kcache, vcache, pos0, B, Tn, Tmax, C, NH, NKV);
+  }
 };
 
 static_assert(Backend<cpu>, "juice::cpu must satisfy juice::Backend");
 static_assert(TransformerBackend<cpu, float> && TransformerBackend<cpu, double>,
               "juice::cpu must satisfy juice::TransformerBackend");
+static_assert(FamilyTransformerBackend<cpu, float> && FamilyTransformerBackend<cpu, double>,
+              "juice::cpu must satisfy juice::FamilyTransformerBackend");
 
 }  // namespace juice

@@ -26,7 +26,10 @@
 #include "juice/backends/cpu/layernorm.hpp"
 #include "juice/backends/cpu/lm_head.hpp"
 #include "juice/backends/cpu/residual.hpp"
+#include "juice/backends/cpu/rmsnorm.hpp"
+#include "juice/backends/cpu/rotary.hpp"
 #include "juice/backends/cpu/sampling.hpp"
+#include "juice/backends/cpu/swiglu.hpp"
 
 // JUICE_CPU_KERNEL_INSTANTIATIONS(PREFIX, T): one explicit instantiation per kernel of element type T,
 // each preceded by PREFIX (`extern template` declares, `template` defines). Used at namespace juice.
@@ -73,7 +76,22 @@
   PREFIX void cpu_kernels::lm_logprob_backward<T>(T*, T*, T*, const T*, const T*, const int*, const T*,             \
                                                   std::ptrdiff_t, std::ptrdiff_t, std::ptrdiff_t);                  \
   PREFIX void cpu_kernels::sample_tokens<T>(int*, const T*, const double*, std::ptrdiff_t, std::ptrdiff_t,          \
-                                            const sampling_options&);
+                                            const sampling_options&);                                               \
+  PREFIX void cpu_kernels::rmsnorm_forward<T>(T*, T*, const T*, const T*, std::ptrdiff_t, std::ptrdiff_t, double);  \
+  PREFIX void cpu_kernels::rmsnorm_backward<T>(T*, T*, const T*, const T*, const T*, const T*, std::ptrdiff_t,      \
+                                               std::ptrdiff_t);                                                     \
+  PREFIX void cpu_kernels::rotary_forward<T>(T*, const int*, std::ptrdiff_t, std::ptrdiff_t, std::ptrdiff_t,        \
+                                             std::ptrdiff_t, std::ptrdiff_t, double);                               \
+  PREFIX void cpu_kernels::rotary_backward<T>(T*, const int*, std::ptrdiff_t, std::ptrdiff_t, std::ptrdiff_t,       \
+                                              std::ptrdiff_t, std::ptrdiff_t, double);                              \
+  PREFIX void cpu_kernels::swiglu_forward<T>(T*, const T*, std::ptrdiff_t, std::ptrdiff_t);                         \
+  PREFIX void cpu_kernels::swiglu_backward<T>(T*, const T*, const T*, std::ptrdiff_t, std::ptrdiff_t);              \
+  PREFIX void cpu_kernels::attention_forward<T>(T*, T*, const T*, std::ptrdiff_t, std::ptrdiff_t, std::ptrdiff_t,   \
+                                                std::ptrdiff_t, std::ptrdiff_t);                                    \
+  PREFIX void cpu_kernels::attention_backward<T>(T*, const T*, const T*, const T*, const T*, std::ptrdiff_t,        \
+                                                 std::ptrdiff_t, std::ptrdiff_t, std::ptrdiff_t, std::ptrdiff_t);   \
+  PREFIX void cpu_kernels::attention_cached<T>(T*, const T*, T*, T*, const int*, std::ptrdiff_t, std::ptrdiff_t,    \
+                                               std::ptrdiff_t, std::ptrdiff_t, std::ptrdiff_t, std::ptrdiff_t);
 // NOLINTEND(bugprone-macro-parentheses)
 // clang-format on
 
