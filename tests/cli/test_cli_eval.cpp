@@ -22,6 +22,7 @@
 #include "juice/core/batch_ops.hpp"
 #include "juice/io/hf_gpt2.hpp"
 #include "juice/models/transformer.hpp"
+#include "scratch_dir.hpp"
 
 using namespace juice;
 namespace fs = std::filesystem;
@@ -38,16 +39,8 @@ struct pair_text {
 const std::vector<pair_text> pairs{{"ab=", "AB", "ab"}, {"hello ", "world", "there, friend"}, {"x", "Y", "ZZZ"}};
 const std::vector<std::array<std::string, 2>> demos{{"cab=", "CAB"}, {"q: ", "the answer"}};
 
-struct scratch {
-  fs::path dir = fs::temp_directory_path() / ("juice-test-cli-eval-" + std::to_string(::getpid()));
-  scratch() {
-    fs::remove_all(dir);
-    fs::create_directories(dir);
-  }
-  ~scratch() {
-    std::error_code ec;
-    fs::remove_all(dir, ec);
-  }
+struct scratch : test::scratch_dir {
+  scratch() : scratch_dir("juice-test-cli-eval") {}
 };
 
 void write_files(const fs::path& dir) {

@@ -24,6 +24,7 @@
 #include "juice/io/atomic_file.hpp"
 #include "juice/io/hf_gpt2.hpp"
 #include "juice/models/transformer.hpp"
+#include "scratch_dir.hpp"
 
 using namespace juice;
 namespace fs = std::filesystem;
@@ -34,16 +35,8 @@ using model = transformer<cpu, float>;
 
 const transformer_config tiny{1, 2, 16, 32, 257};
 
-struct scratch {
-  fs::path dir = fs::temp_directory_path() / ("juice-test-cli-models-" + std::to_string(::getpid()));
-  scratch() {
-    fs::remove_all(dir);
-    fs::create_directories(dir);
-  }
-  ~scratch() {
-    std::error_code ec;
-    fs::remove_all(dir, ec);
-  }
+struct scratch : test::scratch_dir {
+  scratch() : scratch_dir("juice-test-cli-models") {}
 };
 
 struct outcome {
