@@ -40,8 +40,9 @@ enum class position_kind {
 
 // The MLP of a block.
 enum class mlp_kind {
-  gelu,    // down(gelu(up x)), GPT-2's tanh GELU (GPT-2; GPT-NeoX's exact GELU is not supported yet)
-  swiglu,  // down(silu(gate x) * up x) (Llama family)
+  gelu,        // down(gelu(up x)), the tanh approximation of GELU (GPT-2; HF "gelu_new")
+  swiglu,      // down(silu(gate x) * up x) (Llama family)
+  gelu_exact,  // down(gelu(up x)), GELU with erf, x Phi(x) (GPT-NeoX / Pythia; HF "gelu")
 };
 
 struct transformer_config {
