@@ -28,6 +28,7 @@
 
 #include <array>
 #include <cstddef>
+#include <cstdint>
 #include <initializer_list>
 #include <memory>
 #include <source_location>
@@ -69,6 +70,7 @@ enum class scratch_slot : std::size_t {
   reduce_result,  // the dot product's result, downloaded
   attention,      // attention_backward's D(B,NH,T)
   sampling,       // sample_tokens' order(R,V)
+  embedding,      // embedding_backward's rows sorted by id (2N 64-bit keys)
   bf16_a,         // bf16-rounded GEMM inputs of the OpenMP emulation
   bf16_b,
   bf16_c,
@@ -166,8 +168,14 @@ public:
   template <class T>
   void embedding_backward(T* dwte, T* dwpe, const T* dout, const int* tok, const int* pos, index N, index C,
                           where w = where::current()) {
+    if (N <= 0 || C <= 0) return;
+    if (N > index{4294967295})
+      throw invalid_argument(std::string("juice::") + std::string(Derived::name) + "::embedding_backward: N = " +
+                             std::to_string(N) + " rows do not fit the 32-bit row index of the grouping by token.");
+    auto* keys = scratch<std::uint64_t>(scratch_slot::embedding,
+                                        static_cast<std::size_t>(device_kernels::embedding_scratch_size(N)));
     run("embedding_backward", {{"N", N}, {"C", C}}, w,
-        [&] { device_kernels::embedding_backward(self().exec(), dwte, dwpe, dout, tok, pos, N, C); });
+        [&] { device_kernels::embedding_backward(self().exec(), dwte, dwpe, dout, tok, pos, N, C, keys); });
   }
   template <class T>
   void gather_rows(T* out, const T* inp, const int* idx, index M, index C, where w = where::current()) {
