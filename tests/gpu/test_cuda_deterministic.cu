@@ -39,4 +39,14 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(embedding_backward_grouped_by_id, T, juice::test::
   juice::test::device::check_embedding_grouped<T>(d);
 }
 
+BOOST_AUTO_TEST_CASE_TEMPLATE(sampling_by_selection, T, juice::test::device::float_types) {
+  juice::cuda d;
+  juice::test::device::check_sampling_selection<T>(d);
+}
+
+BOOST_AUTO_TEST_CASE(top_k_sampling_scratch_is_rows_times_k) {
+  juice::cuda d;
+  juice::test::device::check_sampling_scratch(d);
+}
+
 int main(int argc, char* argv[]) { return juice::test::run_on_a_device(argc, argv); }

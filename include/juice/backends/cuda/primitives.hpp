@@ -69,7 +69,7 @@ enum class scratch_slot : std::size_t {
   reduce,         // partial sums of column and dot reductions (T, or double for dot)
   reduce_result,  // the dot product's result, downloaded
   attention,      // attention_backward's D(B,NH,T)
-  sampling,       // sample_tokens' order(R,V)
+  sampling,       // sample_tokens' selection (R, k) for top_k, (R, V) for top_p
   embedding,      // embedding_backward's rows sorted by id (2N 64-bit keys)
   bf16_a,         // bf16-rounded GEMM inputs of the OpenMP emulation
   bf16_b,
@@ -357,11 +357,10 @@ public:
       });
       return;
     }
-    int* po = scratch<int>(scratch_slot::sampling, static_cast<std::size_t>(R * V));
-    run("sample_tokens", {{"R", R}, {"V", V}}, w, [&] {
-      device_kernels::sort_rows_by_logit(self().exec(), po, logits, R, V);
-      device_kernels::sample_rows(self().exec(), out, logits, u, static_cast<const int*>(po), R, V, o);
-    });
+    int* sel = scratch<int>(scratch_slot::sampling,
+                            static_cast<std::size_t>(R * device_kernels::sampling_selection_capacity(o, V)));
+    run("sample_tokens", {{"R", R}, {"V", V}}, w,
+        [&] { device_kernels::sample_rows_selected(self().exec(), out, sel, logits, u, R, V, o); });
   }
 
 protected:
