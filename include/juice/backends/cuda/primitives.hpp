@@ -20,7 +20,7 @@
 // of GPT-NeoX (gelu_exact_forward/backward, gelu.cuh) beside GPT-2's.
 // Every primitive takes, last, a defaulted std::source_location: where it was called from, which an
 // error names. Scratch that a primitive needs (the partial sums of a reduction, attention's row
-// statistics D, sampling's order) lives in persistent per-slot buffers shared by the backend's
+// statistics D, sampling's selection) lives in persistent per-slot buffers shared by the backend's
 // copies, grown when a larger shape first arrives and never freed inside a step; device_stats
 // counts every allocation (the model's buffers, scratch growth) and every host synchronisation, so a
 // test can assert that a steady-state training step does neither allocate nor wait more than it says.
@@ -353,7 +353,7 @@ public:
     if (R <= 0) return;
     if (!device_kernels::sampling_needs_order(o, V)) {
       run("sample_tokens", {{"R", R}, {"V", V}}, w, [&] {
-        device_kernels::sample_rows(self().exec(), out, logits, u, static_cast<const int*>(nullptr), R, V, o);
+        device_kernels::sample_rows(self().exec(), out, logits, u, R, V, o);
       });
       return;
     }

@@ -16,92 +16,50 @@
 //   the prefix reaches top_p of the total mass; without top_k that total is summed over the row in
 //   id order rather than in logit order, so it can differ from the host's in the last bit, which
 //   moves a token only if top_p times the total falls within that bit of a prefix sum.
-//   The reference beside it (sample_rows with `order`): each row's ids sorted by descending logit
-//   with ties by the lower id by one Thrust sort over all rows (sort_rows_by_logit).
+//   No Thrust sort and no allocation: juice::cpu's sampler is the reference the tests hold it to.
 #pragma once
 
 #include <cmath>
 #include <cstdint>
 #include <cstring>
 
-#include <thrust/sort.h>
-
 #include "juice/backends/cuda/launch.hpp"
 #include "juice/core/sampling.hpp"
 
 namespace juice::device_kernels {
 
-// order[i] = i: global positions r*V + v, sorted below.
-struct iota_fn {
-  int* order;
-  JUICE_HOST_DEVICE void operator()(index i) const { order[i] = static_cast<int>(i); }
-};
-
-// Strict order on global positions: by row, then descending logit, then ascending id.
-template <class T>
-struct row_logit_order {
-  const T* logits;
-  index V;
-  JUICE_HOST_DEVICE bool operator()(int a, int b) const {
-    const index ra = a / V, rb = b / V;
-    if (ra != rb) return ra < rb;
-    const T la = logits[a], lb = logits[b];
-    return la > lb || (la == lb && a < b);
-  }
-};
-
+// One row without a limit (sampling_needs_order false): greedy, or the inverse CDF over every
+// token in id order.
 template <class T>
 struct sample_row_fn {
   int* out;
   const T* logits;
   const double* u;
-  const int* order;  // null: id order (no limit)
-  index V, keep;
-  double temperature, top_p;
+  index V;
+  double temperature;
 
-  JUICE_HOST_DEVICE int token(index r, index i) const {
-    return order ? static_cast<int>(order[r * V + i] - r * V) : static_cast<int>(i);
-  }
-  JUICE_HOST_DEVICE double weight(const T* row, int tok, double top) const {
-    return std::exp((static_cast<double>(row[tok]) - top) / temperature);
-  }
   JUICE_HOST_DEVICE void operator()(index r) const {
     const T* row = logits + r * V;
     index best = 0;
     for (index v = 1; v < V; ++v)
       if (row[v] > row[best]) best = v;
-    if (temperature == 0) {
+    if (temperature == 0 || V == 1) {
       out[r] = static_cast<int>(best);
       return;
     }
     const double top = static_cast<double>(row[best]);
     double total = 0;
-    for (index i = 0; i < keep; ++i) total += weight(row, token(r, i), top);
-    index n = keep;
-    if (top_p < 1) {  // the smallest prefix whose mass reaches top_p; its sum is the new total
-      double acc = 0;
-      n = 0;
-      while (n < keep) {
-        acc += weight(row, token(r, n), top);
-        ++n;
-        if (acc >= top_p * total) break;
-      }
-      total = acc;
-    }
-    if (n == 1) {
-      out[r] = token(r, 0);
-      return;
-    }
+    for (index v = 0; v < V; ++v) total += std::exp((static_cast<double>(row[v]) - top) / temperature);
     const double target = u[r] * total;
     double acc = 0;
-    for (index i = 0; i < n; ++i) {
-      acc += weight(row, token(r, i), top);
+    for (index v = 0; v < V; ++v) {
+      acc += std::exp((static_cast<double>(row[v]) - top) / temperature);
       if (target < acc) {
-        out[r] = token(r, i);
+        out[r] = static_cast<int>(v);
         return;
       }
     }
-    out[r] = token(r, n - 1);
+    out[r] = static_cast<int>(V - 1);
   }
 };
 
@@ -260,13 +218,6 @@ inline bool sampling_needs_order(const sampling_options& o, index V) {
   return o.temperature != 0 && ((o.top_k > 0 && static_cast<index>(o.top_k) < V) || o.top_p < 1);
 }
 
-// order(R*V) := each row's positions by descending logit, ties by the lower id.
-template <class Exec, class T>
-void sort_rows_by_logit(Exec&& exec, int* order, const T* logits, index R, index V) {
-  for_each_index(exec, R * V, iota_fn{order});
-  thrust::sort(exec, order, order + R * V, row_logit_order<T>{logits, V});
-}
-
 // The per-row capacity of sample_rows_selected's scratch: top_k's k, or the whole row for top_p.
 inline index sampling_selection_capacity(const sampling_options& o, index V) {
   return (o.top_k > 0 && static_cast<index>(o.top_k) < V) ? static_cast<index>(o.top_k) : V;
@@ -282,14 +233,12 @@ void sample_rows_selected(Exec&& exec, int* out,  // NOLINT(readability-non-cons
   for_each_index(exec, R, sample_row_select_fn<T>{out, sel, logits, u, V, keep, keep, o.temperature, o.top_p});
 }
 
-// out(R) = the protocol's token for each row; `order` from sort_rows_by_logit when
-// sampling_needs_order(o, V), else null. The options are validated by the caller.
+// out(R) = the protocol's token for each row when not sampling_needs_order(o, V). The options are
+// validated by the caller.
 template <class Exec, class T>
 void sample_rows(Exec&& exec, int* out,  // NOLINT(readability-non-const-parameter): written by the functor
-                 const T* logits, const double* u, const int* order, index R, index V,
-                 const sampling_options& o) {
-  const index keep = (o.top_k > 0 && static_cast<index>(o.top_k) < V) ? static_cast<index>(o.top_k) : V;
-  for_each_index(exec, R, sample_row_fn<T>{out, logits, u, order, V, keep, o.temperature, o.top_p});
+                 const T* logits, const double* u, index R, index V, const sampling_options& o) {
+  for_each_index(exec, R, sample_row_fn<T>{out, logits, u, V, o.temperature});
 }
 
 }  // namespace juice::device_kernels
