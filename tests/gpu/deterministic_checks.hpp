@@ -119,9 +119,7 @@ void check_sampling_selection(D& d) {
     auto bl = io.up(logits);
     auto bu = io.up(u);
     auto bo = d.template allocate<int>(static_cast<std::size_t>(R));
-    const std::vector<sampling_options> cases{{1.0, 1, 1.0},   {1.0, 40, 1.0},  {0.8, 64, 1.0},  {1.0, 65, 1.0},
-                                              {1.0, 5002, 1.0}, {1.0, 0, 0.9},  {0.7, 0, 0.5},   {1.0, 0, 0.999},
-                                              {1.3, 50, 0.6},   {1.0, 300, 0.95}, {2.0, 0, 1e-9}};
+    const std::vector<sampling_options> cases{{1.0, 1, 1.0}, {1.0, 40, 1.0}, {0.8, 64, 1.0}, {1.0, 65, 1.0}, {1.0, 5002, 1.0}, {1.0, 0, 0.9}, {0.7, 0, 0.5}, {1.0, 0, 0.999}, {1.3, 50, 0.6}, {1.0, 300, 0.95}, {2.0, 0, 1e-9}};
     for (const auto& o : cases) {
       std::vector<int> want(static_cast<std::size_t>(R));
       cpu::sample_tokens<T>(want.data(), logits.data(), u.data(), R, V, o);
@@ -170,7 +168,7 @@ void check_sampling_scratch(D& d) {
   d.sample_tokens(d.data(bo), d.data(std::as_const(bl)), d.data(std::as_const(bu)), R, V, o);
   const std::size_t bound = static_cast<std::size_t>(R * k) * sizeof(int) + sizeof(double);
   BOOST_TEST(d.stats().allocated_bytes <= bound, "top_k sampling allocated " << d.stats().allocated_bytes
-                                                 << " bytes of scratch; R k ints are " << bound);
+                                                                             << " bytes of scratch; R k ints are " << bound);
   d.reset_stats();
   d.sample_tokens(d.data(bo), d.data(std::as_const(bl)), d.data(std::as_const(bu)), R, V, o);
   BOOST_TEST(d.stats().allocations == 0u);

@@ -438,28 +438,28 @@ void check_family_refusals(D& d) {
 
 // Registers one Boost.Test case per family primitive and scalar type (a boost::mpl list) on the
 // backend `make()` returns.
-#define JUICE_FAMILY_PRIMITIVE_TESTS(make, types)                   \
-  BOOST_AUTO_TEST_CASE_TEMPLATE(rmsnorm, T, types) {                \
-    auto d = make();                                                \
-    juice::test::device::check_rmsnorm<T>(d);                       \
-  }                                                                 \
-  BOOST_AUTO_TEST_CASE_TEMPLATE(rotary, T, types) {                 \
-    auto d = make();                                                \
-    juice::test::device::check_rotary<T>(d);                        \
-  }                                                                 \
-  BOOST_AUTO_TEST_CASE_TEMPLATE(swiglu, T, types) {                 \
-    auto d = make();                                                \
-    juice::test::device::check_swiglu<T>(d);                        \
-  }                                                                 \
-  BOOST_AUTO_TEST_CASE_TEMPLATE(gelu_exact, T, types) {             \
-    auto d = make();                                                \
-    juice::test::device::check_gelu_exact<T>(d);                    \
-  }                                                                 \
+#define JUICE_FAMILY_PRIMITIVE_TESTS(make, types)                    \
+  BOOST_AUTO_TEST_CASE_TEMPLATE(rmsnorm, T, types) {                 \
+    auto d = make();                                                 \
+    juice::test::device::check_rmsnorm<T>(d);                        \
+  }                                                                  \
+  BOOST_AUTO_TEST_CASE_TEMPLATE(rotary, T, types) {                  \
+    auto d = make();                                                 \
+    juice::test::device::check_rotary<T>(d);                         \
+  }                                                                  \
+  BOOST_AUTO_TEST_CASE_TEMPLATE(swiglu, T, types) {                  \
+    auto d = make();                                                 \
+    juice::test::device::check_swiglu<T>(d);                         \
+  }                                                                  \
+  BOOST_AUTO_TEST_CASE_TEMPLATE(gelu_exact, T, types) {              \
+    auto d = make();                                                 \
+    juice::test::device::check_gelu_exact<T>(d);                     \
+  }                                                                  \
   BOOST_AUTO_TEST_CASE_TEMPLATE(grouped_query_attention, T, types) { \
-    auto d = make();                                                \
-    juice::test::device::check_gqa_attention<T>(d);                 \
-  }                                                                 \
-  BOOST_AUTO_TEST_CASE_TEMPLATE(refusals, T, types) {               \
-    auto d = make();                                                \
-    juice::test::device::check_family_refusals<T>(d);               \
+    auto d = make();                                                 \
+    juice::test::device::check_gqa_attention<T>(d);                  \
+  }                                                                  \
+  BOOST_AUTO_TEST_CASE_TEMPLATE(refusals, T, types) {                \
+    auto d = make();                                                 \
+    juice::test::device::check_family_refusals<T>(d);                \
   }

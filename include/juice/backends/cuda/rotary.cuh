@@ -21,8 +21,8 @@ namespace juice::device_kernels {
 
 template <class T>
 struct rotary_fn {
-  T* qkv;           // (N,W)
-  const int* pos;   // (N)
+  T* qkv;          // (N,W)
+  const int* pos;  // (N)
   index W, hs, heads, half, rot_dim;
   double theta, sign;  // sign +1 forward, -1 backward
   JUICE_HOST_DEVICE void operator()(index r) const {
