@@ -227,8 +227,10 @@ inline index sampling_selection_capacity(const sampling_options& o, index V) {
 // selection; sel is scratch of R * sampling_selection_capacity(o, V) ints. The options are
 // validated by the caller.
 template <class Exec, class T>
-void sample_rows_selected(Exec&& exec, int* out,  // NOLINT(readability-non-const-parameter): written by the functor
-                          int* sel, const T* logits, const double* u, index R, index V, const sampling_options& o) {
+void sample_rows_selected(Exec&& exec,
+                          int* out,  // NOLINT(readability-non-const-parameter): written by the functor
+                          int* sel,  // NOLINT(readability-non-const-parameter): the functor's per-row selection
+                          const T* logits, const double* u, index R, index V, const sampling_options& o) {
   const index keep = sampling_selection_capacity(o, V);
   for_each_index(exec, R, sample_row_select_fn<T>{out, sel, logits, u, V, keep, keep, o.temperature, o.top_p});
 }
