@@ -41,6 +41,7 @@
 #include "juice/backends/cuda/primitives.hpp"
 #include "juice/backends/cuda/sync_check.hpp"
 #include "juice/concepts/backend.hpp"
+#include "juice/concepts/family_transformer_backend.hpp"
 #include "juice/concepts/transformer_backend.hpp"
 
 namespace juice {
@@ -290,5 +291,7 @@ private:
 static_assert(Backend<cuda>, "juice::cuda must satisfy juice::Backend");
 static_assert(TransformerBackend<cuda, float> && TransformerBackend<cuda, double>,
               "juice::cuda must satisfy juice::TransformerBackend");
+static_assert(FamilyTransformerBackend<cuda, float> && FamilyTransformerBackend<cuda, double>,
+              "juice::cuda must satisfy juice::FamilyTransformerBackend");
 
 }  // namespace juice

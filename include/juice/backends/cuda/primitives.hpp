@@ -14,10 +14,13 @@
 //                                   named after the primitive, its shape and the caller's source
 //                                   location, optionally synchronised and checked: sync_check.hpp)
 // Views are juice::device_span, handles raw pointers. With attention (attention.cuh) every
-// TransformerBackend primitive is here, so a derived backend satisfies juice::TransformerBackend.
+// TransformerBackend primitive is here, so a derived backend satisfies juice::TransformerBackend;
+// with RMSNorm, rotary embedding, SwiGLU (rmsnorm.cuh, rotary.cuh, swiglu.cuh) and attention with
+// NKV key/value heads it satisfies juice::FamilyTransformerBackend too, and it has the exact GELU
+// of GPT-NeoX (gelu_exact_forward/backward, gelu.cuh) beside GPT-2's.
 // Every primitive takes, last, a defaulted std::source_location: where it was called from, which an
 // error names. Scratch that a primitive needs (the partial sums of a reduction, attention's row
-// statistics D, sampling's order) lives in persistent per-slot buffers shared by the backend's
+// statistics D, sampling's selection) lives in persistent per-slot buffers shared by the backend's
 // copies, grown when a larger shape first arrives and never freed inside a step; device_stats
 // counts every allocation (the model's buffers, scratch growth) and every host synchronisation, so a
 // test can assert that a steady-state training step does neither allocate nor wait more than it says.
@@ -25,6 +28,7 @@
 
 #include <array>
 #include <cstddef>
+#include <cstdint>
 #include <initializer_list>
 #include <memory>
 #include <source_location>
@@ -42,7 +46,10 @@
 #include "juice/backends/cuda/primitive_site.hpp"
 #include "juice/backends/cuda/reduce.cuh"
 #include "juice/backends/cuda/residual.cuh"
+#include "juice/backends/cuda/rmsnorm.cuh"
+#include "juice/backends/cuda/rotary.cuh"
 #include "juice/backends/cuda/sampling.cuh"
+#include "juice/backends/cuda/swiglu.cuh"
 #include "juice/core/error.hpp"
 #include "juice/core/parameter.hpp"
 #include "juice/core/sampling.hpp"
@@ -62,7 +69,8 @@ enum class scratch_slot : std::size_t {
   reduce,         // partial sums of column and dot reductions (T, or double for dot)
   reduce_result,  // the dot product's result, downloaded
   attention,      // attention_backward's D(B,NH,T)
-  sampling,       // sample_tokens' order(R,V)
+  sampling,       // sample_tokens' selection (R, k) for top_k, (R, V) for top_p
+  embedding,      // embedding_backward's rows sorted by id (2N 64-bit keys)
   bf16_a,         // bf16-rounded GEMM inputs of the OpenMP emulation
   bf16_b,
   bf16_c,
@@ -160,8 +168,14 @@ public:
   template <class T>
   void embedding_backward(T* dwte, T* dwpe, const T* dout, const int* tok, const int* pos, index N, index C,
                           where w = where::current()) {
+    if (N <= 0 || C <= 0) return;
+    if (N > index{4294967295})
+      throw invalid_argument(std::string("juice::") + std::string(Derived::name) + "::embedding_backward: N = " +
+                             std::to_string(N) + " rows do not fit the 32-bit row index of the grouping by token.");
+    auto* keys = scratch<std::uint64_t>(scratch_slot::embedding,
+                                        static_cast<std::size_t>(device_kernels::embedding_scratch_size(N)));
     run("embedding_backward", {{"N", N}, {"C", C}}, w,
-        [&] { device_kernels::embedding_backward(self().exec(), dwte, dwpe, dout, tok, pos, N, C); });
+        [&] { device_kernels::embedding_backward(self().exec(), dwte, dwpe, dout, tok, pos, N, C, keys); });
   }
   template <class T>
   void gather_rows(T* out, const T* inp, const int* idx, index M, index C, where w = where::current()) {
@@ -198,6 +212,15 @@ public:
     run("gelu_backward", {{"n", n}}, w, [&] { device_kernels::gelu_backward(self().exec(), dinp, inp, dout, n); });
   }
   template <class T>
+  void gelu_exact_forward(T* out, const T* inp, index n, where w = where::current()) {
+    run("gelu_exact_forward", {{"n", n}}, w, [&] { device_kernels::gelu_exact_forward(self().exec(), out, inp, n); });
+  }
+  template <class T>
+  void gelu_exact_backward(T* dinp, const T* inp, const T* dout, index n, where w = where::current()) {
+    run("gelu_exact_backward", {{"n", n}}, w,
+        [&] { device_kernels::gelu_exact_backward(self().exec(), dinp, inp, dout, n); });
+  }
+  template <class T>
   void residual_forward(T* out, const T* a, const T* b, index n, where w = where::current()) {
     run("residual_forward", {{"n", n}}, w, [&] { device_kernels::residual_forward(self().exec(), out, a, b, n); });
   }
@@ -229,6 +252,72 @@ public:
     check_heads(C, NH, "attention_cached");
     run("attention_cached", {{"B", B}, {"Tn", Tn}, {"Tmax", Tmax}, {"C", C}, {"NH", NH}}, w, [&] {
       device_kernels::attention_cached(self().exec(), out, qkv, kcache, vcache, pos0, B, Tn, Tmax, C, NH);
+    });
+  }
+
+  // --- the families' layers (juice/concepts/family_transformer_backend.hpp, 1.-3.) ---
+  template <class T>
+  void rmsnorm_forward(T* out, T* rstd, const T* inp, const T* w, index N, index C, double eps,
+                       where at = where::current()) {
+    run("rmsnorm_forward", {{"N", N}, {"C", C}}, at,
+        [&] { device_kernels::rmsnorm_forward(self().exec(), out, rstd, inp, w, N, C, eps); });
+  }
+  template <class T>
+  void rmsnorm_backward(T* dinp, T* dw, const T* dout, const T* inp, const T* w, const T* rstd, index N, index C,
+                        where at = where::current()) {
+    if (N <= 0 || C <= 0) return;
+    T* partial = scratch<T>(scratch_slot::reduce, static_cast<std::size_t>(device_kernels::column_scratch_size(N, C)));
+    run("rmsnorm_backward", {{"N", N}, {"C", C}}, at, [&] {
+      device_kernels::rmsnorm_backward(self().exec(), dinp, dw, dout, inp, w, rstd, N, C, partial);
+    });
+  }
+  template <class T>
+  void rotary_forward(T* qkv, const int* pos, index N, index C, index NH, index NKV, index rot_dim, double theta,
+                      where w = where::current()) {
+    check_rotary(C, NH, NKV, rot_dim, "rotary_forward");
+    run("rotary_forward", {{"N", N}, {"C", C}, {"NH", NH}, {"NKV", NKV}, {"rot_dim", rot_dim}}, w,
+        [&] { device_kernels::rotary_forward(self().exec(), qkv, pos, N, C, NH, NKV, rot_dim, theta); });
+  }
+  template <class T>
+  void rotary_backward(T* dqkv, const int* pos, index N, index C, index NH, index NKV, index rot_dim, double theta,
+                       where w = where::current()) {
+    check_rotary(C, NH, NKV, rot_dim, "rotary_backward");
+    run("rotary_backward", {{"N", N}, {"C", C}, {"NH", NH}, {"NKV", NKV}, {"rot_dim", rot_dim}}, w,
+        [&] { device_kernels::rotary_backward(self().exec(), dqkv, pos, N, C, NH, NKV, rot_dim, theta); });
+  }
+  template <class T>
+  void swiglu_forward(T* out, const T* inp, index N, index H, where w = where::current()) {
+    run("swiglu_forward", {{"N", N}, {"H", H}}, w, [&] { device_kernels::swiglu_forward(self().exec(), out, inp, N, H); });
+  }
+  template <class T>
+  void swiglu_backward(T* dinp, const T* inp, const T* dout, index N, index H, where w = where::current()) {
+    run("swiglu_backward", {{"N", N}, {"H", H}}, w,
+        [&] { device_kernels::swiglu_backward(self().exec(), dinp, inp, dout, N, H); });
+  }
+
+  // --- grouped-query attention: NKV key/value heads, qkv(B,T,C+2Ckv), caches (B,Tmax,Ckv) (4.) ---
+  template <class T>
+  void attention_forward(T* out, T* lse, const T* qkv, index B, index T_, index C, index NH, index NKV,
+                         where w = where::current()) {
+    check_groups(C, NH, NKV, "attention_forward");
+    run("attention_forward", {{"B", B}, {"T", T_}, {"C", C}, {"NH", NH}, {"NKV", NKV}}, w,
+        [&] { device_kernels::attention_forward(self().exec(), out, lse, qkv, B, T_, C, NH, NKV); });
+  }
+  template <class T>
+  void attention_backward(T* dqkv, const T* dout, const T* out, const T* lse, const T* qkv, index B, index T_, index C,
+                          index NH, index NKV, where w = where::current()) {
+    check_groups(C, NH, NKV, "attention_backward");
+    if (B * NH * T_ <= 0) return;
+    T* D = scratch<T>(scratch_slot::attention, static_cast<std::size_t>(B * NH * T_));
+    run("attention_backward", {{"B", B}, {"T", T_}, {"C", C}, {"NH", NH}, {"NKV", NKV}}, w,
+        [&] { device_kernels::attention_backward(self().exec(), dqkv, D, dout, out, lse, qkv, B, T_, C, NH, NKV); });
+  }
+  template <class T>
+  void attention_cached(T* out, const T* qkv, T* kcache, T* vcache, const int* pos0, index B, index Tn, index Tmax,
+                        index C, index NH, index NKV, where w = where::current()) {
+    check_groups(C, NH, NKV, "attention_cached");
+    run("attention_cached", {{"B", B}, {"Tn", Tn}, {"Tmax", Tmax}, {"C", C}, {"NH", NH}, {"NKV", NKV}}, w, [&] {
+      device_kernels::attention_cached(self().exec(), out, qkv, kcache, vcache, pos0, B, Tn, Tmax, C, NH, NKV);
     });
   }
 
@@ -264,15 +353,14 @@ public:
     if (R <= 0) return;
     if (!device_kernels::sampling_needs_order(o, V)) {
       run("sample_tokens", {{"R", R}, {"V", V}}, w, [&] {
-        device_kernels::sample_rows(self().exec(), out, logits, u, static_cast<const int*>(nullptr), R, V, o);
+        device_kernels::sample_rows(self().exec(), out, logits, u, R, V, o);
       });
       return;
     }
-    int* po = scratch<int>(scratch_slot::sampling, static_cast<std::size_t>(R * V));
-    run("sample_tokens", {{"R", R}, {"V", V}}, w, [&] {
-      device_kernels::sort_rows_by_logit(self().exec(), po, logits, R, V);
-      device_kernels::sample_rows(self().exec(), out, logits, u, static_cast<const int*>(po), R, V, o);
-    });
+    int* sel = scratch<int>(scratch_slot::sampling,
+                            static_cast<std::size_t>(R * device_kernels::sampling_selection_capacity(o, V)));
+    run("sample_tokens", {{"R", R}, {"V", V}}, w,
+        [&] { device_kernels::sample_rows_selected(self().exec(), out, sel, logits, u, R, V, o); });
   }
 
 protected:
@@ -284,6 +372,20 @@ protected:
       throw invalid_argument(std::string("juice::") + std::string(Derived::name) + "::" + what + ": C = " +
                              std::to_string(C) + " is not a positive multiple of the head count NH = " +
                              std::to_string(NH) + ".");
+  }
+  static void check_groups(index C, index NH, index NKV, const char* what) {
+    check_heads(C, NH, what);
+    if (NKV <= 0 || NH % NKV != 0)
+      throw invalid_argument(std::string("juice::") + std::string(Derived::name) + "::" + what +
+                             ": the key/value head count NKV = " + std::to_string(NKV) +
+                             " does not divide the query head count NH = " + std::to_string(NH) + ".");
+  }
+  static void check_rotary(index C, index NH, index NKV, index rot_dim, const char* what) {
+    check_groups(C, NH, NKV, what);
+    if (rot_dim < 0 || rot_dim % 2 != 0 || rot_dim > C / NH)
+      throw invalid_argument(std::string("juice::") + std::string(Derived::name) + "::" + what + ": rot_dim = " +
+                             std::to_string(rot_dim) + " is not an even number of channels up to the head size " +
+                             std::to_string(C / NH) + ".");
   }
   static void same_size(std::size_t a, std::size_t b, const char* what) {
     if (a != b)

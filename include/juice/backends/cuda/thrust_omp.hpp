@@ -26,6 +26,7 @@
 #include "juice/backends/cuda/gemm_precision.hpp"
 #include "juice/backends/cuda/primitives.hpp"
 #include "juice/concepts/backend.hpp"
+#include "juice/concepts/family_transformer_backend.hpp"
 #include "juice/concepts/transformer_backend.hpp"
 
 namespace juice {
@@ -122,5 +123,7 @@ private:
 static_assert(Backend<thrust_omp_backend>, "juice::thrust_omp_backend must satisfy juice::Backend");
 static_assert(TransformerBackend<thrust_omp_backend, float> && TransformerBackend<thrust_omp_backend, double>,
               "juice::thrust_omp_backend must satisfy juice::TransformerBackend");
+static_assert(FamilyTransformerBackend<thrust_omp_backend, float> && FamilyTransformerBackend<thrust_omp_backend, double>,
+              "juice::thrust_omp_backend must satisfy juice::FamilyTransformerBackend");
 
 }  // namespace juice
