@@ -290,7 +290,7 @@ BOOST_AUTO_TEST_CASE(parameter_lists_follow_the_naming_contract) {
       out.insert(out.end(), layer.begin(), layer.end());
     }
     const std::size_t C = fam == "gpt2" ? 8 : 16;
-    if (fam == "gpt2") out.front().second = 11 * 8;
+    if (fam == "gpt2") out.front().second = std::size_t{11} * 8;
     out.emplace_back("ln_f.weight", C);
     if (fam == "neox" || fam == "gpt2") out.emplace_back("ln_f.bias", C);
     if (policy && fam != "gpt2") out.emplace_back("lm_head", 11 * 16);
@@ -374,7 +374,7 @@ BOOST_AUTO_TEST_CASE(reward_model_gradient_matches_fd_on_a_llama_like_config) {
   // From a policy with an untied head: the trunk is copied, the LM head left behind.
   transformer<cpu, double> p(llama_like(), 6);
   const transformer_reward<cpu, double> from(p, 7);
-  BOOST_TEST(from.num_parameters() == p.num_parameters() - 11 * 16);
+  BOOST_TEST(from.num_parameters() == p.num_parameters() - std::size_t{11} * 16);
 }
 
 // ---- the KV cache and sampling ---------------------------------------------------------------
