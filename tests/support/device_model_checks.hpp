@@ -98,10 +98,37 @@ token_values<T> model_weights(const sequence_batch& batch, double scale) {
   return w;
 }
 
+// The two other families at tiny_config()'s sizes (context 12, vocab 11), for check_model and
+// check_model_training: a Llama-family model (RMSNorm, full rotary, SwiGLU, 4 query heads sharing
+// 2 key/value heads, q/k/v biases as Qwen2, untied head) and a GPT-NeoX one (partial rotary,
+// parallel residual, exact GELU, untied head).
+inline transformer_config llama_family_config() {
+  transformer_config c{2, 4, 16, 12, 11};
+  c.kv_heads = 2;
+  c.norm = norm_kind::rmsnorm;
+  c.norm_eps = 1e-6;
+  c.positions = position_kind::rotary;
+  c.rope_theta = 100;
+  c.mlp = mlp_kind::swiglu;
+  c.intermediate = 24;
+  c.attention_out_bias = c.mlp_bias = false;
+  c.tied_head = false;
+  return c;
+}
+inline transformer_config neox_family_config() {
+  transformer_config c{2, 2, 16, 12, 11};
+  c.positions = position_kind::rotary;
+  c.rope_theta = 50;
+  c.rotary_fraction = 0.5;
+  c.parallel_residual = true;
+  c.mlp = mlp_kind::gelu_exact;
+  c.tied_head = false;
+  return c;
+}
+
 // Forward, backward, update, logits (full and cached), sampling and the reward model.
 template <class T, class D, class Make>
-void check_model(Make make) {
-  const auto cfg = tiny_config();
+void check_model(Make make, const transformer_config& cfg = tiny_config()) {
   generation_options gen;
   gen.max_new_tokens = 5;
   gen.sampling.temperature = 0.9;
@@ -156,8 +183,7 @@ void check_model(Make make) {
 
 // A few SFT updates and a few IRFT updates (sampled rejections), each from a fresh pair of models.
 template <class T, class D, class Make>
-void check_model_training(Make make) {
-  const auto cfg = tiny_config();
+void check_model_training(Make make, const transformer_config& cfg = tiny_config()) {
   const auto demos = make_batch({{{1, 2}, {3, 4, 5}}, {{6}, {7, 8}}, {{2, 3, 4}, {5}}, {{9}, {1, 1, 1, 1}}});
   {
     transformer<cpu, T> a(cfg, 3);

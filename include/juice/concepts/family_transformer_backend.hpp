@@ -2,8 +2,8 @@
 //
 // The FamilyTransformerBackend concept: the primitives that Llama-family models (Llama, Mistral,
 // Qwen2) and GPT-NeoX (Pythia) need beyond GPT-2's, as a refinement of TransformerBackend, so that a
-// backend which has not grown them yet (CUDA, for now) still runs GPT-2 and is refused at compile
-// time only where a model needs them. Conventions (shapes, handles, overwrite and accumulate) are
+// backend which has not grown them still runs GPT-2 and is refused only where a model needs them
+// (juice::cpu, juice::cuda and juice::thrust_omp_backend have them all). Conventions (shapes, handles, overwrite and accumulate) are
 // those of juice/concepts/transformer_backend.hpp; N positions, C channels, NH query heads of hs =
 // C/NH channels, NKV key/value heads (NH a multiple of NKV), Ckv = NKV*hs, W = C + 2 Ckv.
 //

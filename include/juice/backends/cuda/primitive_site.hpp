@@ -5,7 +5,7 @@
 // juice::device_primitives takes as a defaulted std::source_location argument, so a failure on the
 // device names the line of the model that launched the work, e.g.
 //   "juice::cuda::attention_forward (B=2, T=1024, C=768, NH=12) called at
-//    include/juice/models/gpt2_trunk.hpp:212"
+//    include/juice/models/decoder_trunk.hpp:212"
 // Portable (no CUDA runtime): the CUDA backend's checks (juice/backends/cuda/sync_check.hpp) use it,
 // and so can any other device system.
 #pragma once
