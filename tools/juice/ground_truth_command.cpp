@@ -175,8 +175,7 @@ void run(ground_truth_args& a) {
         j[m.name + "_minus_sft_se"] = m.minus_sft.se;
       }
       auto control = [](const gt::control_comparison& c) {
-        return nlohmann::json{{"win_rate", c.win_rate.mean}, {"win_rate_se", c.win_rate.se}, {"true_reward", c.true_reward.mean},
-                              {"true_reward_se", c.true_reward.se}};
+        return nlohmann::json{{"win_rate", c.win_rate.mean}, {"win_rate_se", c.win_rate.se}, {"true_reward", c.true_reward.mean}, {"true_reward_se", c.true_reward.se}};
       };
       if (row.method != "SFT") {
         j["vs_sft_same_steps"] = control(row.vs_sft_same_steps);
@@ -188,8 +187,7 @@ void run(ground_truth_args& a) {
       }
       nlohmann::json rounds = nlohmann::json::array();
       for (const auto& rd : row.rounds)
-        rounds.push_back({{"round", rd.round}, {"demo_loglik", rd.demo_loglik}, {"heldout_loglik", rd.heldout_loglik},
-                          {"generation_loglik", rd.generation_loglik}, {"passes", rd.passes}, {"wall_s", rd.wall_seconds}});
+        rounds.push_back({{"round", rd.round}, {"demo_loglik", rd.demo_loglik}, {"heldout_loglik", rd.heldout_loglik}, {"generation_loglik", rd.generation_loglik}, {"passes", rd.passes}, {"wall_s", rd.wall_seconds}});
       j["rounds"] = rounds;
       rows.push_back(j);
     }
@@ -216,10 +214,11 @@ void run(ground_truth_args& a) {
   if (o.protocol == "pi0")
     fmt::print("protocol pi0: every method from pi_0, {} policy gradient steps each\n\n", o.steps);
   else
-    fmt::print("protocol sft-start: SPIN, IRFT and RFT start from SFT ({} steps from pi_0; the SFT row), which is their reference; "
-               "SPIN {} iterations x {} epochs, IRFT {} rounds x {} epochs, RFT {} reward warm-up steps + {} iterations; y~ {}\n\n",
-               o.sft_start_steps, o.spin_iterations, o.spin_epochs, o.irft_rounds, o.irft_epochs, o.reward_warmup, o.rft_iterations,
-               o.gen_temperature == 0 ? std::string("greedy") : fmt::format("at temperature {}", o.gen_temperature));
+    fmt::print(
+        "protocol sft-start: SPIN, IRFT and RFT start from SFT ({} steps from pi_0; the SFT row), which is their reference; "
+        "SPIN {} iterations x {} epochs, IRFT {} rounds x {} epochs, RFT {} reward warm-up steps + {} iterations; y~ {}\n\n",
+        o.sft_start_steps, o.spin_iterations, o.spin_epochs, o.irft_rounds, o.irft_epochs, o.reward_warmup, o.rft_iterations,
+        o.gen_temperature == 0 ? std::string("greedy") : fmt::format("at temperature {}", o.gen_temperature));
   auto pm = [](const gt::mean_se& v) { return fmt::format("{:.3f} ± {:.3f}", v.mean, v.se); };
   fmt::print("pi_0: r* greedy {}, sampled {}, exact match {}, log-prob gap {}\n\n", pm(r.base[2].value), pm(r.base[3].value),
              pm(r.base[4].value), pm(r.base[5].value));

@@ -56,7 +56,8 @@ namespace fs = std::filesystem;
 // The learning-rate multiplier at (0-based) step s: linear warmup over `warmup` steps, then
 // constant, or a linear or cosine decay to zero at the last step (juice::warmup_schedule).
 std::function<double(std::size_t)> lr_schedule(const train_args& a) {
-  const lr_decay decay = a.schedule == "linear" ? lr_decay::linear : a.schedule == "cosine" ? lr_decay::cosine : lr_decay::constant;
+  const lr_decay decay = a.schedule == "linear" ? lr_decay::linear : a.schedule == "cosine" ? lr_decay::cosine
+                                                                                            : lr_decay::constant;
   return warmup_schedule(a.warmup, a.steps, decay);
 }
 
@@ -519,7 +520,7 @@ std::size_t steps_for_passes(const train_args& a, std::size_t demos) {
 }
 
 void run_train_on(const train_args& given, train_group& group) {
-  train_args a = given;  // --passes-per-round sets a.steps once the demonstrations are read
+  train_args a = given;                                                                        // --passes-per-round sets a.steps once the demonstrations are read
   if (a.passes_per_round > 0) a.steps = std::max<std::size_t>({a.steps, a.warmup, a.rounds});  // checked again below
   check_args(a);
   check_group_args(a, group);
@@ -677,7 +678,8 @@ void add_train_command(CLI::App& app) {
   auto* gen_temperature = cmd->add_option("--gen-temperature", a->gen.sampling.temperature, "the same as --temperature: y~'s sampling temperature")
                               ->check(finite_range(0, 1e6))
                               ->excludes(temperature);
-  cmd->add_flag_callback("--greedy", [a] { a->gen.sampling.temperature = 0; }, "decode y~ greedily (temperature 0)")
+  cmd->add_flag_callback(
+         "--greedy", [a] { a->gen.sampling.temperature = 0; }, "decode y~ greedily (temperature 0)")
       ->excludes(temperature)
       ->excludes(gen_temperature);
   cmd->add_option("--gens-per-prompt", a->gens_per_prompt, "IRFT/SPIN: y~ generated per demonstration (pairs per demonstration)")

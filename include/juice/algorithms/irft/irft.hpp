@@ -172,7 +172,7 @@ public:
   scoped_sampling(const scoped_sampling&) = delete;
   scoped_sampling& operator=(const scoped_sampling&) = delete;
   ~scoped_sampling() {
-    if constexpr (requires(P& p) { p.generation().sampling; })
+    if constexpr (requires(P & p) { p.generation().sampling; })
       if (policy_) policy_->generation().sampling = keep_;
   }
 

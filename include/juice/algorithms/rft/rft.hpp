@@ -43,13 +43,13 @@
 namespace juice {
 
 struct rft_options {
-  double beta = 1.0;             // KL weight of the policy step (and 1/scale of the linear loss)
-  double l2 = 0.0;               // lambda: (lambda/2)||theta||^2 on the reward parameters
-  std::size_t iterations = 100;  // outer iterations
-  std::size_t reward_steps = 1;  // K_r reward updates per iteration
-  std::size_t policy_steps = 1;  // K_pi policy-improver calls per iteration
-  std::size_t batch_size = 0;    // demonstrations per iteration; 0 = all, weighted
-  std::uint64_t seed = 0;        // generation and minibatch order
+  double beta = 1.0;              // KL weight of the policy step (and 1/scale of the linear loss)
+  double l2 = 0.0;                // lambda: (lambda/2)||theta||^2 on the reward parameters
+  std::size_t iterations = 100;   // outer iterations
+  std::size_t reward_steps = 1;   // K_r reward updates per iteration
+  std::size_t policy_steps = 1;   // K_pi policy-improver calls per iteration
+  std::size_t batch_size = 0;     // demonstrations per iteration; 0 = all, weighted
+  std::uint64_t seed = 0;         // generation and minibatch order
   std::size_t reward_warmup = 0;  // reward steps before the first policy step (one minibatch each)
 };
 

@@ -99,17 +99,17 @@ struct ground_truth_options {
   // best of a three-point grid on a tuning seed (seed 1000, eps 0.2; docs/results.md).
   std::vector<std::string> methods{};  // empty: the protocol's default_methods
   std::string protocol = "sft-start";  // "sft-start" (the paper's) or "pi0" (every method from pi_0)
-  std::size_t steps = 200;       // pi0: policy gradient steps of every method
-  std::size_t batch_size = 32;   // demonstrations (pairs, PPO prompts) per step
-  double lr = 1e-3;              // SFT's AdamW learning rate
-  double spin_lr = 3e-5;         // SPIN's AdamW learning rate
-  double irft_lr = 1e-4;         // IRFT's AdamW learning rate
-  double ppo_lr = 3e-4;          // RFT's policy (PPO) AdamW learning rate
-  double beta = 0.1;             // SPIN/IRFT implicit-reward scale; RFT's KL weight
-  std::size_t irft_rounds = 5;   // IRFT's T
-  std::size_t ppo_epochs = 4;    // RFT: PPO updates per iteration (iterations = steps / ppo_epochs)
-  double reward_lr = 1e-3;       // RFT reward model (AdamW)
-  std::size_t reward_steps = 1;  // RFT: reward-model updates per iteration (K_r)
+  std::size_t steps = 200;             // pi0: policy gradient steps of every method
+  std::size_t batch_size = 32;         // demonstrations (pairs, PPO prompts) per step
+  double lr = 1e-3;                    // SFT's AdamW learning rate
+  double spin_lr = 3e-5;               // SPIN's AdamW learning rate
+  double irft_lr = 1e-4;               // IRFT's AdamW learning rate
+  double ppo_lr = 3e-4;                // RFT's policy (PPO) AdamW learning rate
+  double beta = 0.1;                   // SPIN/IRFT implicit-reward scale; RFT's KL weight
+  std::size_t irft_rounds = 5;         // IRFT's T
+  std::size_t ppo_epochs = 4;          // RFT: PPO updates per iteration (iterations = steps / ppo_epochs)
+  double reward_lr = 1e-3;             // RFT reward model (AdamW)
+  std::size_t reward_steps = 1;        // RFT: reward-model updates per iteration (K_r)
   // Protocol sft-start (the learning rates above are used from the SFT checkpoint; see docs/results.md).
   std::size_t sft_start_steps = 200;  // SFT steps from pi_0 that make the start checkpoint
   std::size_t spin_iterations = 3;    // SPIN iterations, each regenerating y~ ...
@@ -267,7 +267,7 @@ struct ground_truth_result {
   std::vector<ground_truth_row> rows;
   std::vector<metric_summary> base;  // pi_0 itself (win rates 1/2, KL 0 by definition)
   std::string protocol;
-  double pretrain_seconds = 0;       // mean per seed
+  double pretrain_seconds = 0;  // mean per seed
   double total_seconds = 0;
 };
 
@@ -395,14 +395,14 @@ inline std::pair<policy_t, std::size_t> fine_tune(const std::string& method, con
                                                   const ground_truth_options& o, std::uint64_t seed) {
   policy_t p = base.snapshot();
   const bool spin_like = method == "SPIN" || method == "SPIN+SFT", irft_like = method == "IRFT" || method == "IRFT+SFT";
-  auto opt = make_adamw(method == "SFT" ? o.lr : spin_like ? o.spin_lr : o.irft_lr);
+  auto opt = make_adamw(method == "SFT" ? o.lr : spin_like ? o.spin_lr
+                                                           : o.irft_lr);
   if (method == "SFT") {
     sft(sft_options{o.steps, o.batch_size, sft_normalisation::sequence_sum, seed}).run(p, demos, opt);
     return {std::move(p), o.steps};
   }
   if (spin_like || irft_like) {  // SPIN: one round over all the data, K = steps
-    irft_options io{.beta = o.beta, .rounds = spin_like ? 1 : o.irft_rounds, .steps_per_round = spin_like ? o.steps : o.steps / o.irft_rounds,
-                    .batch_size = o.batch_size, .chunk_rounds = irft_like, .online_probability = 0.0, .seed = seed};
+    irft_options io{.beta = o.beta, .rounds = spin_like ? 1 : o.irft_rounds, .steps_per_round = spin_like ? o.steps : o.steps / o.irft_rounds, .batch_size = o.batch_size, .chunk_rounds = irft_like, .online_probability = 0.0, .seed = seed};
     io.sft_alpha = method.ends_with("+SFT") ? o.sft_alpha : 0.0;
     const auto r = irft(io).run(p, demos, opt, sampled{});
     return {std::move(p), r.updates};
@@ -502,8 +502,7 @@ inline std::pair<policy_t, run_record> fine_tune_from_start(const std::string& m
   const std::size_t every = std::max<std::size_t>(1, o.rft_iterations / 4);
   auto t0 = std::chrono::steady_clock::now();
   snapshot(0, 0.0);
-  const auto r = rft(rft_options{.beta = o.beta, .l2 = 0.0, .iterations = o.rft_iterations, .reward_steps = o.reward_steps, .policy_steps = 1,
-                                 .batch_size = o.batch_size, .seed = seed, .reward_warmup = o.reward_warmup})
+  const auto r = rft(rft_options{.beta = o.beta, .l2 = 0.0, .iterations = o.rft_iterations, .reward_steps = o.reward_steps, .policy_steps = 1, .batch_size = o.batch_size, .seed = seed, .reward_warmup = o.reward_warmup})
                      .run(p, start, reward, demos, ropt, improver, sampled{}, [&](const step_event& e) {
                        if (e.algorithm == "rft.policy" && (e.round + 1) % every == 0 && e.round + 1 < o.rft_iterations) {
                          snapshot((e.round + 1) / every, seconds_since(t0));
@@ -545,7 +544,7 @@ inline ground_truth_result run_ground_truth(const ground_truth_options& given) {
   // Protocol sft-start: each method's controls over seeds (win rate, r*), its rounds and reward accuracy.
   using over_seeds = std::vector<std::vector<std::vector<double>>>;  // [e][m][seed]
   over_seeds same_steps_win(E, std::vector<std::vector<double>>(M)), same_steps_reward = same_steps_win, same_total_win = same_steps_win,
-                                                                      same_total_reward = same_steps_win, reward_acc = same_steps_win;
+                                                                     same_total_reward = same_steps_win, reward_acc = same_steps_win;
   std::vector<std::vector<std::vector<std::vector<round_summary>>>> rounds(E, std::vector<std::vector<std::vector<round_summary>>>(M));
   ground_truth_result result;
   result.protocol = o.protocol;
