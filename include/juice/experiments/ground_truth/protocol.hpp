@@ -655,8 +655,14 @@ inline ground_truth_result run_ground_truth(const ground_truth_options& given) {
           same_total_win[e][m].push_back(ev.win_rate - same_total[taken].win_rate);
           same_total_reward[e][m].push_back(ev.true_reward - same_total[taken].true_reward);
         }
-        say("seed " + std::to_string(s) + " eps " + to_text(o.eps[e]) + " " + method + ": win rate " + to_text(ev.win_rate) + ", r* " +
-            to_text(ev.true_reward) + " (pi_0 " + to_text(mean_of(h.base_greedy_reward)) + "), " + to_text(secs) + " s");
+        std::string versus;
+        if (from_sft && method != "SFT")
+          versus = "; r* - SFT same steps " + to_text(ev.true_reward - same_steps[taken].true_reward) + ", r* - SFT same total " +
+                   to_text(ev.true_reward - same_total[taken].true_reward) + ", win - SFT same steps " +
+                   to_text(ev.win_rate - same_steps[taken].win_rate);
+        say("seed " + std::to_string(s) + " eps " + to_text(o.eps[e]) + " " + method + ": " + std::to_string(taken) + " steps, win rate " +
+            to_text(ev.win_rate) + ", r* " + to_text(ev.true_reward) + " (pi_0 " + to_text(mean_of(h.base_greedy_reward)) + "), " +
+            to_text(secs) + " s" + versus);
       }
     }
   }
