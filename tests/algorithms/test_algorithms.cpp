@@ -334,6 +334,7 @@ BOOST_AUTO_TEST_CASE(rft_reward_warmup_takes_its_steps_before_the_first_policy_s
   BOOST_CHECK_EQUAL(res.warmup_updates, 3u);
   BOOST_CHECK_EQUAL(res.updates, 3u + 2u);
   std::vector<std::string> seq;
+  seq.reserve(rec.events.size());
   for (const auto& e : rec.events) seq.emplace_back(e.algorithm);
   BOOST_CHECK((seq == std::vector<std::string>{"rft.reward_warmup", "rft.reward_warmup", "rft.reward_warmup", "rft.reward", "rft.policy",
                                                "rft.reward", "rft.policy"}));
