@@ -488,7 +488,7 @@ void check_replicas_equal(model_type& m, train_group& group) {
 
 }  // namespace
 
-void run_train_on(const train_args& a, train_group& group);
+void run_train_on(const train_args& given, train_group& group);
 
 void run_train(const train_args& a) {
   train_group group(a.distributed);
