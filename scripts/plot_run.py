@@ -9,10 +9,12 @@ Recognised inputs (by their columns / keys):
   robustness CSV   `juice toy-mdp robustness --csv F`: method,eps,<metric>_mean,<metric>_se,...
                    -> one panel per metric against eps, mean +- standard error per method
   ground-truth CSV `juice ground-truth --csv F`: the same layout (plus policy_steps, wall_s)
-                   -> panels win_rate, true_reward, logprob_gap, kl_to_base unless --metrics says
+                   -> panels win_rate, true_reward, logprob_gap, kl_to_base unless --metrics says;
+                   with --rounds: per method, the log-likelihood of the demonstrations, of held-out
+                   correct answers and of the generations at each round's start, one colour per eps
   step-event CSV/JSONL  juice::csv_event_logger / jsonl_event_logger: loss and grad_norm_sq per step
 
-Usage: scripts/plot_run.py LOG [-o OUT.png] [--metrics a,b,...]   (--metrics: method/eps tables only)
+Usage: scripts/plot_run.py LOG [-o OUT.png] [--metrics a,b,...] [--rounds]   (both: method/eps tables only)
 """
 import argparse
 import csv
@@ -102,7 +104,8 @@ def plot_robustness(plt, rows, out, chosen=None):
         axes = [axes]
     by = defaultdict(list)
     for r in rows:
-        by[r["method"]].append(r)
+        if r.get("round", -1) in (-1, "", None):  # a ground-truth CSV's per-round lines repeat the run's summary
+            by[r["method"]].append(r)
     for ax, m in zip(axes, metrics):
         for method, rs in by.items():
             rs.sort(key=lambda r: r["eps"])
@@ -112,6 +115,35 @@ def plot_robustness(plt, rows, out, chosen=None):
         ax.set_title(m.replace("_", " "))
         ax.grid(True, alpha=0.3)
     axes[0].legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out, dpi=120)
+
+
+def plot_rounds(plt, rows, out):
+    per = defaultdict(list)
+    for r in rows:
+        if r.get("round", -1) not in (-1, "", None):
+            per[r["method"]].append(r)
+    if not per:
+        sys.exit("plot_run.py: --rounds: the table has no per-round lines (a ground-truth CSV of protocol sft-start has)")
+    methods = sorted(per)
+    fig, axes = plt.subplots(1, len(methods), figsize=(4 * len(methods), 3.8), sharey=True)
+    if len(methods) == 1:
+        axes = [axes]
+    styles = {"demo_loglik": "-", "heldout_loglik": "--", "generation_loglik": ":"}
+    eps_values = sorted({r["eps"] for rs in per.values() for r in rs})
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for ax, method in zip(axes, methods):
+        for i, e in enumerate(eps_values):
+            rs = sorted((r for r in per[method] if r["eps"] == e), key=lambda r: r["round"])
+            for key, style in styles.items():
+                ax.plot([r["round"] for r in rs], [r[key] for r in rs], style, color=colours[i % len(colours)], marker="o", markersize=3,
+                        label=f"{key.replace('_loglik', '')} eps {e:g}")
+        ax.set_title(method)
+        ax.set_xlabel("round")
+        ax.grid(True, alpha=0.3)
+    axes[0].set_ylabel("mean log-likelihood at the round's start")
+    axes[0].legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(out, dpi=120)
 
@@ -135,6 +167,7 @@ def main():
     p.add_argument("log")
     p.add_argument("-o", "--output", help="PNG to write (default: LOG with .png)")
     p.add_argument("--metrics", help="comma-separated metrics to plot (method/eps tables)")
+    p.add_argument("--rounds", action="store_true", help="a ground-truth CSV's per-round log-likelihoods instead")
     a = p.parse_args()
     try:
         import matplotlib
@@ -154,6 +187,8 @@ def main():
         plot_rate_log(plt, rows, out)
     elif {"budget", "min_grad_norm_sq", "method"} <= keys:
         plot_rate(plt, rows, out)
+    elif {"method", "eps"} <= keys and a.rounds:
+        plot_rounds(plt, rows, out)
     elif {"method", "eps"} <= keys:
         plot_robustness(plt, rows, out, a.metrics.split(",") if a.metrics else None)
     elif {"algorithm", "global_step", "loss", "grad_norm_sq"} <= keys:

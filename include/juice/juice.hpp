@@ -33,4 +33,5 @@
 #include "juice/optim/data_parallel.hpp"
 #include "juice/optim/gradients.hpp"
 #include "juice/optim/local_group.hpp"
+#include "juice/optim/lr_schedule.hpp"
 #include "juice/optim/sgd.hpp"

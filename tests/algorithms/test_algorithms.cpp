@@ -4,6 +4,7 @@
 #include <cmath>
 #include <limits>
 #include <set>
+#include <string>
 #include <vector>
 
 #include <boost/test/unit_test.hpp>
@@ -221,6 +222,133 @@ BOOST_AUTO_TEST_CASE(rft_reports_reward_and_policy_steps) {
   BOOST_CHECK_EQUAL(rec.events.size(), 9u);
   BOOST_CHECK_EQUAL(rec.events[2].algorithm, "rft.policy");
   BOOST_CHECK_GT(pi.probabilities(0)[2], ref.probabilities(0)[2]);  // moved towards the data
+}
+
+BOOST_AUTO_TEST_CASE(irft_sft_term_adds_alpha_times_the_demonstrations_nll) {
+  // One pair on a bandit with known logits: chosen action 0, rejected action 1 of prompt 0, with
+  // reference log-probs ref_c, ref_r. By hand: lc = log softmax(l)_0, lr = log softmax(l)_1,
+  // z = beta ((lc - ref_c) - (lr - ref_r)), loss = -log sigmoid(z) + alpha (-lc); dloss/dlc =
+  // -beta sigmoid(-z) - alpha, dloss/dlr = beta sigmoid(-z).
+  tpolicy pi(space(1, 3));
+  const std::vector<double> l{0.3, -0.5, 1.1};
+  for (std::size_t a = 0; a < 3; ++a) pi.parameters()[0].value[a] = l[a];
+  const double lse = std::log(std::exp(l[0]) + std::exp(l[1]) + std::exp(l[2]));
+  const double lc = l[0] - lse, lr = l[1] - lse, ref_c = -1.2, ref_r = -0.7, beta = 0.3;
+  const pair_batch pairs{test::bandit_rows({{0, 0}}), test::bandit_rows({{0, 1}}), xt::xtensor<double, 1>({1}, 1.0)};
+  const sequence_batch both = concat_rows(pairs.chosen, pairs.rejected);
+  const auto logp = pi.logprobs(both);
+  const std::vector<double> ref{ref_c, ref_r};
+  const double z = beta * ((lc - ref_c) - (lr - ref_r));
+  const double sig_minus_z = 1 / (1 + std::exp(z));
+  for (const double alpha : {0.0, 0.5, 2.0}) {
+    token_values<double> w;
+    const double loss = irft_loss<sigmoid_loss>(pairs, both, logp, ref, beta, &w, nullptr, alpha);
+    BOOST_CHECK_CLOSE(loss, std::log1p(std::exp(-z)) - alpha * lc, 1e-10);
+    BOOST_CHECK_CLOSE(w(0, 1), -beta * sig_minus_z - alpha, 1e-10);
+    BOOST_CHECK_CLOSE(w(1, 1), beta * sig_minus_z, 1e-10);
+  }
+  // alpha = 0 is the paper's loss bit for bit, weights included.
+  token_values<double> w0, w1;
+  const double l0 = irft_loss<sigmoid_loss>(pairs, both, logp, ref, beta, &w0);
+  const double l1 = irft_loss<sigmoid_loss>(pairs, both, logp, ref, beta, &w1, nullptr, 0.0);
+  BOOST_CHECK_EQUAL(l0, l1);
+  BOOST_CHECK(w0 == w1);
+  // A negative or non-finite alpha is refused by the trainer.
+  irft_options o;
+  o.sft_alpha = -1;
+  BOOST_CHECK_THROW(irft{o}, invalid_argument);
+}
+
+BOOST_AUTO_TEST_CASE(irft_passes_per_round_count_steps_and_chunks_cycle) {
+  // 10 demonstrations in 2 chunks of 5 pairs, batch 2, 3 passes: 3 * ceil(5 / 2) = 9 steps a round.
+  // Four rounds cycle the chunks 0, 1, 0, 1; with a zero learning rate the policy never moves, so
+  // round t's demonstration log-likelihood is the mean log pi of its chunk's answers, computed here
+  // from the probabilities, and rounds 0 and 2 (1 and 3) agree exactly.
+  auto pi = random_policy(2, 3, 6);
+  const auto demos = test::bandit_rows({{0, 1}, {0, 1}, {0, 2}, {0, 1}, {0, 0}, {1, 2}, {1, 2}, {1, 0}, {1, 2}, {1, 2}});
+  sgd opt(sgd_hyper{0.0});
+  irft_options o;
+  o.rounds = 4;
+  o.chunks = 2;
+  o.passes_per_round = 3;
+  o.batch_size = 2;
+  o.steps_per_round = 100;  // unused when passes are given
+  recorder rec;
+  const auto res = irft(o).run(pi, demos, opt, sampled{1}, rec);
+  BOOST_CHECK_EQUAL(res.updates, 4u * 9u);
+  BOOST_CHECK_EQUAL(rec.events.size(), 4u * 9u);
+  BOOST_REQUIRE_EQUAL(res.rounds.size(), 4u);
+  const auto p0 = pi.probabilities(0), p1 = pi.probabilities(1);
+  const double chunk0 = (3 * std::log(p0[1]) + std::log(p0[2]) + std::log(p0[0])) / 5;
+  const double chunk1 = (4 * std::log(p1[2]) + std::log(p1[0])) / 5;
+  for (std::size_t t = 0; t < 4; ++t) {
+    BOOST_CHECK_EQUAL(res.rounds[t].pairs, 5u);
+    BOOST_CHECK_EQUAL(res.rounds[t].updates, 9u);
+    BOOST_CHECK_CLOSE(res.rounds[t].passes, 9.0 * 2 / 5, 1e-12);
+    BOOST_CHECK_CLOSE(res.rounds[t].demo_loglik, t % 2 == 0 ? chunk0 : chunk1, 1e-9);
+  }
+  // Whole-data batches: one step per pass.
+  o.batch_size = 0;
+  o.rounds = 2;
+  BOOST_CHECK_EQUAL(irft(o).run(pi, demos, opt, sampled{1}).updates, 2u * 3u);
+  // More chunks than demonstrations is refused.
+  o.chunks = 11;
+  BOOST_CHECK_THROW(irft(o).run(pi, demos, opt, sampled{1}), invalid_argument);
+}
+
+BOOST_AUTO_TEST_CASE(irft_generation_loglik_of_exact_generations_is_minus_the_entropy) {
+  // In exact mode y~ ranges over every action with weight pi(a|x), so the round's pair-weighted mean
+  // log pi_ref(y~) is E_pi[log pi] = -H(pi(.|x)).
+  auto pi = random_policy(1, 4, 9);
+  const auto demos = test::bandit_rows({{0, 3}, {0, 3}});
+  sgd opt(sgd_hyper{0.0});
+  irft_options o;
+  o.rounds = 1;
+  o.chunk_rounds = false;
+  const auto res = irft(o).run(pi, demos, opt, exact{});
+  const auto p = pi.probabilities(0);
+  double neg_entropy = 0;
+  for (std::size_t a = 0; a < 4; ++a) neg_entropy += p[a] * std::log(p[a]);
+  BOOST_REQUIRE_EQUAL(res.rounds.size(), 1u);
+  BOOST_CHECK_CLOSE(res.rounds[0].generation_loglik, neg_entropy, 1e-9);
+  BOOST_CHECK_CLOSE(res.rounds[0].demo_loglik, std::log(p[3]), 1e-9);
+  // Sampling options need a policy that decodes (a tabular one has no generation() settings).
+  o.sampling = sampling_options{.temperature = 0};
+  BOOST_CHECK_THROW(irft(o).run(pi, demos, opt, exact{}), invalid_argument);
+}
+
+BOOST_AUTO_TEST_CASE(rft_reward_warmup_takes_its_steps_before_the_first_policy_step) {
+  const space sp(1, 3);
+  const auto ref = random_policy(1, 3, 8);
+  auto pi = ref.snapshot();
+  tabular::reward<double, space> r(sp);
+  const auto demos = test::bandit_rows({{0, 2}, {0, 2}});
+  sgd opt(sgd_hyper{0.5});
+  rft_options o;
+  o.iterations = 2;
+  o.reward_steps = 1;
+  o.reward_warmup = 3;
+  tabular::exact_policy_step step;
+  recorder rec;
+  const auto res = rft(o).run(pi, ref, r, demos, opt, step, exact{}, rec);
+  BOOST_CHECK_EQUAL(res.warmup_updates, 3u);
+  BOOST_CHECK_EQUAL(res.updates, 3u + 2u);
+  std::vector<std::string> seq;
+  seq.reserve(rec.events.size());
+  for (const auto& e : rec.events) seq.emplace_back(e.algorithm);
+  BOOST_CHECK((seq == std::vector<std::string>{"rft.reward_warmup", "rft.reward_warmup", "rft.reward_warmup", "rft.reward", "rft.policy",
+                                               "rft.reward", "rft.policy"}));
+  // The warm-up trains against the starting policy's generations: with the policy fixed, three full
+  // steps of the exact logistic loss raise the demonstrated action's reward above the others.
+  auto pi2 = ref.snapshot();
+  tabular::reward<double, space> r2(sp);
+  sgd opt2(sgd_hyper{0.5});
+  o.iterations = 0;
+  rft(o).run(pi2, ref, r2, demos, opt2, step, exact{});
+  BOOST_CHECK(pi2.logits() == ref.logits());  // no policy step
+  const auto rw = r2.rewards(test::bandit_rows({{0, 0}, {0, 1}, {0, 2}}));
+  BOOST_CHECK_GT(rw(2), rw(0));
+  BOOST_CHECK_GT(rw(2), rw(1));
 }
 
 BOOST_AUTO_TEST_CASE(error_paths_name_the_algorithm_and_step) {

@@ -4,6 +4,7 @@
 // demonstrations from generations; PPO alone raises the reward of a fixed scorer.
 #include <boost/test/unit_test.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
@@ -12,6 +13,7 @@
 #include "juice/algorithms/rft/rft.hpp"
 #include "juice/algorithms/sft/sft.hpp"
 #include "juice/backends/cpu/cpu.hpp"
+#include "juice/data/batching.hpp"
 #include "juice/models/transformer.hpp"
 #include "juice/models/transformer_reward.hpp"
 #include "juice/optim/adamw.hpp"
@@ -80,7 +82,7 @@ BOOST_AUTO_TEST_CASE(irft_lowers_its_loss_each_round_and_raises_likelihood) {
   const auto d = demos();
   const double before = demo_loglik(p, d);
   loss_log log;
-  irft(irft_options{0.1, 3, 8, 0, false, 0.0, 7}).run(p, d, opt, sampled{}, std::ref(log));
+  irft(irft_options{.beta = 0.1, .rounds = 3, .steps_per_round = 8, .batch_size = 0, .chunk_rounds = false, .online_probability = 0.0, .seed = 7}).run(p, d, opt, sampled{}, std::ref(log));
   BOOST_REQUIRE_EQUAL(log.losses.size(), 24u);
   for (std::size_t t = 0; t < 3; ++t) {
     BOOST_CHECK(log.events[t * 8].round_start);
@@ -100,6 +102,35 @@ BOOST_AUTO_TEST_CASE(spin_is_one_round_and_lowers_its_loss) {
   for (const auto& e : log.events) BOOST_CHECK_EQUAL(e.round, 0u);
   BOOST_CHECK_CLOSE(log.losses.front(), std::log(2.0), 1e-3);
   BOOST_CHECK_LT(log.losses.back(), log.losses.front() - 0.1);
+}
+
+BOOST_AUTO_TEST_CASE(irft_greedy_generation_is_the_argmax_and_leaves_the_policy_sampling_alone) {
+  // One-token responses (max_new_tokens 1, no EOS): greedy y~ is the most likely next token, so the
+  // round's generation log-likelihood is max_a log pi(a|x), found here by scoring every token.
+  policy_t p(small(), 8, generation_options{1, -1, {}});
+  const auto d = demos();
+  adamw opt(adamw_hyper{1e-3, 0.9, 0.999, 1e-8, 0.0});
+  irft_options o{.beta = 0.1, .rounds = 1, .steps_per_round = 1, .chunk_rounds = false, .seed = 3};
+  o.sampling = sampling_options{.temperature = 0};
+  const auto before = p.snapshot();
+  const auto res = irft(o).run(p, d, opt, sampled{2});
+  BOOST_REQUIRE_EQUAL(res.rounds.size(), 1u);
+  BOOST_CHECK_EQUAL(res.rounds[0].pairs, 2 * d.rows());
+  double expect = 0;
+  for (std::size_t b = 0; b < d.rows(); ++b) {
+    std::vector<tokenized_demonstration> rows;
+    for (int a = 0; a < 16; ++a) {
+      std::vector<token_t> prompt(&d.tokens(b, 0), &d.tokens(b, 0) + d.prompt_length(b));
+      rows.push_back({prompt, {a}, 0});
+    }
+    const auto all = make_batch(rows, 0, rows.size());
+    const auto lp = sequence_sum(before.logprobs(all), all);
+    double best = -1e300;
+    for (std::size_t a = 0; a < 16; ++a) best = std::max(best, static_cast<double>(lp(a)));
+    expect += best / static_cast<double>(d.rows());
+  }
+  BOOST_CHECK_CLOSE(res.rounds[0].generation_loglik, expect, 1e-3);
+  BOOST_CHECK_EQUAL(p.generation().sampling.temperature, 1.0);  // restored after the round
 }
 
 BOOST_AUTO_TEST_CASE(ppo_raises_a_fixed_reward) {
@@ -130,7 +161,7 @@ BOOST_AUTO_TEST_CASE(rft_with_ppo_lowers_reward_loss_and_separates_demonstration
   ppo improver(ppo_options{1, 2, 0.2, 0.5, 1.0, 0.95, 1.0, true}, adamw(adamw_hyper{1e-3, 0.9, 0.999, 1e-8, 0.0}));
   const auto d = demos();
   loss_log log;
-  rft(rft_options{0.1, 0.0, 4, 3, 1, 0, 9}).run(p, ref, r, d, ropt, improver, sampled{}, std::ref(log));
+  rft(rft_options{.beta = 0.1, .l2 = 0.0, .iterations = 4, .reward_steps = 3, .policy_steps = 1, .batch_size = 0, .seed = 9}).run(p, ref, r, d, ropt, improver, sampled{}, std::ref(log));
   std::vector<double> reward_losses;
   std::size_t policy_steps = 0;
   for (const auto& e : log.events) {

@@ -1,9 +1,10 @@
-# Runs `juice ground-truth --quick` reduced to a tiny model and budget (a few seconds; CI also runs it
-# under ASan + UBSan) and checks the JSON's shape - rows per method and eps in order, the documented
+# Runs `juice ground-truth --quick --protocol pi0` reduced to a tiny model and budget (a few seconds; CI
+# also runs it under ASan + UBSan) and checks the JSON's shape - rows per method and eps in order, the documented
 # keys, settings - and that every method moved away from pi_0 (the mean |change of log pi(correct)|
-# on held-out prompts is positive, and its KL estimate is finite). Not its conclusions.
+# on held-out prompts is positive, and its KL estimate is finite). Not its conclusions. (Protocol
+# sft-start, the default, is checked by tests/cli/check_ground_truth.cmake.)
 # Usage: cmake -DJUICE=<path> -DOUT=<csv path> -P ground_truth_json.cmake
-execute_process(COMMAND ${JUICE} ground-truth --quick --layers 1 --heads 2 --channels 16 --pretrain-examples 64
+execute_process(COMMAND ${JUICE} ground-truth --quick --protocol pi0 --layers 1 --heads 2 --channels 16 --pretrain-examples 64
                         --pretrain-steps 4 --demonstrations 20 --steps 4 --batch-size 8 --irft-rounds 2 --ppo-epochs 2
                         --eval-prompts 8 --eval-samples 1 --seeds 2 --eps 0,0.4 --json --csv ${OUT}
                 RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)

@@ -10,6 +10,7 @@
 #include "juice/concepts/optimizer.hpp"
 #include "juice/optim/adamw.hpp"
 #include "juice/optim/gradients.hpp"
+#include "juice/optim/lr_schedule.hpp"
 #include "juice/optim/sgd.hpp"
 #include "juice_test.hpp"
 
@@ -76,6 +77,31 @@ BOOST_AUTO_TEST_CASE(schedule_scales_the_learning_rate) {
   BOOST_CHECK_CLOSE(m.a[0], 1 - 0.5 * 0.5, 1e-12);
   opt.step(m);  // multiplier 0: no change
   BOOST_CHECK_CLOSE(m.a[0], 0.75, 1e-12);
+}
+
+BOOST_AUTO_TEST_CASE(warmup_schedule_values_follow_their_formulas) {
+  // Warm-up of 4 over 10 steps: (s + 1) / 4 for s < 4; after it p = (s - 4) / 6.
+  const auto c = warmup_schedule(4, 10);
+  BOOST_CHECK_CLOSE(c(0), 0.25, 1e-12);
+  BOOST_CHECK_CLOSE(c(2), 0.75, 1e-12);
+  BOOST_CHECK_CLOSE(c(3), 1.0, 1e-12);
+  BOOST_CHECK_CLOSE(c(9), 1.0, 1e-12);
+  const auto l = warmup_schedule(4, 10, lr_decay::linear);
+  BOOST_CHECK_CLOSE(l(4), 1.0, 1e-12);
+  BOOST_CHECK_CLOSE(l(7), 0.5, 1e-12);
+  BOOST_CHECK_SMALL(l(10), 1e-15);
+  const auto k = warmup_schedule(4, 10, lr_decay::cosine);
+  BOOST_CHECK_CLOSE(k(5), 0.5 + std::sqrt(3.0) / 4, 1e-12);  // p = 1/6: (1 + cos(pi/6)) / 2
+  BOOST_CHECK_CLOSE(k(7), 0.5, 1e-10);                       // p = 1/2
+  BOOST_CHECK_SMALL(k(10), 1e-15);
+  BOOST_CHECK_CLOSE(warmup_schedule(0, 10)(0), 1.0, 1e-12);  // no warm-up
+  BOOST_CHECK_THROW(warmup_schedule(11, 10), invalid_argument);
+  // Through an optimizer: the first SGD step is lr / 4.
+  toy_model<double> m;
+  sgd opt(sgd_hyper{1.0});
+  opt.schedule(warmup_schedule(4, 10));
+  opt.step(m);
+  BOOST_CHECK_CLOSE(m.a[0], 1 - 0.25 * 0.5, 1e-12);
 }
 
 BOOST_AUTO_TEST_CASE(gradient_utilities) {

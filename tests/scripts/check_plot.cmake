@@ -1,6 +1,6 @@
 cmake_minimum_required(VERSION 3.20)
 # Runs `juice toy-mdp rate --csv` (small budgets), `robustness --csv` and a tiny `ground-truth --csv`,
-# plots each, and checks that each output is a PNG file.
+# plots each (the ground-truth table also per round, --rounds), and checks that each output is a PNG file.
 function(run)
   execute_process(COMMAND ${ARGN} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
   if(NOT rc EQUAL 0)
@@ -16,7 +16,7 @@ function(check_png path)
     message(FATAL_ERROR "${path} is not a PNG (starts with ${magic})")
   endif()
 endfunction()
-file(REMOVE ${WORK}/rate.png ${WORK}/robustness.png ${WORK}/ground_truth.png ${WORK}/ground_truth_nll.png)
+file(REMOVE ${WORK}/rate.png ${WORK}/robustness.png ${WORK}/ground_truth.png ${WORK}/ground_truth_nll.png ${WORK}/ground_truth_rounds.png)
 run(${JUICE} toy-mdp rate --budgets 16,64,256 --csv ${WORK}/rate.csv)
 run(${PYTHON} ${SCRIPT} ${WORK}/rate.csv -o ${WORK}/rate.png)
 check_png(${WORK}/rate.png)
@@ -25,8 +25,11 @@ run(${PYTHON} ${SCRIPT} ${WORK}/robustness.csv -o ${WORK}/robustness.png)
 check_png(${WORK}/robustness.png)
 run(${JUICE} ground-truth --quick --layers 1 --heads 2 --channels 16 --pretrain-examples 64 --pretrain-steps 4
     --demonstrations 20 --steps 4 --batch-size 8 --irft-rounds 2 --ppo-epochs 2 --eval-prompts 8 --eval-samples 1
-    --seeds 2 --eps 0,0.4 --csv ${WORK}/ground_truth.csv)
+    --seeds 2 --eps 0,0.4 --sft-start-steps 4 --spin-iterations 2 --spin-epochs 1 --irft-epochs 1 --rft-iterations 2 --reward-warmup 2
+    --csv ${WORK}/ground_truth.csv)
 run(${PYTHON} ${SCRIPT} ${WORK}/ground_truth.csv -o ${WORK}/ground_truth.png)
 check_png(${WORK}/ground_truth.png)
 run(${PYTHON} ${SCRIPT} ${WORK}/ground_truth.csv -o ${WORK}/ground_truth_nll.png --metrics demo_nll,heldout_nll)
 check_png(${WORK}/ground_truth_nll.png)
+run(${PYTHON} ${SCRIPT} ${WORK}/ground_truth.csv -o ${WORK}/ground_truth_rounds.png --rounds)
+check_png(${WORK}/ground_truth_rounds.png)

@@ -1,11 +1,13 @@
 // `juice demo`: the whole tool in about a minute. First the one-state table (`juice toy`), then a
 // small GPT-2 trained on a task juice writes itself: a prompt is a word of lower-case letters and
 // '=', the answer is the word in capitals ("cab=" -> "CAB"), over the byte tokenizer. The model is
-// trained by SFT, then by IRFT starting from the SFT model, each through `juice train`'s own code,
-// and evaluated through `juice eval`'s code before and after each stage on held-out data: the
+// trained by SFT, then by IRFT starting from the SFT model and, as its control, by SFT continued
+// from the SFT model for the same number of steps (the paper compares IRFT with more SFT on the same
+// data), each through `juice train`'s own code, and evaluated through `juice eval`'s code before and
+// after each stage on held-out data: the
 // per-token NLL of the right answers, greedy exact-match accuracy, and the preference pairs
 // (right answer vs the word left in lower case): log-prob gap accuracy and, for IRFT, the implicit
-// reward accuracy against the SFT model.
+// reward accuracy against the SFT model (for both continuations).
 #include <algorithm>
 #include <cerrno>
 #include <cstddef>
@@ -193,25 +195,35 @@ void run_demo(const demo_args& a) {
   t.lr = 3e-4;
   t.gen.max_new_tokens = 8;
   t.out = (dir / "irft").string();
-  fmt::print("IRFT: juice train --algo irft --model sft/final --loss ipo --steps {} --rounds {} --beta {} --lr {} ...\n\n",
-             t.steps, t.rounds, t.beta, t.lr);
+  fmt::print("IRFT: juice train --algo irft --model sft/final --loss ipo --steps {} --rounds {} --beta {} --lr {} ...\n", t.steps,
+             t.rounds, t.beta, t.lr);
+  std::fflush(stdout);
+  run_train(t);
+
+  // The control: SFT continued from the same model for the same steps, at SFT's learning rate.
+  t.algo = "sft";
+  t.lr = 3e-3;
+  t.out = (dir / "sft_more").string();
+  fmt::print("SFT continued: juice train --algo sft --model sft/final --steps {} --lr {} ...\n\n", t.steps, t.lr);
   std::fflush(stdout);
   run_train(t);
 
   const std::string sft_final = (dir / "sft" / "final").string();
   const std::vector<stage_row> rows{evaluate("initial", (dir / "model.json").string(), "", dir, test, a.threads),
                                     evaluate("after SFT", sft_final, "", dir, test, a.threads),
-                                    evaluate("after IRFT", (dir / "irft" / "final").string(), sft_final, dir, test, a.threads)};
+                                    evaluate("+ IRFT", (dir / "irft" / "final").string(), sft_final, dir, test, a.threads),
+                                    evaluate("+ SFT", (dir / "sft_more" / "final").string(), sft_final, dir, test, a.threads)};
   fmt::print("{:<12} {:>14} {:>12} {:>16} {:>22}\n", "model", "NLL per token", "exact match", "pairs: gap acc.",
              "reward acc. vs SFT");
   for (const auto& r : rows)
-    fmt::print("{:<12} {:>14.4f} {:>12.3f} {:>16.3f} {:>22}\n", r.name, r.nll, r.match, r.gap_acc,
+    fmt::print("{:<12} {:>14.3f} {:>12.3f} {:>16.3f} {:>22}\n", r.name, r.nll, r.match, r.gap_acc,
                r.reward_acc ? fmt::format("{:.3f}", *r.reward_acc) : std::string("-"));
   fmt::print(
       "\n(held-out: {} demonstrations and pairs; NLL of the right answers, greedy answers that match exactly,\n"
-      " pairs whose right answer is likelier than the lower-case one, and IRFT's implicit reward\n"
-      " beta log(pi/pi_SFT) ranking the right answer first)\n",
-      test.size());
+      " pairs whose right answer is likelier than the lower-case one, and the implicit reward\n"
+      " beta log(pi/pi_SFT) ranking the right answer first; \"+ IRFT\" and \"+ SFT\" both continue from\n"
+      " the SFT model for {} steps: SFT continued is IRFT's control)\n",
+      test.size(), a.irft_steps);
   if (temporary && !a.keep) fs::remove_all(dir, ec);
   else fmt::print("\nfiles kept in {}\n", dir.string());
 }
@@ -224,7 +236,7 @@ void add_demo_command(CLI::App& app) {
   cmd->add_option("--out", a->out, "working folder (kept); default: a temporary folder, removed at the end");
   cmd->add_flag("--keep", a->keep, "keep the temporary folder");
   cmd->add_option("--sft-steps", a->sft_steps, "SFT steps")->check(CLI::Range(1.0, 1e6))->capture_default_str();
-  cmd->add_option("--irft-steps", a->irft_steps, "IRFT steps")->check(CLI::Range(2.0, 1e6))->capture_default_str();
+  cmd->add_option("--irft-steps", a->irft_steps, "IRFT steps (and those of SFT continued, its control)")->check(CLI::Range(2.0, 1e6))->capture_default_str();
   cmd->add_option("--seed", a->seed, "random seed")->check(seed_range())->capture_default_str();
   add_threads_option(cmd, a->threads);
   cmd->callback([a] { run_demo(*a); });

@@ -28,11 +28,15 @@ struct train_args {
   std::size_t rounds = 5;
   std::string loss = "sigmoid";  // sigmoid | hinge | linear | ipo (RFT: sigmoid | linear)
   sampling_args gen{};
+  std::size_t gens_per_prompt = 1;   // y~ per demonstration (IRFT/SPIN)
+  double sft_alpha = 0;              // IRFT/SPIN: + alpha * NLL of the demonstrations
+  std::size_t passes_per_round = 0;  // IRFT/SPIN: > 0 sets the steps (each round sees its pairs this often)
   // RFT
   double reward_lr = 1e-4;
   std::size_t reward_steps = 1;
   double l2 = 0;
   std::size_t ppo_epochs = 1;
+  std::size_t reward_warmup = 0;  // reward steps before the first policy step
   // run
   std::uint64_t seed = 0;
   int threads = 0;

@@ -65,6 +65,10 @@ inline nlohmann::json run_options(const train_args& a) {
           {"--reward-steps", a.reward_steps},
           {"--l2", a.l2},
           {"--ppo-epochs", a.ppo_epochs},
+          {"--gens-per-prompt", a.gens_per_prompt},
+          {"--sft-alpha", a.sft_alpha},
+          {"--passes-per-round", a.passes_per_round},
+          {"--reward-warmup", a.reward_warmup},
           {"--seed", a.seed},
           {"--threads", a.threads}};  // the result is bit-identical only for the same thread count
 }
@@ -215,8 +219,9 @@ inline void check_restored(const train_state& st, const train_args& a, std::size
       if (c.round != st.round) fail(fmt::format("its round cache is for round {} but the run is in round {}", c.round, st.round));
       const bool chunk = a.algo == "irft";
       const std::size_t lo = chunk ? c.round * demos / T : 0, hi = chunk ? (c.round + 1) * demos / T : demos;
-      bool rows_ok = c.rows.size() == hi - lo;
-      for (std::size_t i = 0; rows_ok && i < c.rows.size(); ++i) rows_ok = c.rows[i] == lo + i;
+      const std::size_t g = a.gens_per_prompt;  // each demonstration's row repeated once per y~
+      bool rows_ok = c.rows.size() == (hi - lo) * g;
+      for (std::size_t i = 0; rows_ok && i < c.rows.size(); ++i) rows_ok = c.rows[i] == lo + i / g;
       if (!rows_ok) fail(fmt::format("the tensor 'cache.rows' is not the demonstrations {} to {} of round {}", lo, hi, c.round));
       const std::size_t context = st.policy.config().context, vocab = st.policy.config().vocab;
       for (std::size_t i = 0; i < c.generated.size(); ++i) {

@@ -15,7 +15,6 @@
 #include <filesystem>
 #include <functional>
 #include <memory>
-#include <numbers>
 #include <optional>
 #include <string>
 #include <system_error>
@@ -38,6 +37,7 @@
 #include "juice/io/hf_gpt2.hpp"
 #include "juice/optim/data_parallel.hpp"
 #include "juice/optim/gradients.hpp"
+#include "juice/optim/lr_schedule.hpp"
 #include "model_loading.hpp"
 #include "run_log.hpp"
 #include "scoring.hpp"
@@ -54,17 +54,11 @@ namespace {
 namespace fs = std::filesystem;
 
 // The learning-rate multiplier at (0-based) step s: linear warmup over `warmup` steps, then
-// constant, or a linear or cosine decay to zero at the last step.
+// constant, or a linear or cosine decay to zero at the last step (juice::warmup_schedule).
 std::function<double(std::size_t)> lr_schedule(const train_args& a) {
-  const double warm = static_cast<double>(a.warmup), total = static_cast<double>(a.steps);
-  const std::string kind = a.schedule;
-  return [=](std::size_t s) {
-    const double x = static_cast<double>(s);
-    if (x < warm) return (x + 1) / warm;
-    if (kind == "constant") return 1.0;
-    const double p = std::min(1.0, (x - warm) / std::max(1.0, total - warm));
-    return kind == "linear" ? 1 - p : 0.5 * (1 + std::cos(std::numbers::pi * p));
-  };
+  const lr_decay decay = a.schedule == "linear" ? lr_decay::linear : a.schedule == "cosine" ? lr_decay::cosine
+                                                                                            : lr_decay::constant;
+  return warmup_schedule(a.warmup, a.steps, decay);
 }
 
 std::size_t token_count(const sequence_batch& b) {
@@ -219,8 +213,9 @@ void train_sft(train_state& st, const train_args& a, const std::vector<tokenized
   }
 }
 
-// Generates y~ for the round's demonstrations and caches the reference log-probs, one minibatch of
-// the batch size at a time.
+// Generates y~ for the round's demonstrations (--gens-per-prompt of them each, the demonstration's
+// row repeated once per y~) and caches the reference log-probs, one minibatch of the batch size at a
+// time.
 void prepare_round(train_state& st, const train_args& a, const std::vector<tokenized_demonstration>& demos, std::size_t T,
                    bool chunk) {
   round_cache& c = st.cache;
@@ -228,21 +223,24 @@ void prepare_round(train_state& st, const train_args& a, const std::vector<token
   c = round_cache{};
   c.round = st.round;
   const std::size_t lo = chunk ? st.round * N / T : 0, hi = chunk ? (st.round + 1) * N / T : N;
-  for (std::size_t i = lo; i < hi; ++i) c.rows.push_back(i);
+  const std::size_t G = a.gens_per_prompt;
+  std::vector<std::size_t> demo_rows;
+  for (std::size_t i = lo; i < hi; ++i) demo_rows.push_back(i);
+  for (const std::size_t i : demo_rows) c.rows.insert(c.rows.end(), G, i);
   c.generated.resize(c.rows.size());
   c.ref_chosen.resize(c.rows.size());
   c.ref_rejected.resize(c.rows.size());
-  for (std::size_t first = 0; first < c.rows.size(); first += a.batch_size) {
-    const std::size_t n = std::min(a.batch_size, c.rows.size() - first);
-    const std::span<const std::size_t> rows(c.rows.data() + first, n);
+  for (std::size_t first = 0; first < demo_rows.size(); first += a.batch_size) {
+    const std::size_t n = std::min(a.batch_size, demo_rows.size() - first);
+    const std::span<const std::size_t> rows(demo_rows.data() + first, n);
     st.policy.generation().max_new_tokens = generation_room(demos, rows, a, st.policy.config());
-    const irft_prepared p = irft_prepare(st.policy, select_examples(demos, rows), st.g);
-    for (std::size_t i = 0; i < n; ++i) {
+    const irft_prepared p = irft_prepare(st.policy, select_examples(demos, rows), st.g, sampled{G});
+    const std::size_t m = n * G;  // the pairs, demonstration-major
+    for (std::size_t i = 0; i < m; ++i) {
       const sequence_batch& y = p.pairs.rejected;
-      c.generated[first + i].assign(&y.tokens(i, static_cast<std::size_t>(y.prompt_length(i))),
-                                    &y.tokens(i, 0) + y.length(i));
-      c.ref_chosen[first + i] = p.ref[i];
-      c.ref_rejected[first + i] = p.ref[n + i];
+      c.generated[first * G + i].assign(&y.tokens(i, static_cast<std::size_t>(y.prompt_length(i))), &y.tokens(i, 0) + y.length(i));
+      c.ref_chosen[first * G + i] = p.ref[i];
+      c.ref_rejected[first * G + i] = p.ref[m + i];
     }
   }
   st.order = juice::detail::minibatches(c.rows.size(), a.batch_size);
@@ -278,7 +276,7 @@ void train_irft(train_state& st, const train_args& a, const std::vector<tokenize
       const sequence_batch both = concat_rows(mb.chosen, mb.rejected);
       const auto logp = st.policy.logprobs(both);
       token_values<float> w;
-      const double loss = irft_loss<Loss>(mb, both, logp, ref, a.beta, &w);
+      const double loss = irft_loss<Loss>(mb, both, logp, ref, a.beta, &w, nullptr, a.sft_alpha);
       const std::string where = step_where(st);
       check_finite(loss, "loss", where);
       const double gn = update(st.policy, st.opt, a.max_grad_norm, where, [&] { st.policy.backward(both, w); });
@@ -300,6 +298,25 @@ template <PairwiseLoss Loss>
 void train_rft(train_state& st, const train_args& a, const std::vector<tokenized_demonstration>& demos, reporter& rep) {
   rft_parts& r = st.rft.value();
   if (st.step == 0) st.order = juice::detail::minibatches(demos.size(), a.batch_size);  // a restored state keeps its order
+  // --reward-warmup: reward steps on demonstration-vs-generation minibatches before the first policy
+  // step; their mean loss goes into the first iteration's metrics line.
+  double warmup_loss = 0;
+  for (std::size_t k = 0; st.step == 0 && k < a.reward_warmup; ++k) {
+    const auto idx = st.order.next(st.g);
+    const sequence_batch data = select_examples(demos, idx);
+    st.policy.generation().max_new_tokens = generation_room(demos, idx, a, st.policy.config());
+    const pair_batch pairs = make_pairs(data, st.policy.sample(prompts_of(data), 1, st.g));
+    const sequence_batch both = concat_rows(pairs.chosen, pairs.rejected);
+    const std::string where = fmt::format("juice train: reward warm-up step {}", k + 1);
+    sequence_values<float> w;
+    const double loss = rft_reward_loss<Loss>(pairs, r.reward.rewards(both), margin_scale<Loss>(a.beta), &w) + l2_penalty(r.reward, a.l2);
+    check_finite(loss, "reward loss", where);
+    update(r.reward, r.reward_opt, a.max_grad_norm, where, [&] {
+      r.reward.backward(both, w);
+      add_l2_gradient(r.reward, a.l2);
+    });
+    warmup_loss += loss / static_cast<double>(a.reward_warmup);
+  }
   while (st.step < a.steps) {
     const auto idx = st.order.next(st.g);
     const sequence_batch data = select_examples(demos, idx);
@@ -337,6 +354,7 @@ void train_rft(train_state& st, const train_args& a, const std::vector<tokenized
     m["ppo/mean_score"] = s.mean_score;
     m["ppo/kl"] = s.kl;
     m["ppo/clipped_fraction"] = s.clipped_fraction;
+    if (st.round == 1 && a.reward_warmup > 0) m["reward_warmup_loss"] = warmup_loss;
     rep.record(st, s.last_loss, std::nullopt, token_count(both), m);
   }
 }
@@ -361,6 +379,10 @@ void check_args(const train_args& a) {
   if (a.algo == "rft" && a.steps % a.ppo_epochs != 0)
     throw invalid_argument(fmt::format("--steps {}: RFT makes --ppo-epochs ({}) policy updates per iteration; make --steps a multiple of it.",
                                        a.steps, a.ppo_epochs));
+  const bool pairwise = a.algo == "irft" || a.algo == "spin";
+  if (!pairwise && (a.passes_per_round > 0 || a.gens_per_prompt != 1 || a.sft_alpha != 0))
+    throw invalid_argument("--passes-per-round, --gens-per-prompt and --sft-alpha apply to IRFT and SPIN only (--algo " + a.algo + ").");
+  if (a.algo != "rft" && a.reward_warmup > 0) throw invalid_argument("--reward-warmup applies to RFT only (--algo " + a.algo + ").");
   if (a.algo == "irft" && a.rounds > a.steps)
     throw invalid_argument(fmt::format("--rounds {}: more IRFT rounds than --steps ({}); every round needs at least one step.", a.rounds, a.steps));
   if (a.warmup > a.steps) throw invalid_argument(fmt::format("--warmup {}: more warmup steps than --steps ({}).", a.warmup, a.steps));
@@ -466,7 +488,7 @@ void check_replicas_equal(model_type& m, train_group& group) {
 
 }  // namespace
 
-void run_train_on(const train_args& a, train_group& group);
+void run_train_on(const train_args& given, train_group& group);
 
 void run_train(const train_args& a) {
   train_group group(a.distributed);
@@ -486,7 +508,20 @@ void run_train(const train_args& a) {
 
 // Rank 0 (the writer) checks, locks and creates --out and writes into it; the other ranks read the
 // inputs (and the checkpoint, with --resume) and write nothing.
-void run_train_on(const train_args& a, train_group& group) {
+// --passes-per-round P: every round makes P x ceil(pairs of the largest round / batch) steps (the
+// rounds' chunks differ by one demonstration at most), which sets --steps.
+std::size_t steps_for_passes(const train_args& a, std::size_t demos) {
+  const std::size_t T = a.algo == "irft" ? a.rounds : 1;
+  if (a.algo == "irft" && demos < T)
+    throw invalid_argument(fmt::format("--rounds {}: the {} demonstrations of {} cannot be split into {} rounds; lower --rounds.", T, demos,
+                                       a.demos, T));
+  const std::size_t pairs = (demos + T - 1) / T * a.gens_per_prompt;
+  return T * a.passes_per_round * ((pairs + a.batch_size - 1) / a.batch_size);
+}
+
+void run_train_on(const train_args& given, train_group& group) {
+  train_args a = given;                                                                        // --passes-per-round sets a.steps once the demonstrations are read
+  if (a.passes_per_round > 0) a.steps = std::max<std::size_t>({a.steps, a.warmup, a.rounds});  // checked again below
   check_args(a);
   check_group_args(a, group);
   const bool writer = group.writer();
@@ -508,6 +543,10 @@ void run_train_on(const train_args& a, train_group& group) {
   any_tokenizer tok = load_tokenizer_option(a.data);
   const batch_options bo = make_batch_options(a.data, tok, policy.config());
   const auto demos = load_demonstrations(a.demos, tok, bo, policy.config());
+  if (a.passes_per_round > 0) {
+    a.steps = steps_for_passes(a, demos.size());
+    check_args(a);
+  }
   std::optional<std::vector<tokenized_pair>> pairs;
   std::optional<pair_scores> before;
   if (!a.pairs.empty()) {
@@ -635,12 +674,35 @@ void add_train_command(CLI::App& app) {
       ->check(CLI::IsMember(std::vector<std::string>{"sigmoid", "hinge", "linear", "ipo"}))
       ->capture_default_str();
   add_sampling_options(cmd, a->gen, "--gen-length", "most tokens generated per response y~");
+  auto* temperature = cmd->get_option("--temperature");
+  auto* gen_temperature = cmd->add_option("--gen-temperature", a->gen.sampling.temperature, "the same as --temperature: y~'s sampling temperature")
+                              ->check(finite_range(0, 1e6))
+                              ->excludes(temperature);
+  cmd->add_flag_callback(
+         "--greedy", [a] { a->gen.sampling.temperature = 0; }, "decode y~ greedily (temperature 0)")
+      ->excludes(temperature)
+      ->excludes(gen_temperature);
+  cmd->add_option("--gens-per-prompt", a->gens_per_prompt, "IRFT/SPIN: y~ generated per demonstration (pairs per demonstration)")
+      ->check(CLI::Range(1.0, 1e4))
+      ->capture_default_str();
+  cmd->add_option("--sft-alpha", a->sft_alpha, "IRFT/SPIN: weight of an SFT term alpha * NLL(demonstrations) added to the loss; 0 = off")
+      ->check(finite_range(0, 1e6))
+      ->capture_default_str();
+  auto* steps = cmd->get_option("--steps");
+  cmd->add_option("--passes-per-round", a->passes_per_round,
+                  "IRFT/SPIN: passes over each round's pairs per generation; sets the steps (0 = use --steps)")
+      ->check(CLI::Range(0.0, 1e6))
+      ->excludes(steps)
+      ->capture_default_str();
   cmd->add_option("--reward-lr", a->reward_lr, "RFT: reward model learning rate")->check(learning_rate())->capture_default_str();
   cmd->add_option("--reward-steps", a->reward_steps, "RFT: reward updates per iteration")
       ->check(CLI::Range(1.0, 1e6))
       ->capture_default_str();
   cmd->add_option("--l2", a->l2, "RFT: L2 weight lambda on the reward parameters")->check(decay_weight())->capture_default_str();
   cmd->add_option("--ppo-epochs", a->ppo_epochs, "RFT: PPO updates per rollout")->check(CLI::Range(1.0, 1e6))->capture_default_str();
+  cmd->add_option("--reward-warmup", a->reward_warmup, "RFT: reward-model steps before the first policy step")
+      ->check(count_range())
+      ->capture_default_str();
   add_data_options(cmd, a->data);
   cmd->add_option("--seed", a->seed, "random seed (initialisation, minibatch order, generation)")->check(seed_range())->capture_default_str();
   add_threads_option(cmd, a->threads);

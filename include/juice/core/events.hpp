@@ -10,7 +10,7 @@
 namespace juice {
 
 struct step_event {
-  std::string_view algorithm;   // "sft", "rft.reward", "rft.policy", "irft"
+  std::string_view algorithm;   // "sft", "rft.reward_warmup", "rft.reward", "rft.policy", "irft"
   std::size_t round = 0;        // IRFT round t / RFT iteration / 0 for SFT
   std::size_t step = 0;         // inner step k within the round (IRFT), global step otherwise
   std::size_t global_step = 0;  // updates made so far by this call, this one included

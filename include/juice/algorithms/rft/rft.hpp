@@ -13,11 +13,15 @@
 //        logistic h(z) = -log sigmoid(z), s = 1: Bradley-Terry, what the paper's code uses;
 //   3. K_pi policy steps towards argmax_pi E_pi[r] - beta KL(pi || pi_ref), delegated to a
 //      PolicyImprover (tabular: exact or mirror step; transformer: PPO).
+// With reward_warmup = W, W reward steps on demonstration-vs-generation pairs (minibatches drawn as
+// in step 1, y~ from the starting policy) come before the first iteration, as the authors train
+// their reward model on all pairs before PPO starts.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "juice/algorithms/detail/demonstrations.hpp"
@@ -39,13 +43,14 @@
 namespace juice {
 
 struct rft_options {
-  double beta = 1.0;             // KL weight of the policy step (and 1/scale of the linear loss)
-  double l2 = 0.0;               // lambda: (lambda/2)||theta||^2 on the reward parameters
-  std::size_t iterations = 100;  // outer iterations
-  std::size_t reward_steps = 1;  // K_r reward updates per iteration
-  std::size_t policy_steps = 1;  // K_pi policy-improver calls per iteration
-  std::size_t batch_size = 0;    // demonstrations per iteration; 0 = all, weighted
-  std::uint64_t seed = 0;        // generation and minibatch order
+  double beta = 1.0;              // KL weight of the policy step (and 1/scale of the linear loss)
+  double l2 = 0.0;                // lambda: (lambda/2)||theta||^2 on the reward parameters
+  std::size_t iterations = 100;   // outer iterations
+  std::size_t reward_steps = 1;   // K_r reward updates per iteration
+  std::size_t policy_steps = 1;   // K_pi policy-improver calls per iteration
+  std::size_t batch_size = 0;     // demonstrations per iteration; 0 = all, weighted
+  std::uint64_t seed = 0;         // generation and minibatch order
+  std::size_t reward_warmup = 0;  // reward steps before the first policy step (one minibatch each)
 };
 
 // The RFT reward loss of one minibatch of pairs and its per-sequence weights dLoss/dr.
@@ -71,8 +76,9 @@ double rft_reward_loss(const pair_batch& pairs, const sequence_values<S>& reward
 }
 
 struct rft_result {
-  std::size_t updates = 0;  // reward updates
-  double last_loss = 0;     // last reward loss, L2 term included
+  std::size_t updates = 0;         // reward updates, the warm-up's included
+  std::size_t warmup_updates = 0;  // of which before the first policy step
+  double last_loss = 0;            // last reward loss, L2 term included
 };
 
 template <PairwiseLoss Loss>
@@ -105,24 +111,39 @@ public:
     rng g(options_.seed);
     detail::minibatches batches(demos.rows(), options_.batch_size);
     rft_result result;
-    for (std::size_t it = 0; it < options_.iterations; ++it) {
+    // One reward step on `pairs`; returns its loss and squared gradient norm.
+    auto reward_step = [&](const pair_batch& pairs, const sequence_batch& both, const std::string& where) {
+      const auto r = reward.rewards(both);
+      sequence_values<RS> w;
+      const double loss = rft_reward_loss<Loss>(pairs, r, margin_scale(), &w) + l2_penalty(reward, options_.l2);
+      const double gn = detail::gradient_step(reward, reward_opt, loss, "reward loss", where, [&] {
+        reward.backward(both, w);
+        add_l2_gradient(reward, options_.l2);
+      });
+      ++result.updates;
+      result.last_loss = loss;
+      return std::pair{loss, gn};
+    };
+    auto draw_pairs = [&] {
       sequence_batch data = select_rows(demos, batches.next(g));
       normalise_weights(data);
       const sequence_batch prompts = prompts_of(data);
-      const pair_batch pairs = make_pairs(data, generate(policy, prompts, mode, g));
+      pair_batch pairs = make_pairs(data, generate(policy, prompts, mode, g));
+      return std::pair{prompts, std::move(pairs)};
+    };
+    for (std::size_t k = 0; k < options_.reward_warmup; ++k) {
+      const auto [prompts, pairs] = draw_pairs();
+      const sequence_batch both = concat_rows(pairs.chosen, pairs.rejected);
+      const auto [loss, gn] = reward_step(pairs, both, "juice::rft reward warm-up step " + std::to_string(k));
+      ++result.warmup_updates;
+      observer(step_event{.algorithm = "rft.reward_warmup", .step = k, .global_step = result.updates, .loss = loss, .grad_norm_sq = gn});
+    }
+    for (std::size_t it = 0; it < options_.iterations; ++it) {
+      const auto [prompts, pairs] = draw_pairs();
       const sequence_batch both = concat_rows(pairs.chosen, pairs.rejected);
 
       for (std::size_t k = 0; k < options_.reward_steps; ++k) {
-        const std::string where = "juice::rft iteration " + std::to_string(it) + " reward step " + std::to_string(k);
-        const auto r = reward.rewards(both);
-        sequence_values<RS> w;
-        const double loss = rft_reward_loss<Loss>(pairs, r, margin_scale(), &w) + l2_penalty(reward, options_.l2);
-        const double gn = detail::gradient_step(reward, reward_opt, loss, "reward loss", where, [&] {
-          reward.backward(both, w);
-          add_l2_gradient(reward, options_.l2);
-        });
-        ++result.updates;
-        result.last_loss = loss;
+        const auto [loss, gn] = reward_step(pairs, both, "juice::rft iteration " + std::to_string(it) + " reward step " + std::to_string(k));
         observer(step_event{.algorithm = "rft.reward", .round = it, .step = k, .global_step = result.updates, .loss = loss, .grad_norm_sq = gn, .round_start = k == 0});
       }
       for (std::size_t k = 0; k < options_.policy_steps; ++k) {

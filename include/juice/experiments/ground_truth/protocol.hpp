@@ -23,6 +23,20 @@
 //      (how far the policy moved); KL(pi || pi_0) estimated on pi's samples; the NLL of the training
 //      demonstrations and of held-out correct answers.
 // Results are the mean and standard error over seeds, with paired differences against SFT.
+//
+// That is protocol "pi0" (every method from pi_0). Protocol "sft-start", the default, follows the
+// paper's: an SFT checkpoint (sft_start_steps of SFT from pi_0 on the demonstrations, the "SFT" row)
+// is the start point and the reference / KL anchor of every other method, which is then compared with
+// two controls on the same seeds: SFT continued from the checkpoint for the same number of policy
+// gradient steps ("same steps"), and SFT from pi_0 for the same total (sft_start_steps plus the
+// method's steps, one run). SPIN runs spin_iterations iterations of spin_epochs epochs over the data,
+// each iteration regenerating y~; IRFT cycles its irft_rounds chunks irft_epochs times, one pass per
+// generation; RFT trains its reward model for reward_warmup steps before PPO starts; y~ is decoded
+// greedily (gen_temperature 0); every run warms its learning rate up over its first
+// warmup_fraction of steps. "SPIN+SFT" and "IRFT+SFT" add sft_alpha * NLL of the demonstrations to
+// the loss. Each run records, per round, the mean log-likelihood of the demonstrations, of held-out
+// correct answers and of the generations; RFT also the reward model's accuracy on held-out
+// (correct, low-quality) pairs.
 #pragma once
 
 #include <array>
@@ -31,6 +45,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <string>
 #include <unordered_set>
 #include <utility>
@@ -52,10 +67,17 @@
 #include "juice/models/transformer.hpp"
 #include "juice/models/transformer_reward.hpp"
 #include "juice/optim/adamw.hpp"
+#include "juice/optim/lr_schedule.hpp"
 
 namespace juice::experiments::ground_truth {
 
-inline std::vector<std::string> method_names() { return {"SFT", "SPIN", "IRFT", "RFT"}; }
+inline std::vector<std::string> method_names() { return {"SFT", "SPIN", "IRFT", "RFT", "SPIN+SFT", "IRFT+SFT"}; }
+inline std::vector<std::string> protocol_names() { return {"sft-start", "pi0"}; }
+// The methods a protocol runs when none are given: pi0 the four of the original comparison.
+inline std::vector<std::string> default_methods(const std::string& protocol) {
+  if (protocol == "pi0") return {"SFT", "SPIN", "IRFT", "RFT"};
+  return method_names();
+}
 
 struct ground_truth_options {
   std::vector<std::string> tasks = task_names();  // task families mixed uniformly
@@ -75,22 +97,34 @@ struct ground_truth_options {
   std::vector<double> eps{0.0, 0.2, 0.4};  // fractions replaced by low-quality answers
   // Fine-tuning from pi_0, matched in policy gradient steps. The learning rates are each method's
   // best of a three-point grid on a tuning seed (seed 1000, eps 0.2; docs/results.md).
-  std::vector<std::string> methods = method_names();
-  std::size_t steps = 200;       // policy gradient steps of every method
-  std::size_t batch_size = 32;   // demonstrations (pairs, PPO prompts) per step
-  double lr = 1e-3;              // SFT's AdamW learning rate
-  double spin_lr = 3e-5;         // SPIN's AdamW learning rate
-  double irft_lr = 1e-4;         // IRFT's AdamW learning rate
-  double ppo_lr = 3e-4;          // RFT's policy (PPO) AdamW learning rate
-  double beta = 0.1;             // SPIN/IRFT implicit-reward scale; RFT's KL weight
-  std::size_t irft_rounds = 5;   // IRFT's T
-  std::size_t ppo_epochs = 4;    // RFT: PPO updates per iteration (iterations = steps / ppo_epochs)
-  double reward_lr = 1e-3;       // RFT reward model (AdamW)
-  std::size_t reward_steps = 1;  // RFT: reward-model updates per iteration (K_r)
+  std::vector<std::string> methods{};  // empty: the protocol's default_methods
+  std::string protocol = "sft-start";  // "sft-start" (the paper's) or "pi0" (every method from pi_0)
+  std::size_t steps = 200;             // pi0: policy gradient steps of every method
+  std::size_t batch_size = 32;         // demonstrations (pairs, PPO prompts) per step
+  double lr = 1e-3;                    // SFT's AdamW learning rate
+  double spin_lr = 3e-5;               // SPIN's AdamW learning rate
+  double irft_lr = 1e-4;               // IRFT's AdamW learning rate
+  double ppo_lr = 3e-4;                // RFT's policy (PPO) AdamW learning rate
+  double beta = 0.1;                   // SPIN/IRFT implicit-reward scale; RFT's KL weight
+  std::size_t irft_rounds = 5;         // IRFT's T
+  std::size_t ppo_epochs = 4;          // RFT: PPO updates per iteration (iterations = steps / ppo_epochs)
+  double reward_lr = 1e-3;             // RFT reward model (AdamW)
+  std::size_t reward_steps = 1;        // RFT: reward-model updates per iteration (K_r)
+  // Protocol sft-start (the learning rates above are used from the SFT checkpoint; see docs/results.md).
+  std::size_t sft_start_steps = 200;  // SFT steps from pi_0 that make the start checkpoint
+  std::size_t spin_iterations = 3;    // SPIN iterations, each regenerating y~ ...
+  std::size_t spin_epochs = 2;        // ... and passing over the data this often
+  std::size_t irft_epochs = 2;        // IRFT: rounds = irft_rounds * irft_epochs, chunks cycled
+  std::size_t irft_passes = 1;        // IRFT: passes over a round's chunk per generation
+  std::size_t rft_iterations = 24;    // RFT iterations (ppo_epochs policy steps each)
+  std::size_t reward_warmup = 100;    // RFT reward steps before the first policy step
+  double gen_temperature = 0;         // y~ decoding for SPIN/IRFT; 0 = greedy
+  double sft_alpha = 1;               // SPIN+SFT, IRFT+SFT: weight of the demonstrations' NLL
+  double warmup_fraction = 0.1;       // linear learning-rate warm-up over this fraction of a run
   // Evaluation.
   std::size_t eval_prompts = 200;  // held-out prompts
   std::size_t eval_samples = 2;    // sampled responses per held-out prompt
-  std::size_t seeds = 4;
+  std::size_t seeds = 5;
   std::uint64_t seed = 1;  // base seed; seed s of the run uses stream s
   // Called with a line of progress (optional).
   std::function<void(const std::string&)> progress;
@@ -105,6 +139,12 @@ inline ground_truth_options quick_options() {
   o.steps = 40;
   o.eval_prompts = 100;
   o.seeds = 2;
+  o.sft_start_steps = 100;
+  o.spin_iterations = 2;
+  o.spin_epochs = 1;
+  o.irft_epochs = 1;
+  o.rft_iterations = 6;
+  o.reward_warmup = 20;
   return o;
 }
 
@@ -112,9 +152,12 @@ inline ground_truth_options quick_options() {
 inline void validate(const ground_truth_options& o) {
   auto fail = [](const std::string& m) { throw invalid_argument("juice::ground_truth: " + m); };
   (void)task_set(o.tasks);
-  if (o.methods.empty()) fail("no method given; choose from SFT, SPIN, IRFT, RFT.");
-  for (const auto& m : o.methods)
-    if (m != "SFT" && m != "SPIN" && m != "IRFT" && m != "RFT") fail("unknown method '" + m + "'; choose from SFT, SPIN, IRFT, RFT.");
+  if (o.protocol != "sft-start" && o.protocol != "pi0") fail("unknown protocol '" + o.protocol + "'; choose sft-start or pi0.");
+  for (const auto& m : o.methods) {
+    bool known = false;
+    for (const auto& n : method_names()) known = known || n == m;
+    if (!known) fail("unknown method '" + m + "'; choose from SFT, SPIN, IRFT, RFT, SPIN+SFT, IRFT+SFT.");
+  }
   if (o.layers == 0 || o.heads == 0 || o.channels == 0 || o.channels % o.heads != 0)
     fail("layers and heads must be positive and channels a positive multiple of heads.");
   if (o.context < 16 + o.max_new_tokens) fail("the context must hold a prompt (up to 16 bytes) plus max_new_tokens.");
@@ -131,6 +174,11 @@ inline void validate(const ground_truth_options& o) {
   if (o.demonstrations < o.irft_rounds) fail("IRFT needs at least irft_rounds demonstrations.");
   if (o.ppo_epochs == 0 || o.steps < o.ppo_epochs) fail("ppo_epochs must lie in [1, steps].");
   if (o.reward_steps == 0) fail("reward_steps must be at least 1.");
+  if (o.sft_start_steps == 0 || o.spin_iterations == 0 || o.spin_epochs == 0 || o.irft_epochs == 0 || o.irft_passes == 0 ||
+      o.rft_iterations == 0)
+    fail("sft_start_steps, spin_iterations, spin_epochs, irft_epochs, irft_passes and rft_iterations must be at least 1.");
+  if (!(o.gen_temperature >= 0) || !(o.sft_alpha >= 0) || !(o.warmup_fraction >= 0 && o.warmup_fraction <= 1))
+    fail("gen_temperature and sft_alpha must be non-negative and warmup_fraction in [0, 1].");
   if (!(o.lr > 0) || !(o.spin_lr > 0) || !(o.irft_lr > 0) || !(o.ppo_lr > 0) || !(o.pretrain_lr > 0) || !(o.reward_lr > 0) || !(o.beta > 0))
     fail("learning rates and beta must be positive.");
 }
@@ -148,11 +196,12 @@ struct evaluation {
   double kl_to_base = 0;           // E_{y~pi}[log pi(y) - log pi_0(y)]
   double demo_nll = 0;             // E_D[-log pi(y|x)] on the training demonstrations
   double heldout_nll = 0;          // -log pi(correct) on held-out prompts
+  double moved = 0;                // E|log pi(correct) - log pi_start(correct)|: how far from its start point
 };
 
 // The metric names, in output order, and each one's field.
-inline const std::array<std::pair<const char*, double evaluation::*>, 11>& evaluation_fields() {
-  static const std::array<std::pair<const char*, double evaluation::*>, 11> f{{
+inline const std::array<std::pair<const char*, double evaluation::*>, 12>& evaluation_fields() {
+  static const std::array<std::pair<const char*, double evaluation::*>, 12> f{{
       {"win_rate", &evaluation::win_rate},
       {"win_rate_sampled", &evaluation::win_rate_sampled},
       {"true_reward", &evaluation::true_reward},
@@ -164,6 +213,7 @@ inline const std::array<std::pair<const char*, double evaluation::*>, 11>& evalu
       {"kl_to_base", &evaluation::kl_to_base},
       {"demo_nll", &evaluation::demo_nll},
       {"heldout_nll", &evaluation::heldout_nll},
+      {"moved", &evaluation::moved},
   }};
   return f;
 }
@@ -174,6 +224,25 @@ struct metric_summary {
   mean_se minus_sft;  // paired difference against SFT at the same eps (zero for SFT itself)
 };
 
+// A method against one of its SFT controls on the same seeds: paired differences (method - control).
+struct control_comparison {
+  mean_se win_rate;
+  mean_se true_reward;
+};
+
+// One round of a run, averaged over seeds: the mean log-likelihood of the demonstrations, of held-out
+// correct answers and of the generations y~ under the policy at the round's start (for SPIN/IRFT the
+// round's own data and generations; for RFT all demonstrations and the policy's samples of their
+// prompts), how many times the round's steps went over its pairs, and its training time.
+struct round_summary {
+  std::size_t round = 0;
+  double demo_loglik = 0;
+  double heldout_loglik = 0;
+  double generation_loglik = 0;
+  double passes = 0;
+  double wall_seconds = 0;
+};
+
 // One method at one eps, over the seeds.
 struct ground_truth_row {
   std::string method;
@@ -182,6 +251,10 @@ struct ground_truth_row {
   std::size_t policy_steps = 0;  // policy gradient steps actually taken per run
   double wall_seconds = 0;       // mean training time per run (evaluation excluded)
   std::vector<metric_summary> metrics;
+  control_comparison vs_sft_same_steps;  // (non-SFT rows) against SFT continued for the same steps
+  control_comparison vs_sft_same_total;  // (non-SFT rows) against SFT from pi_0 for the same total
+  std::vector<round_summary> rounds;
+  mean_se reward_accuracy;  // RFT: the reward model's accuracy on held-out (correct, low-quality) pairs
 
   [[nodiscard]] const metric_summary& metric(const std::string& name) const {
     for (const auto& m : metrics)
@@ -193,7 +266,8 @@ struct ground_truth_row {
 struct ground_truth_result {
   std::vector<ground_truth_row> rows;
   std::vector<metric_summary> base;  // pi_0 itself (win rates 1/2, KL 0 by definition)
-  double pretrain_seconds = 0;       // mean per seed
+  std::string protocol;
+  double pretrain_seconds = 0;  // mean per seed
   double total_seconds = 0;
 };
 
@@ -309,6 +383,10 @@ inline std::vector<task_item> draw_items(const task_set& tasks, std::size_t n, c
   return out;
 }
 
+inline double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
 inline adamw make_adamw(double lr) { return adamw(adamw_hyper{lr, 0.9, 0.999, 1e-8, 0.0}); }
 
 // Runs `method` from a copy of pi_0 on the demonstrations; returns the policy and the number of
@@ -316,18 +394,16 @@ inline adamw make_adamw(double lr) { return adamw(adamw_hyper{lr, 0.9, 0.999, 1e
 inline std::pair<policy_t, std::size_t> fine_tune(const std::string& method, const policy_t& base, const sequence_batch& demos,
                                                   const ground_truth_options& o, std::uint64_t seed) {
   policy_t p = base.snapshot();
-  auto opt = make_adamw(method == "SFT" ? o.lr : method == "SPIN" ? o.spin_lr
-                                                                  : o.irft_lr);
+  const bool spin_like = method == "SPIN" || method == "SPIN+SFT", irft_like = method == "IRFT" || method == "IRFT+SFT";
+  auto opt = make_adamw(method == "SFT" ? o.lr : spin_like ? o.spin_lr
+                                                           : o.irft_lr);
   if (method == "SFT") {
     sft(sft_options{o.steps, o.batch_size, sft_normalisation::sequence_sum, seed}).run(p, demos, opt);
     return {std::move(p), o.steps};
   }
-  if (method == "SPIN") {
-    const auto r = spin(o.beta, o.steps, o.batch_size, seed).run(p, demos, opt, sampled{});
-    return {std::move(p), r.updates};
-  }
-  if (method == "IRFT") {
-    const irft_options io{o.beta, o.irft_rounds, o.steps / o.irft_rounds, o.batch_size, true, 0.0, seed};
+  if (spin_like || irft_like) {  // SPIN: one round over all the data, K = steps
+    irft_options io{.beta = o.beta, .rounds = spin_like ? 1 : o.irft_rounds, .steps_per_round = spin_like ? o.steps : o.steps / o.irft_rounds, .batch_size = o.batch_size, .chunk_rounds = irft_like, .online_probability = 0.0, .seed = seed};
+    io.sft_alpha = method.ends_with("+SFT") ? o.sft_alpha : 0.0;
     const auto r = irft(io).run(p, demos, opt, sampled{});
     return {std::move(p), r.updates};
   }
@@ -336,20 +412,120 @@ inline std::pair<policy_t, std::size_t> fine_tune(const std::string& method, con
   auto ropt = make_adamw(o.reward_lr);
   ppo improver(ppo_options{1, o.ppo_epochs, 0.2, 0.5, 1.0, 0.95, 1.0, true}, make_adamw(o.ppo_lr));
   const std::size_t iterations = o.steps / o.ppo_epochs;
-  rft(rft_options{o.beta, 0.0, iterations, o.reward_steps, 1, o.batch_size, seed}).run(p, base, reward, demos, ropt, improver, sampled{});
+  rft(rft_options{.beta = o.beta, .l2 = 0.0, .iterations = iterations, .reward_steps = o.reward_steps, .policy_steps = 1, .batch_size = o.batch_size, .seed = seed})
+      .run(p, base, reward, demos, ropt, improver, sampled{});
   return {std::move(p), iterations * o.ppo_epochs};
 }
 
-inline double seconds_since(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+// An AdamW whose learning rate warms up linearly over the first warmup_fraction of `total` steps.
+inline adamw make_adamw(double lr, std::size_t total, double warmup_fraction) {
+  adamw opt = make_adamw(lr);
+  const auto warm = static_cast<std::size_t>(std::ceil(warmup_fraction * static_cast<double>(total)));
+  opt.schedule(warmup_schedule(std::min(warm, total), total));
+  return opt;
+}
+
+inline std::size_t batches_per_pass(std::size_t rows, std::size_t batch) { return (rows + batch - 1) / std::min(batch, rows); }
+
+// SFT for `steps` from a copy of `from` (the start checkpoint, the controls).
+inline policy_t sft_from(const policy_t& from, const sequence_batch& demos, std::size_t steps, const ground_truth_options& o, std::uint64_t seed) {
+  policy_t p = from.snapshot();
+  auto opt = make_adamw(o.lr, steps, o.warmup_fraction);
+  sft(sft_options{steps, o.batch_size, sft_normalisation::sequence_sum, seed}).run(p, demos, opt);
+  return p;
+}
+
+// What one run of protocol sft-start produced besides the policy.
+struct run_record {
+  std::size_t steps = 0;
+  std::vector<round_summary> rounds;  // one seed's
+  double reward_accuracy = 0;         // RFT
+};
+
+// The log-likelihoods of a round-start snapshot that the trainer does not report: held-out correct
+// answers always; for RFT also all demonstrations and the policy's own samples of their prompts.
+inline double mean_loglik(const policy_t& p, const sequence_batch& b) { return mean_of(sequence_logprobs(p, b)); }
+
+// Runs `method` from the start checkpoint, which is also its reference (SPIN/IRFT's first pi_ref,
+// RFT's KL anchor and its reward model's trunk).
+inline std::pair<policy_t, run_record> fine_tune_from_start(const std::string& method, const policy_t& start, const sequence_batch& demos,
+                                                            const held_out& h, const ground_truth_options& o, std::uint64_t seed) {
+  const sequence_batch& heldout = h.correct;
+  policy_t p = start.snapshot();
+  run_record rec;
+  const std::size_t N = demos.rows();
+  const bool with_sft = method == "SPIN+SFT" || method == "IRFT+SFT";
+  const double alpha = with_sft ? o.sft_alpha : 0.0;
+  std::optional<sampling_options> decoding = sampling_options{.temperature = o.gen_temperature};
+  // One IRFT round (SPIN iteration) on `data`, passes over it, from the current policy as pi_ref.
+  auto round = [&](const sequence_batch& data, std::size_t passes, std::size_t t, adamw& opt) {
+    const auto t0 = std::chrono::steady_clock::now();
+    const double heldout_ll = mean_loglik(p, heldout);
+    irft_options io{.beta = o.beta, .rounds = 1, .batch_size = o.batch_size, .chunk_rounds = false, .seed = seed + 104729ULL * t};
+    io.sampling = decoding;
+    io.sft_alpha = alpha;
+    io.passes_per_round = passes;
+    const irft_result r = irft(io).run(p, data, opt, sampled{});
+    const irft_round_record& rr = r.rounds.front();
+    rec.steps += r.updates;
+    rec.rounds.push_back({t, rr.demo_loglik, heldout_ll, rr.generation_loglik, rr.passes, seconds_since(t0)});
+  };
+  if (method == "SPIN" || method == "SPIN+SFT") {
+    auto opt = make_adamw(o.spin_lr, o.spin_iterations * o.spin_epochs * batches_per_pass(N, o.batch_size), o.warmup_fraction);
+    for (std::size_t t = 0; t < o.spin_iterations; ++t) round(demos, o.spin_epochs, t, opt);
+    return {std::move(p), std::move(rec)};
+  }
+  if (method == "IRFT" || method == "IRFT+SFT") {
+    const std::size_t C = o.irft_rounds, T = C * o.irft_epochs;
+    std::size_t total = 0;
+    for (std::size_t c = 0; c < C; ++c) total += o.irft_passes * batches_per_pass((c + 1) * N / C - c * N / C, o.batch_size);
+    auto opt = make_adamw(o.irft_lr, total * o.irft_epochs, o.warmup_fraction);
+    for (std::size_t t = 0; t < T; ++t) {
+      const std::size_t c = t % C;
+      std::vector<std::size_t> rows;
+      for (std::size_t i = c * N / C; i < (c + 1) * N / C; ++i) rows.push_back(i);
+      round(select_rows(demos, rows), o.irft_passes, t, opt);
+    }
+    return {std::move(p), std::move(rec)};
+  }
+  // RFT: the reward model from the start's trunk, warmed up, then PPO against the start.
+  transformer_reward<cpu, float> reward(start, seed);
+  auto ropt = make_adamw(o.reward_lr, o.reward_warmup + o.rft_iterations * o.reward_steps, o.warmup_fraction);
+  ppo improver(ppo_options{1, o.ppo_epochs, 0.2, 0.5, 1.0, 0.95, 1.0, true},
+               make_adamw(o.ppo_lr, o.rft_iterations * o.ppo_epochs, o.warmup_fraction));
+  const sequence_batch prompts = prompts_of(demos);
+  rng sample_rng(seed ^ 0x5eedULL);
+  auto snapshot = [&](std::size_t t, double secs) {
+    const sequence_batch own = p.sample(prompts, 1, sample_rng);
+    rec.rounds.push_back({t, mean_loglik(p, demos), mean_loglik(p, heldout), mean_loglik(p, own), 0.0, secs});
+  };
+  const std::size_t every = std::max<std::size_t>(1, o.rft_iterations / 4);
+  auto t0 = std::chrono::steady_clock::now();
+  snapshot(0, 0.0);
+  const auto r = rft(rft_options{.beta = o.beta, .l2 = 0.0, .iterations = o.rft_iterations, .reward_steps = o.reward_steps, .policy_steps = 1, .batch_size = o.batch_size, .seed = seed, .reward_warmup = o.reward_warmup})
+                     .run(p, start, reward, demos, ropt, improver, sampled{}, [&](const step_event& e) {
+                       if (e.algorithm == "rft.policy" && (e.round + 1) % every == 0 && e.round + 1 < o.rft_iterations) {
+                         snapshot((e.round + 1) / every, seconds_since(t0));
+                         t0 = std::chrono::steady_clock::now();
+                       }
+                     });
+  (void)r;
+  const auto rc = reward.rewards(h.correct), rl = reward.rewards(h.low);
+  for (std::size_t i = 0; i < rc.size(); ++i) rec.reward_accuracy += win(rc(i), rl(i)) / static_cast<double>(rc.size());
+  rec.steps = o.rft_iterations * o.ppo_epochs;
+  for (auto& rs : rec.rounds) rs.passes = static_cast<double>(o.batch_size * every) / static_cast<double>(N);
+  return {std::move(p), std::move(rec)};
 }
 
 }  // namespace detail
 
-inline ground_truth_result run_ground_truth(const ground_truth_options& o) {
-  validate(o);
+inline ground_truth_result run_ground_truth(const ground_truth_options& given) {
+  validate(given);
   using namespace detail;
-  const auto start = std::chrono::steady_clock::now();
+  ground_truth_options o = given;
+  if (o.methods.empty()) o.methods = default_methods(o.protocol);
+  const bool from_sft = o.protocol == "sft-start";
+  const auto began = std::chrono::steady_clock::now();
   const task_set tasks(o.tasks);
   const transformer_config cfg{o.layers, o.heads, o.channels, o.context, 257};
   const generation_options gen{o.max_new_tokens, eos_token, {}};
@@ -365,7 +541,13 @@ inline ground_truth_result run_ground_truth(const ground_truth_options& o) {
   std::vector<std::vector<double>> base_values(fields.size());
   std::vector<std::vector<double>> wall(E, std::vector<double>(M, 0.0));
   std::vector<std::vector<std::size_t>> steps_taken(E, std::vector<std::size_t>(M, 0));
+  // Protocol sft-start: each method's controls over seeds (win rate, r*), its rounds and reward accuracy.
+  using over_seeds = std::vector<std::vector<std::vector<double>>>;  // [e][m][seed]
+  over_seeds same_steps_win(E, std::vector<std::vector<double>>(M)), same_steps_reward = same_steps_win, same_total_win = same_steps_win,
+                                                                     same_total_reward = same_steps_win, reward_acc = same_steps_win;
+  std::vector<std::vector<std::vector<std::vector<round_summary>>>> rounds(E, std::vector<std::vector<std::vector<round_summary>>>(M));
   ground_truth_result result;
+  result.protocol = o.protocol;
 
   for (std::size_t s = 0; s < o.seeds; ++s) {
     rng data_rng = rng::stream(o.seed, 4 * s), eval_rng = rng::stream(o.seed, 4 * s + 1);
@@ -416,18 +598,71 @@ inline ground_truth_result run_ground_truth(const ground_truth_options& o) {
         evaluation b = evaluate(base, base, h, demos, tasks, o.eval_samples, g);
         for (std::size_t f = 0; f < fields.size(); ++f) base_values[f].push_back(b.*(fields[f].second));
       }
+      const std::uint64_t run_seed = model_seed + 7919ULL * (e + 1);
+      // The start point: pi_0 (pi0) or the SFT checkpoint (sft-start, the "SFT" row).
+      t0 = std::chrono::steady_clock::now();
+      const policy_t start = from_sft ? sft_from(base, demos, o.sft_start_steps, o, run_seed) : base.snapshot();
+      const double start_seconds = seconds_since(t0);
+      const std::vector<double> start_logp = sequence_logprobs(start, h.correct);
+      // Each evaluation uses the same stream: greedy and sampled draws share their uniforms.
+      auto score = [&](policy_t& p) {
+        rng g = rng::stream(o.seed, 4 * s + 3);
+        evaluation ev = evaluate(p, base, h, demos, tasks, o.eval_samples, g);
+        const auto lp = sequence_logprobs(p, h.correct);
+        for (std::size_t i = 0; i < lp.size(); ++i) ev.moved += std::abs(lp[i] - start_logp[i]) / static_cast<double>(lp.size());
+        return ev;
+      };
+      // The two SFT controls of a method that took k steps from the start, each run once per k.
+      std::map<std::size_t, evaluation> same_steps, same_total;
+      auto controls = [&](std::size_t k) {
+        if (!same_steps.count(k)) {
+          policy_t c = sft_from(start, demos, k, o, run_seed + 1);
+          same_steps[k] = score(c);
+          policy_t t = sft_from(base, demos, o.sft_start_steps + k, o, run_seed);
+          same_total[k] = score(t);
+        }
+      };
       for (std::size_t m = 0; m < M; ++m) {
+        const std::string& method = o.methods[m];
         t0 = std::chrono::steady_clock::now();
-        auto [p, taken] = fine_tune(o.methods[m], base, demos, o, model_seed + 7919ULL * (e + 1));
-        const double secs = seconds_since(t0);
+        policy_t p = start.snapshot();
+        std::size_t taken = 0;
+        run_record rec;
+        if (!from_sft) {
+          auto [q, k] = fine_tune(method, base, demos, o, run_seed);
+          p = std::move(q);
+          taken = k;
+        } else if (method == "SFT") {
+          taken = o.sft_start_steps;
+        } else {
+          auto [q, r] = fine_tune_from_start(method, start, demos, h, o, run_seed);
+          p = std::move(q);
+          rec = std::move(r);
+          taken = rec.steps;
+        }
+        const double secs = seconds_since(t0) + (from_sft && method == "SFT" ? start_seconds : 0.0);
         wall[e][m] += secs / static_cast<double>(o.seeds);
         steps_taken[e][m] = taken;
-        // The same evaluation stream for every method: greedy and sampled draws share their uniforms.
-        rng g = rng::stream(o.seed, 4 * s + 3);
-        const evaluation ev = evaluate(p, base, h, demos, tasks, o.eval_samples, g);
+        evaluation ev = score(p);
+        if (from_sft && method == "SFT") ev.moved = ev.logprob_change;  // the start itself: how far it moved from pi_0
         for (std::size_t f = 0; f < fields.size(); ++f) per[e][m][f].push_back(ev.*(fields[f].second));
-        say("seed " + std::to_string(s) + " eps " + to_text(o.eps[e]) + " " + o.methods[m] + ": win rate " + to_text(ev.win_rate) +
-            ", r* " + to_text(ev.true_reward) + " (pi_0 " + to_text(mean_of(h.base_greedy_reward)) + "), " + to_text(secs) + " s");
+        rounds[e][m].push_back(rec.rounds);
+        reward_acc[e][m].push_back(rec.reward_accuracy);
+        if (from_sft && method != "SFT") {
+          controls(taken);
+          same_steps_win[e][m].push_back(ev.win_rate - same_steps[taken].win_rate);
+          same_steps_reward[e][m].push_back(ev.true_reward - same_steps[taken].true_reward);
+          same_total_win[e][m].push_back(ev.win_rate - same_total[taken].win_rate);
+          same_total_reward[e][m].push_back(ev.true_reward - same_total[taken].true_reward);
+        }
+        std::string versus;
+        if (from_sft && method != "SFT")
+          versus = "; r* - SFT same steps " + to_text(ev.true_reward - same_steps[taken].true_reward) + ", r* - SFT same total " +
+                   to_text(ev.true_reward - same_total[taken].true_reward) + ", win - SFT same steps " +
+                   to_text(ev.win_rate - same_steps[taken].win_rate);
+        say("seed " + std::to_string(s) + " eps " + to_text(o.eps[e]) + " " + method + ": " + std::to_string(taken) + " steps, win rate " +
+            to_text(ev.win_rate) + ", r* " + to_text(ev.true_reward) + " (pi_0 " + to_text(mean_of(h.base_greedy_reward)) + "), " +
+            to_text(secs) + " s" + versus);
       }
     }
   }
@@ -438,15 +673,37 @@ inline ground_truth_result run_ground_truth(const ground_truth_options& o) {
     if (o.methods[m] == "SFT") sft_index = m;
   for (std::size_t e = 0; e < E; ++e)
     for (std::size_t m = 0; m < M; ++m) {
-      ground_truth_row row{o.methods[m], o.eps[e], o.seeds, steps_taken[e][m], wall[e][m], {}};
+      ground_truth_row row{o.methods[m], o.eps[e], o.seeds, steps_taken[e][m], wall[e][m], {}, {}, {}, {}, {}};
       for (std::size_t f = 0; f < fields.size(); ++f) {
         metric_summary ms{fields[f].first, summarise(per[e][m][f]), {}};
         if (sft_index < M) ms.minus_sft = summarise_paired(per[e][m][f], per[e][sft_index][f]);
         row.metrics.push_back(ms);
       }
+      if (from_sft && o.methods[m] != "SFT") {
+        row.vs_sft_same_steps = {summarise(same_steps_win[e][m]), summarise(same_steps_reward[e][m])};
+        row.vs_sft_same_total = {summarise(same_total_win[e][m]), summarise(same_total_reward[e][m])};
+      } else if (!from_sft && o.methods[m] != "SFT" && sft_index < M) {  // pi0: SFT from pi_0 is both controls
+        row.vs_sft_same_steps = {row.metric("win_rate").minus_sft, row.metric("true_reward").minus_sft};
+        row.vs_sft_same_total = row.vs_sft_same_steps;
+      }
+      if (o.methods[m] == "RFT") row.reward_accuracy = summarise(reward_acc[e][m]);
+      // Rounds: the mean over seeds of each round's entry (every seed runs the same rounds).
+      const auto& rs = rounds[e][m];
+      for (std::size_t t = 0; !rs.empty() && t < rs.front().size(); ++t) {
+        round_summary sum{rs.front()[t].round, 0, 0, 0, 0, 0};
+        for (const auto& seed_rounds : rs) {
+          const double w = 1.0 / static_cast<double>(rs.size());
+          sum.demo_loglik += w * seed_rounds[t].demo_loglik;
+          sum.heldout_loglik += w * seed_rounds[t].heldout_loglik;
+          sum.generation_loglik += w * seed_rounds[t].generation_loglik;
+          sum.passes += w * seed_rounds[t].passes;
+          sum.wall_seconds += w * seed_rounds[t].wall_seconds;
+        }
+        row.rounds.push_back(sum);
+      }
       result.rows.push_back(std::move(row));
     }
-  result.total_seconds = seconds_since(start);
+  result.total_seconds = seconds_since(began);
   return result;
 }
 
