@@ -80,24 +80,38 @@ BOOST_AUTO_TEST_CASE(files_juice_would_read_differently_are_refused_by_name) {
     test::check_throws_with<data_error>([&] { (void)load_tokenizer(p); }, needle);
     test::check_throws_with<data_error>([&] { (void)load_tokenizer(p); }, p);
   };
-  refused("wordpiece", [](nlohmann::json& j) { j["model"]["type"] = "WordPiece"; }, "model type \"WordPiece\" is not supported");
-  refused("fallback", [](nlohmann::json& j) { j["model"]["byte_fallback"] = true; }, "SentencePiece-style BPE (byte_fallback) is not supported");
-  refused("nfc", [](nlohmann::json& j) { j["normalizer"] = {{"type", "NFC"}}; }, "the normalizer \"NFC\" is not supported");
-  refused("prefix", [](nlohmann::json& j) { j["pre_tokenizer"]["add_prefix_space"] = true; }, "add_prefix_space true");
-  refused("meta", [](nlohmann::json& j) { j["pre_tokenizer"] = {{"type", "Metaspace"}}; }, "pre_tokenizer \"Metaspace\" is not supported");
-  refused("string_split", [](nlohmann::json& j) {
-    j["pre_tokenizer"] = {{"type", "Sequence"},
-                          {"pretokenizers", {{{"type", "Split"}, {"pattern", {{"String", " "}}}, {"behavior", "Isolated"}}, {{"type", "ByteLevel"}, {"use_regex", false}}}}};
-  }, "Split's pattern is not {\"Regex\": ...}");
-  refused("bad_regex", [](nlohmann::json& j) {
-    j["pre_tokenizer"] = {{"type", "Sequence"},
-                          {"pretokenizers", {{{"type", "Split"}, {"pattern", {{"Regex", "(?<"}}}, {"behavior", "Isolated"}}, {{"type", "ByteLevel"}, {"use_regex", false}}}}};
-  }, "Split's regex");
-  refused("merge", [](nlohmann::json& j) { j["model"]["merges"][3] = "zz"; }, "merge 3 \"zz\" is not \"<left> <right>\"");
-  refused("merge_missing", [](nlohmann::json& j) { j["model"]["merges"][4] = {"Ġ", "Ġqqqqq"}; }, "merge 4 (\"Ġ\", \"Ġqqqqq\"): a side of the merge is not a token");
-  refused("lstrip", [](nlohmann::json& j) { j["added_tokens"][1]["lstrip"] = true; }, "added token \"<|im_start|>\" has lstrip true");
-  refused("hole", [](nlohmann::json& j) { j["model"]["vocab"].erase("!"); }, "no token has id 3");
-  refused("decoder", [](nlohmann::json& j) { j["decoder"] = {{"type", "WordPiece"}}; }, "decoder \"WordPiece\" is not supported");
+  refused(
+      "wordpiece", [](nlohmann::json& j) { j["model"]["type"] = "WordPiece"; }, "model type \"WordPiece\" is not supported");
+  refused(
+      "fallback", [](nlohmann::json& j) { j["model"]["byte_fallback"] = true; }, "SentencePiece-style BPE (byte_fallback) is not supported");
+  refused(
+      "nfc", [](nlohmann::json& j) { j["normalizer"] = {{"type", "NFC"}}; }, "the normalizer \"NFC\" is not supported");
+  refused(
+      "prefix", [](nlohmann::json& j) { j["pre_tokenizer"]["add_prefix_space"] = true; }, "add_prefix_space true");
+  refused(
+      "meta", [](nlohmann::json& j) { j["pre_tokenizer"] = {{"type", "Metaspace"}}; }, "pre_tokenizer \"Metaspace\" is not supported");
+  refused(
+      "string_split", [](nlohmann::json& j) {
+        j["pre_tokenizer"] = {{"type", "Sequence"},
+                              {"pretokenizers", {{{"type", "Split"}, {"pattern", {{"String", " "}}}, {"behavior", "Isolated"}}, {{"type", "ByteLevel"}, {"use_regex", false}}}}};
+      },
+      "Split's pattern is not {\"Regex\": ...}");
+  refused(
+      "bad_regex", [](nlohmann::json& j) {
+        j["pre_tokenizer"] = {{"type", "Sequence"},
+                              {"pretokenizers", {{{"type", "Split"}, {"pattern", {{"Regex", "(?<"}}}, {"behavior", "Isolated"}}, {{"type", "ByteLevel"}, {"use_regex", false}}}}};
+      },
+      "Split's regex");
+  refused(
+      "merge", [](nlohmann::json& j) { j["model"]["merges"][3] = "zz"; }, "merge 3 \"zz\" is not \"<left> <right>\"");
+  refused(
+      "merge_missing", [](nlohmann::json& j) { j["model"]["merges"][4] = {"Ġ", "Ġqqqqq"}; }, "merge 4 (\"Ġ\", \"Ġqqqqq\"): a side of the merge is not a token");
+  refused(
+      "lstrip", [](nlohmann::json& j) { j["added_tokens"][1]["lstrip"] = true; }, "added token \"<|im_start|>\" has lstrip true");
+  refused(
+      "hole", [](nlohmann::json& j) { j["model"]["vocab"].erase("!"); }, "no token has id 3");
+  refused(
+      "decoder", [](nlohmann::json& j) { j["decoder"] = {{"type", "WordPiece"}}; }, "decoder \"WordPiece\" is not supported");
   const fs::path broken = s.dir / "broken.json";
   std::ofstream(broken) << "{\"model\": ";
   test::check_throws_with<data_error>([&] { (void)load_tokenizer(broken.string()); }, "not valid JSON");

@@ -285,23 +285,39 @@ BOOST_AUTO_TEST_CASE(configs_juice_does_not_compute_are_refused_by_name) {
     test::check_throws_with([&] { (void)read_hf_model<double>(d); }, needle);
     test::check_throws_with([&] { (void)read_hf_model<double>(d); }, d.string());
   };
-  refused(llama, [](nlohmann::json& j) { j["model_type"] = "mistral", j["sliding_window"] = 16; }, "sliding_window is 16");
-  refused(qwen, [](nlohmann::json& j) { j["use_sliding_window"] = true, j["sliding_window"] = 16; }, "use_sliding_window is true");
-  refused(llama, [](nlohmann::json& j) { j["rope_scaling"] = {{"rope_type", "linear"}, {"factor", 2.0}}; }, "'rope_scaling' has rope_type \"linear\"");
-  refused(llama, [](nlohmann::json& j) { j["rope_parameters"] = {{"rope_type", "yarn"}, {"rope_theta", 5000.0}}; },
-          "'rope_parameters' has rope_type \"yarn\"");
-  refused(llama, [](nlohmann::json& j) { j["rope_parameters"] = {{"rope_type", "default"}, {"rope_theta", 7.0e3}}; }, "'rope_parameters.rope_theta' is 7000");
-  refused(llama, [](nlohmann::json& j) { j["num_local_experts"] = 8; }, "'num_local_experts' is 8");
-  refused(qwen, [](nlohmann::json& j) { j["num_experts"] = 4; }, "'num_experts' is 4");
-  refused(llama, [](nlohmann::json& j) { j["head_dim"] = 16; }, "'head_dim' is 16");
-  refused(llama, [](nlohmann::json& j) { j["hidden_act"] = "gelu"; }, "hidden_act is \"gelu\"");
-  refused(neox, [](nlohmann::json& j) { j["hidden_act"] = "gelu_fast"; }, "hidden_act is \"gelu_fast\"");
-  refused(neox, [](nlohmann::json& j) { j["rotary_pct"] = 0.25; }, "another rotary fraction key says");
-  refused(llama, [](nlohmann::json& j) { j["model_type"] = "mixtral"; }, "model_type is \"mixtral\"");
-  refused(llama, [](nlohmann::json& j) { j.erase("model_type"), j["architectures"] = {"PhiForCausalLM"}; }, "\"PhiForCausalLM\"");
-  refused(llama, [](nlohmann::json& j) { j["num_hidden_layers"] = 3; }, "tensor 'model.layers.2.input_layernorm.weight' is missing");
-  refused(llama, [](nlohmann::json& j) { j["num_hidden_layers"] = 10000; }, "num_hidden_layers is 10000 but the weights hold 21 tensors");
-  refused(neox, [](nlohmann::json& j) { j["layer_norm_eps"] = 1e-6; }, "juice's LayerNorm uses 1e-05");
+  refused(
+      llama, [](nlohmann::json& j) { j["model_type"] = "mistral", j["sliding_window"] = 16; }, "sliding_window is 16");
+  refused(
+      qwen, [](nlohmann::json& j) { j["use_sliding_window"] = true, j["sliding_window"] = 16; }, "use_sliding_window is true");
+  refused(
+      llama, [](nlohmann::json& j) { j["rope_scaling"] = {{"rope_type", "linear"}, {"factor", 2.0}}; }, "'rope_scaling' has rope_type \"linear\"");
+  refused(
+      llama, [](nlohmann::json& j) { j["rope_parameters"] = {{"rope_type", "yarn"}, {"rope_theta", 5000.0}}; },
+      "'rope_parameters' has rope_type \"yarn\"");
+  refused(
+      llama, [](nlohmann::json& j) { j["rope_parameters"] = {{"rope_type", "default"}, {"rope_theta", 7.0e3}}; }, "'rope_parameters.rope_theta' is 7000");
+  refused(
+      llama, [](nlohmann::json& j) { j["num_local_experts"] = 8; }, "'num_local_experts' is 8");
+  refused(
+      qwen, [](nlohmann::json& j) { j["num_experts"] = 4; }, "'num_experts' is 4");
+  refused(
+      llama, [](nlohmann::json& j) { j["head_dim"] = 16; }, "'head_dim' is 16");
+  refused(
+      llama, [](nlohmann::json& j) { j["hidden_act"] = "gelu"; }, "hidden_act is \"gelu\"");
+  refused(
+      neox, [](nlohmann::json& j) { j["hidden_act"] = "gelu_fast"; }, "hidden_act is \"gelu_fast\"");
+  refused(
+      neox, [](nlohmann::json& j) { j["rotary_pct"] = 0.25; }, "another rotary fraction key says");
+  refused(
+      llama, [](nlohmann::json& j) { j["model_type"] = "mixtral"; }, "model_type is \"mixtral\"");
+  refused(
+      llama, [](nlohmann::json& j) { j.erase("model_type"), j["architectures"] = {"PhiForCausalLM"}; }, "\"PhiForCausalLM\"");
+  refused(
+      llama, [](nlohmann::json& j) { j["num_hidden_layers"] = 3; }, "tensor 'model.layers.2.input_layernorm.weight' is missing");
+  refused(
+      llama, [](nlohmann::json& j) { j["num_hidden_layers"] = 10000; }, "num_hidden_layers is 10000 but the weights hold 21 tensors");
+  refused(
+      neox, [](nlohmann::json& j) { j["layer_norm_eps"] = 1e-6; }, "juice's LayerNorm uses 1e-05");
 }
 
 BOOST_AUTO_TEST_CASE(variants_the_families_allow_are_accepted) {
@@ -335,16 +351,23 @@ BOOST_AUTO_TEST_CASE(tensors_that_do_not_fit_are_refused_naming_tensor_and_file)
     test::check_throws_with([&] { (void)read_hf_model<double>(d); }, (d / "model.safetensors").string());
   };
   const fs::path llama = fixtures / "llama/model", neox = fixtures / "neox/model";
-  refused(llama, [](auto& t) { t.erase("model.layers.1.self_attn.k_proj.weight"); }, "tensor 'model.layers.1.self_attn.k_proj.weight' is missing");
-  refused(llama, [](auto& t) { t["model.layers.0.self_attn.o_proj.bias"] = {{32}, std::vector<double>(32)}; },
-          "tensor 'model.layers.0.self_attn.o_proj.bias' is not part of a llama model");
-  refused(llama, [](auto& t) { t["model.layers.0.mlp.up_proj.weight"] = {{32, 88}, t["model.layers.0.mlp.up_proj.weight"].second}; },
-          "tensor 'model.layers.0.mlp.up_proj.weight' has shape [32, 88] but");
-  refused(llama, [](auto& t) { t["model.norm.weight"].second[3] = std::nan(""); }, "tensor 'model.norm.weight' holds NaN at element 3");
-  refused(neox, [](auto& t) { t["gpt_neox.layers.0.attention.query_key_value.bias"].second[7] = INFINITY; },
-          "tensor 'gpt_neox.layers.0.attention.query_key_value.bias' holds an infinity at element 7");
-  refused(neox, [](auto& t) { t["gpt_neox.layers.5.attention.masked_bias"] = {{1}, {0.0}}; }, "tensor 'gpt_neox.layers.5.attention.masked_bias' is not part of");
-  refused(llama, [](auto& t) { t["juice.value_head.weight"] = {{1, 32}, std::vector<double>(32)}; }, "is stored without 'juice.value_head.bias'");
+  refused(
+      llama, [](auto& t) { t.erase("model.layers.1.self_attn.k_proj.weight"); }, "tensor 'model.layers.1.self_attn.k_proj.weight' is missing");
+  refused(
+      llama, [](auto& t) { t["model.layers.0.self_attn.o_proj.bias"] = {{32}, std::vector<double>(32)}; },
+      "tensor 'model.layers.0.self_attn.o_proj.bias' is not part of a llama model");
+  refused(
+      llama, [](auto& t) { t["model.layers.0.mlp.up_proj.weight"] = {{32, 88}, t["model.layers.0.mlp.up_proj.weight"].second}; },
+      "tensor 'model.layers.0.mlp.up_proj.weight' has shape [32, 88] but");
+  refused(
+      llama, [](auto& t) { t["model.norm.weight"].second[3] = std::nan(""); }, "tensor 'model.norm.weight' holds NaN at element 3");
+  refused(
+      neox, [](auto& t) { t["gpt_neox.layers.0.attention.query_key_value.bias"].second[7] = INFINITY; },
+      "tensor 'gpt_neox.layers.0.attention.query_key_value.bias' holds an infinity at element 7");
+  refused(
+      neox, [](auto& t) { t["gpt_neox.layers.5.attention.masked_bias"] = {{1}, {0.0}}; }, "tensor 'gpt_neox.layers.5.attention.masked_bias' is not part of");
+  refused(
+      llama, [](auto& t) { t["juice.value_head.weight"] = {{1, 32}, std::vector<double>(32)}; }, "is stored without 'juice.value_head.bias'");
   // The family's buffers are skipped.
   const fs::path d = variant(neox, s.dir / "buffers", [](nlohmann::json&) {});
   edit_tensors(d, [](auto& t) {

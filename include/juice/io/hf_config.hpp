@@ -110,8 +110,10 @@ public:
     if (t4 && t5 && *t4 != *t5) fail("'rope_theta' is " + to_text(*t4) + " but 'rope_parameters.rope_theta' is " + to_text(*t5) + ".");
     if (f4 && f5 && *f4 != *f5)
       fail("the rotary fraction is " + to_text(*f4) + " but 'rope_parameters.partial_rotary_factor' is " + to_text(*f5) + ".");
-    c.rope_theta = t5 ? *t5 : t4 ? *t4 : theta;
-    c.rotary_fraction = f5 ? *f5 : f4 ? *f4 : fraction;
+    c.rope_theta = t5 ? *t5 : t4 ? *t4
+                                 : theta;
+    c.rotary_fraction = f5 ? *f5 : f4 ? *f4
+                                      : fraction;
   }
 
   // Refuses a count of experts (a mixture-of-experts MLP) under any of `keys`.

@@ -92,7 +92,8 @@ inline nlohmann::json hf_llama_config_json(const transformer_config& c, const st
       (t == "mistral" && (c.qkv_bias || c.attention_out_bias || c.mlp_bias)) || (t == "llama" && c.qkv_bias != c.attention_out_bias))
     throw invalid_argument("juice::io::hf_model: the config is not a " + (t.empty() ? std::string("Llama-family") : t) +
                            " model (RMSNorm, full rotary, SwiGLU, sequential residual and the family's biases), so its config.json cannot describe it.");
-  nlohmann::json j = {{"architectures", {t == "llama" ? "LlamaForCausalLM" : t == "mistral" ? "MistralForCausalLM" : "Qwen2ForCausalLM"}},
+  nlohmann::json j = {{"architectures", {t == "llama" ? "LlamaForCausalLM" : t == "mistral" ? "MistralForCausalLM"
+                                                                                            : "Qwen2ForCausalLM"}},
                       {"attention_dropout", 0.0},
                       {"hidden_act", "silu"},
                       {"hidden_size", c.channels},

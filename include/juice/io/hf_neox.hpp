@@ -68,8 +68,9 @@ inline transformer_config parse_hf_neox_config(const hf_config_reader& r) {
 inline nlohmann::json hf_neox_config_json(const transformer_config& c, const std::string& dtype, std::optional<std::int64_t> eos) {
   if (c.norm != norm_kind::layernorm || c.positions != position_kind::rotary || (c.mlp != mlp_kind::gelu && c.mlp != mlp_kind::gelu_exact) ||
       c.qkv_bias != c.attention_out_bias || !c.mlp_bias || c.kv_head_count() != c.heads)
-    throw invalid_argument("juice::io::hf_model: the config is not a GPT-NeoX (LayerNorm, rotary, GELU MLP with biases, "
-                           "multi-head attention), so its config.json cannot describe it.");
+    throw invalid_argument(
+        "juice::io::hf_model: the config is not a GPT-NeoX (LayerNorm, rotary, GELU MLP with biases, "
+        "multi-head attention), so its config.json cannot describe it.");
   nlohmann::json j = {{"architectures", {"GPTNeoXForCausalLM"}},
                       {"attention_bias", c.qkv_bias},
                       {"attention_dropout", 0.0},

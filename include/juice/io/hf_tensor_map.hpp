@@ -55,10 +55,10 @@ struct hf_row_block {
 
 // A family's layout for one config.
 struct hf_tensor_map {
-  std::string family;                             // for messages: "a Llama with n_layer=2, ..."
-  std::vector<hf_named_shape> hf;                 // the tensors the family stores
-  std::vector<hf_named_shape> juice;              // the contract's tensors, in juice's storage order
-  std::vector<std::vector<hf_row_block>> blocks;  // per juice tensor, its rows from top to bottom
+  std::string family;                                       // for messages: "a Llama with n_layer=2, ..."
+  std::vector<hf_named_shape> hf;                           // the tensors the family stores
+  std::vector<hf_named_shape> juice;                        // the contract's tensors, in juice's storage order
+  std::vector<std::vector<hf_row_block>> blocks;            // per juice tensor, its rows from top to bottom
   std::optional<std::pair<std::string, std::string>> tied;  // (LM head, embedding) when the head is tied
   std::function<bool(const std::string&)> buffer;           // names the family's non-weight buffers
 

@@ -30,7 +30,8 @@ namespace detail {
 inline const char* norm_name(norm_kind k) { return k == norm_kind::rmsnorm ? "rmsnorm" : "layernorm"; }
 inline const char* position_name(position_kind k) { return k == position_kind::rotary ? "rotary" : "learned"; }
 inline const char* mlp_name(mlp_kind k) {
-  return k == mlp_kind::swiglu ? "swiglu" : k == mlp_kind::gelu_exact ? "gelu_exact" : "gelu";
+  return k == mlp_kind::swiglu ? "swiglu" : k == mlp_kind::gelu_exact ? "gelu_exact"
+                                                                      : "gelu";
 }
 
 }  // namespace detail
