@@ -1,5 +1,5 @@
-// The primitives of juice::FamilyTransformerBackend on juice::cpu: RMSNorm, rotary embedding, SwiGLU
-// and grouped-query attention. Forward values against closed forms computed here (RMSNorm and
+// The primitives of juice::FamilyTransformerBackend on juice::cpu: RMSNorm, rotary embedding, SwiGLU,
+// exact GELU and grouped-query attention. Forward values against closed forms computed here (RMSNorm and
 // SwiGLU by their definitions, rotations of basis vectors by known angles, the relative-position
 // property of rotary embeddings, GQA as multi-head attention with each key/value head repeated);
 // every backward against central finite differences in double; decoding with the KV cache against
@@ -197,6 +197,56 @@ BOOST_AUTO_TEST_CASE(swiglu_matches_definition_and_fd) {
   BOOST_CHECK_EQUAL(os[0], 1e6f);
   BOOST_CHECK_SMALL(os[1], 1e-30f);
   BOOST_CHECK(std::isnan(os[2]));
+}
+
+BOOST_AUTO_TEST_CASE(gelu_exact_matches_closed_forms_and_fd) {
+  // x Phi(x) at tabulated points of the standard normal distribution: Phi(1) = 0.8413447460685429,
+  // Phi(-1) = 0.15865525393145707, Phi(2) = 0.9772498680518208; the derivative Phi(x) + x phi(x),
+  // phi(1) = exp(-1/2)/sqrt(2 pi) = 0.24197072451914337, is 1/2 at 0.
+  {
+    const V x{1.0, -1.0, 2.0, 0.0};
+    V out(4), d(4);
+    const V ones(4, 1.0);
+    cpu::gelu_exact_forward(out.data(), x.data(), 4);
+    cpu::gelu_exact_backward(d.data(), x.data(), ones.data(), 4);
+    check_close(out, V{0.8413447460685429, -0.15865525393145707, 2 * 0.9772498680518208, 0.0}, 1e-15, 1e-15, "gelu_exact values");
+    BOOST_CHECK_CLOSE(d[0], 0.8413447460685429 + 0.24197072451914337, 1e-10);
+    BOOST_CHECK_CLOSE(d[1], 0.15865525393145707 - 0.24197072451914337, 1e-10);
+    BOOST_CHECK_EQUAL(d[3], 0.5);
+  }
+  rng g(28);
+  const std::ptrdiff_t n = 11;
+  V inp = random_vector(n, g, 4.0), r = random_vector(n, g);
+  auto loss = [&] {
+    V out(n);
+    cpu::gelu_exact_forward(out.data(), inp.data(), n);
+    return weighted_sum(out, r);
+  };
+  V dinp(n, 5.0);  // overwritten
+  cpu::gelu_exact_backward(dinp.data(), inp.data(), r.data(), n);
+  check_fd(inp, loss, dinp, "gelu_exact dinp");
+  // dinp may alias dout.
+  V inplace = r;
+  cpu::gelu_exact_backward(inplace.data(), inp.data(), inplace.data(), n);
+  check_close(inplace, dinp, 0, 0, "gelu_exact backward in place");
+  // The float path (A&S erf, polynomial exp) against the double one over a wide range; gelu(x) = x
+  // for large x, about 0 for very negative x, NaN stays NaN.
+  const std::ptrdiff_t m = 20001;
+  std::vector<float> xf(m), of(m), df(m), onesf(m, 1.0f);
+  for (std::ptrdiff_t i = 0; i < m; ++i) xf[i] = -12.0f + 24.0f * static_cast<float>(i) / static_cast<float>(m - 1);
+  cpu::gelu_exact_forward(of.data(), xf.data(), m);
+  cpu::gelu_exact_backward(df.data(), xf.data(), onesf.data(), m);
+  V xd(xf.begin(), xf.end()), od(m), dd(m), onesd(m, 1.0);
+  cpu::gelu_exact_forward(od.data(), xd.data(), m);
+  cpu::gelu_exact_backward(dd.data(), xd.data(), onesd.data(), m);
+  check_close(V(of.begin(), of.end()), od, 2e-6, 2e-6, "float gelu_exact forward");
+  check_close(V(df.begin(), df.end()), dd, 2e-6, 2e-6, "float gelu_exact backward");
+  std::vector<float> special{1e30f, -1e30f, -50.0f, std::numeric_limits<float>::quiet_NaN()}, os(4);
+  cpu::gelu_exact_forward(os.data(), special.data(), 4);
+  BOOST_CHECK_EQUAL(os[0], 1e30f);
+  BOOST_CHECK_SMALL(os[1], 1e-30f);
+  BOOST_CHECK_SMALL(os[2], 1e-30f);
+  BOOST_CHECK(std::isnan(os[3]));
 }
 
 BOOST_AUTO_TEST_CASE(grouped_attention_is_attention_with_repeated_kv_heads) {

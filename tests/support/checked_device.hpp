@@ -267,6 +267,12 @@ public:
     cpu::swiglu_backward(dinp.p_, inp.p_, dout.p_, N, H);
   }
   template <class T>
+  void gelu_exact_forward(pointer<T> out, const_pointer<T> inp, std::ptrdiff_t n) { cpu::gelu_exact_forward(out.p_, inp.p_, n); }
+  template <class T>
+  void gelu_exact_backward(pointer<T> dinp, const_pointer<T> inp, const_pointer<T> dout, std::ptrdiff_t n) {
+    cpu::gelu_exact_backward(dinp.p_, inp.p_, dout.p_, n);
+  }
+  template <class T>
   void attention_forward(pointer<T> out, pointer<T> lse, const_pointer<T> qkv, std::ptrdiff_t B, std::ptrdiff_t Tn,
                          std::ptrdiff_t C, std::ptrdiff_t NH, std::ptrdiff_t NKV) {
     cpu::attention_forward(out.p_, lse.p_, qkv.p_, B, Tn, C, NH, NKV);

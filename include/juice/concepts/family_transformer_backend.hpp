@@ -30,6 +30,12 @@
 //        attention_forward(out, lse, qkv, B, T, C, NH, NKV)
 //        attention_backward(dqkv, dout, out, lse, qkv, B, T, C, NH, NKV)
 //        attention_cached(out, qkv, kcache, vcache, pos0, B, Tn, Tmax, C, NH, NKV)
+//   5. Exact GELU, x Phi(x) with erf (GPT-NeoX, Pythia; Hugging Face's "gelu"), with the arguments,
+//      overwrite semantics and aliasing of TransformerBackend's tanh gelu (a
+//      per-position layer, so it sits with items 1-3 in FamilyLayerPrimitives):
+//        gelu_exact_forward(out, inp, n): out = inp Phi(inp), overwritten
+//        gelu_exact_backward(dinp, inp, dout, n): dinp = (Phi(inp) + inp phi(inp)) dout, overwritten;
+//                         dinp may alias dout
 // Deliberately not required: a fused norm + residual, a fused rotary + attention, or a rotary cache
 // of cosines and sines (a backend may keep one; the signatures leave room for it).
 #pragma once
@@ -40,7 +46,7 @@
 
 namespace juice {
 
-// Items 1-3: the new per-position layers.
+// Items 1-3 and 5: the new per-position layers.
 template <class B, class T>
 concept FamilyLayerPrimitives =
     requires(B& b, typename B::template pointer<T> p, typename B::template const_pointer<T> cp,
@@ -54,6 +60,9 @@ concept FamilyLayerPrimitives =
   // 3.
   b.swiglu_forward(p, cp, k, k);
   b.swiglu_backward(p, cp, cp, k, k);
+  // 5.
+  b.gelu_exact_forward(p, cp, k);
+  b.gelu_exact_backward(p, cp, cp, k);
 };
 
 // Item 4: attention with NKV key/value heads.
@@ -68,7 +77,7 @@ concept GroupedAttentionPrimitives =
 
 template <class B, class T>
 concept FamilyTransformerBackend = TransformerBackend<B, T> &&
-    // 1.-3.
+    // 1.-3., 5.
     FamilyLayerPrimitives<B, T> &&
     // 4.
     GroupedAttentionPrimitives<B, T>;

@@ -1,10 +1,12 @@
 // juice/models/transformer.hpp
 //
-// juice::transformer<Backend, T>: a GPT-2 family language model as a juice::Policy (Radford et al.,
-// "Language Models are Unsupervised Multitask Learners", 2019): learned positions, pre-LayerNorm
-// blocks, GELU MLP, LM head tied to the token embedding; any shape through transformer_config. It
-// is generic over the backend: every layer runs through the primitives of the backend object it
-// holds (juice::TransformerBackend), so the CPU backend and a CUDA backend run the same model code.
+// juice::transformer<Backend, T>: a decoder-only language model as a juice::Policy: GPT-2 (Radford et
+// al., "Language Models are Unsupervised Multitask Learners", 2019: learned positions, pre-LayerNorm
+// blocks, GELU MLP, LM head tied to the token embedding), the Llama family (Llama, Mistral, Qwen2)
+// or GPT-NeoX (Pythia), any shape, through transformer_config and one trunk
+// (juice/models/decoder_trunk.hpp); an untied LM head is its own tensor, lm_head. It is generic over
+// the backend: every layer runs through the primitives of the backend object it holds
+// (juice::TransformerBackend), so the CPU backend and a CUDA backend run the same model code.
 // Parameters and gradients each live in one backend buffer (parameter_block()), so an optimizer
 // step, a gradient norm or a clip is one backend call.
 //
@@ -44,7 +46,7 @@
 #include "juice/core/rng.hpp"
 #include "juice/core/sampling.hpp"
 #include "juice/concepts/transformer_backend.hpp"
-#include "juice/models/gpt2_trunk.hpp"
+#include "juice/models/decoder_trunk.hpp"
 #include "juice/models/transformer_config.hpp"
 
 namespace juice {
@@ -99,7 +101,8 @@ public:
       : transformer(B{}, cfg, seed, gen) {}
   // The same on the given backend object (which may own streams, handles and workspaces).
   transformer(B backend, transformer_config cfg, std::uint64_t seed = 0, generation_options gen = {})
-      : trunk_(std::move(backend), cfg, {{"value_head.weight", cfg.channels}, {"value_head.bias", 1}}, seed), gen_(gen) {}
+      : trunk_(std::move(backend), cfg, !cfg.tied_head, {{"value_head.weight", cfg.channels}, {"value_head.bias", 1}}, seed),
+        gen_(gen) {}
 
   transformer(transformer&&) noexcept = default;
   transformer& operator=(transformer&&) noexcept = default;
@@ -111,8 +114,8 @@ public:
   generation_options& generation() { return gen_; }
   [[nodiscard]] const generation_options& generation() const { return gen_; }
   // The shared trunk (parameters and workspaces), e.g. to initialise a reward model from it.
-  [[nodiscard]] const detail::gpt2_trunk<B, T>& trunk() const { return trunk_; }
-  detail::gpt2_trunk<B, T>& trunk() { return trunk_; }
+  [[nodiscard]] const detail::decoder_trunk<B, T>& trunk() const { return trunk_; }
+  detail::decoder_trunk<B, T>& trunk() { return trunk_; }
   // Number of parameters, value head included.
   [[nodiscard]] std::size_t num_parameters() const { return trunk_.size(); }
 
@@ -159,7 +162,7 @@ public:
     const auto Mi = static_cast<std::ptrdiff_t>(M);
     const ptr out = be.data(s.out);
     be.gather_rows(be.data(s.h), lnf, cdata(s.index_dev), Mi, C);
-    be.lm_logprob_forward(be.data(s.logits), out, cdata(s.h), trunk_.param(0), cdata(s.target_dev), Mi, C, V);
+    be.lm_logprob_forward(be.data(s.logits), out, cdata(s.h), trunk_.param(trunk_.lm_weight_index()), cdata(s.target_dev), Mi, C, V);
     const std::size_t vh = trunk_.head_index(0);
     be.matmul_forward(out + Mi, cdata(s.h), trunk_.param(vh), trunk_.param(vh + 1), Mi, C, std::ptrdiff_t{1});
     std::vector<T> host(2 * M);  // log-probs then values: one download
@@ -200,8 +203,8 @@ public:
     be.upload(g.data(), be.data(s.g), 2 * M);
     const ptr dh = be.data(s.dh);
     if (logp_weights)
-      be.lm_logprob_backward(dh, trunk_.grad(0), be.data(s.logits), cdata(s.h), std::as_const(trunk_).param(0),
-                             cdata(s.target_dev), cdata(s.g), Mi, C, V);
+      be.lm_logprob_backward(dh, trunk_.grad(trunk_.lm_weight_index()), be.data(s.logits), cdata(s.h),
+                             std::as_const(trunk_).param(trunk_.lm_weight_index()), cdata(s.target_dev), cdata(s.g), Mi, C, V);
     if (value_weights) {
       const std::size_t vh = trunk_.head_index(0);
       const ptr target = logp_weights ? be.data(s.dh2) : dh;
@@ -281,7 +284,7 @@ public:
     const cptr lnf = trunk_.forward(detail::token_array(batch, W), batch.rows(), W);
     xt::xtensor<T, 3> out = xt::zeros<T>({batch.rows(), batch.width(), Vn});
     tbuf lg = be.template allocate<T>(batch.rows() * W * Vn);
-    be.lm_logits(be.data(lg), lnf, trunk_.param(0), static_cast<std::ptrdiff_t>(batch.rows() * W), C,
+    be.lm_logits(be.data(lg), lnf, trunk_.param(trunk_.lm_weight_index()), static_cast<std::ptrdiff_t>(batch.rows() * W), C,
                  static_cast<std::ptrdiff_t>(Vn));
     std::vector<T> host(batch.rows() * W * Vn);
     be.download(cdata(lg), host.data(), host.size());
@@ -381,7 +384,7 @@ private:
     be.upload(idx.data(), be.data(d.index), R);
     be.gather_rows(be.data(d.h), lnf, cdata(d.index), static_cast<std::ptrdiff_t>(R), C);
     for (std::size_t step = 0;; ++step) {
-      be.lm_logits(be.data(d.logits), cdata(d.h), trunk_.param(0), static_cast<std::ptrdiff_t>(R), C, V);
+      be.lm_logits(be.data(d.logits), cdata(d.h), trunk_.param(trunk_.lm_weight_index()), static_cast<std::ptrdiff_t>(R), C, V);
       if (!on_logits(cdata(d.logits), tokens, step) || step + 1 >= steps) break;
       for (std::size_t b = 0; b < R; ++b)
         pos0[b] = static_cast<int>(std::min(static_cast<std::size_t>(rows.prompt_length(b)) + step, len - 1));
@@ -404,7 +407,7 @@ private:
     dbuf uniforms;
   };
 
-  detail::gpt2_trunk<B, T> trunk_;
+  detail::decoder_trunk<B, T> trunk_;
   generation_options gen_;
   mutable scored_positions scored_;
   mutable decode_workspace decode_ws_;

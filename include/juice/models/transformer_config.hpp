@@ -5,8 +5,8 @@
 // attention, LM head tied to the token embedding); the architecture fields describe the variants of
 // the Llama family (Llama, Mistral, Qwen2: RMSNorm, rotary positions, SwiGLU MLP, grouped-query
 // attention, no biases or only q, k, v biases, untied head) and of GPT-NeoX (Pythia: partial rotary,
-// parallel attention and MLP residual, untied head). juice::transformer runs GPT-2's arrangement
-// only so far and refuses the others (juice/models/gpt2_trunk.hpp).
+// parallel attention and MLP residual, untied head). juice::transformer runs all three through one
+// trunk (juice/models/decoder_trunk.hpp), whose parameter tensors tensors() lists.
 #pragma once
 
 #include <cmath>
@@ -15,6 +15,7 @@
 #include <limits>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "juice/core/error.hpp"
 #include "juice/core/memory.hpp"
@@ -43,6 +44,19 @@ enum class mlp_kind {
   gelu,        // down(gelu(up x)), the tanh approximation of GELU (GPT-2; HF "gelu_new")
   swiglu,      // down(silu(gate x) * up x) (Llama family)
   gelu_exact,  // down(gelu(up x)), GELU with erf, x Phi(x) (GPT-NeoX / Pythia; HF "gelu")
+};
+
+// One parameter tensor of a transformer: its name and shape (row-major; a linear layer's weight is
+// (out, in), as torch.nn.Linear's).
+struct tensor_spec {
+  std::string name;
+  std::vector<std::size_t> shape;
+  // The number of elements.
+  [[nodiscard]] std::size_t size() const {
+    std::size_t n = 1;
+    for (std::size_t d : shape) n *= d;
+    return n;
+  }
 };
 
 struct transformer_config {
@@ -150,6 +164,44 @@ struct transformer_config {
             "the MLP");
     if (mlp_bias) n = add(n, add(mul(ins, I, "the MLP's width (intermediate_size)"), C, "the MLP's biases"), "the MLP's biases");
     return n;
+  }
+
+  // The trunk's parameter tensors in storage order, one naming for every family (GPT-2's names,
+  // extended; docs/backends.md): wte (V,C); wpe (context,C) with learned positions; per layer l,
+  // under "h.l.": ln_1.weight (C) and, with LayerNorm, ln_1.bias (C); attn.c_attn.weight (W,C), rows
+  // [q (C) | k (Ckv) | v (Ckv)], W = C + 2 Ckv, Ckv = kv_head_count() x head_size(); attn.c_attn.bias
+  // (W) with qkv_bias; attn.c_proj.weight (C,C) and, with attention_out_bias, attn.c_proj.bias (C);
+  // ln_2 as ln_1; mlp.c_fc.weight (I,C), or (2I,C) with rows [gate | up] for SwiGLU, I =
+  // mlp_width(); mlp.c_fc.bias (I or 2I) and mlp.c_proj.bias (C) with mlp_bias; mlp.c_proj.weight
+  // (C,I); then ln_f.weight (C), ln_f.bias (C) with LayerNorm, and lm_head (V,C) when `lm_head` (a
+  // policy with an untied head; a reward model has none). Call validate() first: the shapes are
+  // not checked for overflow here.
+  [[nodiscard]] std::vector<tensor_spec> tensors(bool lm_head) const {
+    const std::size_t C = channels, Ckv = kv_head_count() * head_size(), W = C + 2 * Ckv, I = mlp_width();
+    const std::size_t fc = mlp == mlp_kind::swiglu ? 2 * I : I;
+    const bool ln = norm == norm_kind::layernorm;
+    std::vector<tensor_spec> out;
+    out.push_back({"wte", {vocab, C}});
+    if (positions == position_kind::learned) out.push_back({"wpe", {context, C}});
+    for (std::size_t l = 0; l < layers; ++l) {
+      const std::string p = "h." + std::to_string(l) + ".";
+      out.push_back({p + "ln_1.weight", {C}});
+      if (ln) out.push_back({p + "ln_1.bias", {C}});
+      out.push_back({p + "attn.c_attn.weight", {W, C}});
+      if (qkv_bias) out.push_back({p + "attn.c_attn.bias", {W}});
+      out.push_back({p + "attn.c_proj.weight", {C, C}});
+      if (attention_out_bias) out.push_back({p + "attn.c_proj.bias", {C}});
+      out.push_back({p + "ln_2.weight", {C}});
+      if (ln) out.push_back({p + "ln_2.bias", {C}});
+      out.push_back({p + "mlp.c_fc.weight", {fc, C}});
+      if (mlp_bias) out.push_back({p + "mlp.c_fc.bias", {fc}});
+      out.push_back({p + "mlp.c_proj.weight", {C, I}});
+      if (mlp_bias) out.push_back({p + "mlp.c_proj.bias", {C}});
+    }
+    out.push_back({"ln_f.weight", {C}});
+    if (ln) out.push_back({"ln_f.bias", {C}});
+    if (lm_head) out.push_back({"lm_head", {vocab, C}});
+    return out;
   }
 
   // Bytes of the model's own buffers, its parameters and their gradients, with elements of

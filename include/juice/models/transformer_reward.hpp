@@ -1,9 +1,10 @@
 // juice/models/transformer_reward.hpp
 //
-// juice::transformer_reward<Backend, T>: a GPT-2 family reward model r_theta(x, y) as a
-// juice::RewardModel: the same trunk as juice::transformer (gpt2_trunk) with a scalar head
-// r = w . h_last + b read at the last response token (the hidden state after the whole response),
-// the usual RLHF reward-model design (Ouyang et al. 2022). It can start from a policy's trunk.
+// juice::transformer_reward<Backend, T>: a reward model r_theta(x, y) as a juice::RewardModel, for
+// every family juice::transformer runs: the same trunk (decoder_trunk) without an LM head, and a
+// scalar head r = w . h_last + b read at the last response token (the hidden state after the whole
+// response), the usual RLHF reward-model design (Ouyang et al. 2022). It can start from a policy's
+// trunk.
 #pragma once
 
 #include <cstddef>
@@ -13,7 +14,7 @@
 #include "juice/concepts/reward_model.hpp"
 #include "juice/core/batch.hpp"
 #include "juice/core/error.hpp"
-#include "juice/models/gpt2_trunk.hpp"
+#include "juice/models/decoder_trunk.hpp"
 #include "juice/models/transformer.hpp"
 
 namespace juice {
@@ -34,7 +35,7 @@ public:
       : transformer_reward(B{}, cfg, seed) {}
   // The same on the given backend object.
   transformer_reward(B backend, transformer_config cfg, std::uint64_t seed = 0)
-      : trunk_(std::move(backend), cfg, {{"reward_head.weight", cfg.channels}, {"reward_head.bias", 1}}, seed) {}
+      : trunk_(std::move(backend), cfg, false, {{"reward_head.weight", cfg.channels}, {"reward_head.bias", 1}}, seed) {}
 
   // A reward model on the policy's backend whose trunk starts as a copy of the policy's (the head is
   // initialised from seed).
@@ -48,7 +49,7 @@ public:
   // The backend object the model runs on.
   B& backend() const { return trunk_.backend(); }
   // The trunk (parameters and workspaces).
-  [[nodiscard]] const detail::gpt2_trunk<B, T>& trunk() const { return trunk_; }
+  [[nodiscard]] const detail::decoder_trunk<B, T>& trunk() const { return trunk_; }
 
   // --- juice::Parameterised / FlatParameterised ---
   std::vector<parameter<B, T>> parameters() { return trunk_.parameters(); }
@@ -107,7 +108,7 @@ private:
   void ensure(typename B::template buffer<T>& b, std::size_t n) const { detail::grow<T>(backend(), b, n); }
   void ensure(typename B::template buffer<int>& b, std::size_t n) const { detail::grow<int>(backend(), b, n); }
 
-  detail::gpt2_trunk<B, T> trunk_;
+  detail::decoder_trunk<B, T> trunk_;
   mutable typename B::template buffer<int> index_;
   mutable typename B::template buffer<T> h_, r_, g_, dh_;
   mutable std::size_t rows_ = 0;

@@ -5,7 +5,7 @@
 // multi-threaded with OpenMP, and the layer primitives of juice::TransformerBackend (GEMM through
 // Eigen, embedding, layernorm, tiled causal attention with a KV-cache variant, GELU, residual, fused LM
 // head + log-softmax, sampling), and those of juice::FamilyTransformerBackend for Llama-family and
-// GPT-NeoX models (RMSNorm, rotary embedding, SwiGLU, grouped-query attention). Each family lives in its own header under juice/backends/cpu/ as
+// GPT-NeoX models (RMSNorm, rotary embedding, SwiGLU, grouped-query attention, exact GELU). Each family lives in its own header under juice/backends/cpu/ as
 // free functions in juice::cpu_kernels; this type is the interface models hold. It is stateless, so
 // its members are static (a model calls them through its backend object all the same).
 //
@@ -31,6 +31,7 @@
 #include "juice/backends/cpu/embedding.hpp"
 #include "juice/backends/cpu/explicit_instantiation.hpp"
 #include "juice/backends/cpu/gelu.hpp"
+#include "juice/backends/cpu/gelu_exact.hpp"
 #include "juice/backends/cpu/gemm.hpp"
 #include "juice/backends/cpu/layernorm.hpp"
 #include "juice/backends/cpu/lm_head.hpp"
@@ -201,6 +202,12 @@ struct cpu : host {
   template <class T>
   static void swiglu_backward(T* dinp, const T* inp, const T* dout, std::ptrdiff_t N, std::ptrdiff_t H) {
     cpu_kernels::swiglu_backward(dinp, inp, dout, N, H);
+  }
+  template <class T>
+  static void gelu_exact_forward(T* out, const T* inp, std::ptrdiff_t n) { cpu_kernels::gelu_exact_forward(out, inp, n); }
+  template <class T>
+  static void gelu_exact_backward(T* dinp, const T* inp, const T* dout, std::ptrdiff_t n) {
+    cpu_kernels::gelu_exact_backward(dinp, inp, dout, n);
   }
   template <class T>
   static void attention_forward(T* out, T* lse, const T* qkv, std::ptrdiff_t B, std::ptrdiff_t T_, std::ptrdiff_t C, std::ptrdiff_t NH,

@@ -22,6 +22,7 @@
 #include "juice/backends/cpu/elementwise.hpp"
 #include "juice/backends/cpu/embedding.hpp"
 #include "juice/backends/cpu/gelu.hpp"
+#include "juice/backends/cpu/gelu_exact.hpp"
 #include "juice/backends/cpu/gemm.hpp"
 #include "juice/backends/cpu/layernorm.hpp"
 #include "juice/backends/cpu/lm_head.hpp"
@@ -86,6 +87,8 @@
                                               std::ptrdiff_t, std::ptrdiff_t, double);                              \
   PREFIX void cpu_kernels::swiglu_forward<T>(T*, const T*, std::ptrdiff_t, std::ptrdiff_t);                         \
   PREFIX void cpu_kernels::swiglu_backward<T>(T*, const T*, const T*, std::ptrdiff_t, std::ptrdiff_t);              \
+  PREFIX void cpu_kernels::gelu_exact_forward<T>(T*, const T*, std::ptrdiff_t);                                     \
+  PREFIX void cpu_kernels::gelu_exact_backward<T>(T*, const T*, const T*, std::ptrdiff_t);                          \
   PREFIX void cpu_kernels::attention_forward<T>(T*, T*, const T*, std::ptrdiff_t, std::ptrdiff_t, std::ptrdiff_t,   \
                                                 std::ptrdiff_t, std::ptrdiff_t);                                    \
   PREFIX void cpu_kernels::attention_backward<T>(T*, const T*, const T*, const T*, const T*, std::ptrdiff_t,        \
