@@ -71,7 +71,7 @@ void edit_tensors(const fs::path& dir, Edit edit) {
 
 BOOST_AUTO_TEST_CASE(llama_config_reads_as_the_family) {
   const transformer_config c = read_hf_model_config(fixtures / "llama/model");
-  BOOST_TEST(c.hf_model_type == "llama");
+  BOOST_TEST(hf_family_name(c.hf_model_type) == std::string("llama"));
   BOOST_TEST(c.layers == 2u);
   BOOST_TEST(c.channels == 32u);
   BOOST_TEST(c.heads == 4u);
@@ -91,7 +91,7 @@ BOOST_AUTO_TEST_CASE(llama_config_reads_as_the_family) {
   BOOST_TEST(!c.tied_head);
   BOOST_TEST(!c.parallel_residual);
   const transformer_config q = read_hf_model_config(fixtures / "qwen2/model");
-  BOOST_TEST(q.hf_model_type == "qwen2");
+  BOOST_TEST(hf_family_name(q.hf_model_type) == std::string("qwen2"));
   BOOST_TEST(q.qkv_bias);
   BOOST_TEST(!q.attention_out_bias);
   BOOST_TEST(q.rope_theta == 20000.0);
@@ -99,7 +99,7 @@ BOOST_AUTO_TEST_CASE(llama_config_reads_as_the_family) {
 
 BOOST_AUTO_TEST_CASE(neox_config_reads_as_the_family) {
   const transformer_config c = read_hf_model_config(fixtures / "neox/model");
-  BOOST_TEST(c.hf_model_type == "gpt_neox");
+  BOOST_TEST(hf_family_name(c.hf_model_type) == std::string("gpt_neox"));
   BOOST_TEST(c.heads == 4u);
   BOOST_TEST(c.kv_head_count() == 4u);
   BOOST_TEST(c.mlp_width() == 128u);
@@ -266,7 +266,7 @@ BOOST_AUTO_TEST_CASE(family_survives_juice_config_json) {
   for (const char* family : {"llama", "qwen2", "neox"}) {
     const transformer_config c = read_hf_model_config(fixtures / family / "model");
     const transformer_config back = transformer_config_from_json(transformer_config_to_json(c));
-    BOOST_TEST(back.hf_model_type == c.hf_model_type);
+    BOOST_TEST((back.hf_model_type == c.hf_model_type));
     BOOST_TEST((back.mlp == c.mlp));
     BOOST_TEST(transformer_config_to_json(back).dump() == transformer_config_to_json(c).dump());
   }
@@ -338,7 +338,7 @@ BOOST_AUTO_TEST_CASE(variants_the_families_allow_are_accepted) {
   test::check_throws_with([&] { (void)read_hf_model<double>(tied); }, "tensor 'lm_head.weight' differs from 'model.embed_tokens.weight' (element 5)");
   // A Mistral whose window covers the whole context computes the same as full attention.
   const auto wide = variant(fixtures / "llama/model", s.dir / "wide", [](nlohmann::json& j) { j["model_type"] = "mistral", j["sliding_window"] = 64; });
-  BOOST_TEST(read_hf_model_config(wide).hf_model_type == "mistral");
+  BOOST_TEST((read_hf_model_config(wide).hf_model_type == transformer_config::hf_family::mistral));
 }
 
 BOOST_AUTO_TEST_CASE(tensors_that_do_not_fit_are_refused_naming_tensor_and_file) {
@@ -369,20 +369,20 @@ BOOST_AUTO_TEST_CASE(tensors_that_do_not_fit_are_refused_naming_tensor_and_file)
   refused(
       llama, [](auto& t) { t["juice.value_head.weight"] = {{1, 32}, std::vector<double>(32)}; }, "is stored without 'juice.value_head.bias'");
   // The family's buffers are skipped.
-  const fs::path d = variant(neox, s.dir / "buffers", [](nlohmann::json&) {});
-  edit_tensors(d, [](auto& t) {
+  const fs::path buffers = variant(neox, s.dir / "buffers", [](nlohmann::json&) {});
+  edit_tensors(buffers, [](auto& t) {
     t["gpt_neox.layers.1.attention.masked_bias"] = {{1}, {-1e9}};
     t["gpt_neox.layers.1.attention.bias"] = {{1, 1, 4, 4}, std::vector<double>(16, 1.0)};
     t["gpt_neox.layers.0.attention.rotary_emb.inv_freq"] = {{2}, {1.0, 0.1}};
   });
-  BOOST_TEST(read_hf_model<double>(d).tensors.size() == read_hf_model<double>(neox).tensors.size());
+  BOOST_TEST(read_hf_model<double>(buffers).tensors.size() == read_hf_model<double>(neox).tensors.size());
 }
 
 BOOST_AUTO_TEST_CASE(a_shard_index_that_disagrees_with_its_shards_is_refused) {
   test::scratch_dir s("juice-hf-shards");
   const fs::path from = fixtures / "llama/model_sharded";
   auto with_index = [&](const std::string& name, auto edit) {
-    const fs::path d = variant(from, s.dir / name, [](nlohmann::json&) {});
+    fs::path d = variant(from, s.dir / name, [](nlohmann::json&) {});
     nlohmann::json j = read_json(d / "model.safetensors.index.json");
     edit(j["weight_map"]);
     write_text(d / "model.safetensors.index.json", j.dump());
@@ -400,4 +400,20 @@ BOOST_AUTO_TEST_CASE(a_shard_index_that_disagrees_with_its_shards_is_refused) {
   test::check_throws_with([&] { (void)read_hf_model<double>(phantom); }, "tensor 'model.extra.weight' is listed in shard model-00001-of-00003.safetensors");
   fs::remove(s.dir / "escape" / "model.safetensors.index.json");
   test::check_throws_with([&] { (void)read_hf_model<double>(s.dir / "escape"); }, "holds neither model.safetensors nor model.safetensors.index.json");
+}
+
+// The maps produce exactly the tensors the trunk allocates (transformer_config::tensors), in its order.
+BOOST_AUTO_TEST_CASE(maps_cover_the_trunk_tensors_in_order) {
+  for (const char* family : {"llama", "qwen2", "neox"}) {
+    BOOST_TEST_CONTEXT(family) {
+      const transformer_config c = read_hf_model_config(fixtures / family / "model");
+      const hf_tensor_map m = hf_model_map(c);
+      const std::vector<tensor_spec> want = c.tensors(!c.tied_head);
+      BOOST_REQUIRE(m.juice.size() == want.size());
+      for (std::size_t i = 0; i < want.size(); ++i) {
+        BOOST_TEST(m.juice[i].name == want[i].name);
+        BOOST_TEST(m.juice[i].shape == want[i].shape, boost::test_tools::per_element());
+      }
+    }
+  }
 }

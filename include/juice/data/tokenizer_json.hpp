@@ -56,7 +56,7 @@ inline bpe_tokenizer load_tokenizer_json(const std::string& path, bpe_options op
   if (is(model, "byte_fallback", true))
     fail("SentencePiece-style BPE (byte_fallback) is not supported; juice reads byte-level BPE (GPT-2, Pythia, Qwen2, Llama 3).");
   for (const char* key : {"continuing_subword_prefix", "end_of_word_suffix", "dropout"})
-    if (model.contains(key) && !model[key].is_null() && model[key] != "")
+    if (model.contains(key) && !model[key].is_null() && !(model[key].is_string() && model[key].get<std::string>().empty()))
       fail(std::string("model.") + key + " is " + model[key].dump() + "; juice's byte-level BPE has none.");
   if (const auto it = j.find("normalizer"); it != j.end() && !it->is_null())
     fail("the normalizer " + (it->is_object() && it->contains("type") ? (*it)["type"].dump() : it->dump()) + " is not supported (juice applies none).");

@@ -30,6 +30,7 @@
 
 #include "juice/io/hf_config.hpp"
 #include "juice/io/hf_tensor_map.hpp"
+#include "juice/io/transformer_config_json.hpp"
 #include "juice/models/transformer_config.hpp"
 
 namespace juice::io {
@@ -43,7 +44,7 @@ inline bool is_hf_llama_type(const std::string& model_type) {
 // family's), hf_model_type set to it.
 inline transformer_config parse_hf_llama_config(const hf_config_reader& r, const std::string& model_type) {
   transformer_config c;
-  c.hf_model_type = model_type;
+  c.hf_model_type = hf_family_from_name(model_type).value_or(transformer_config::hf_family::llama);
   c.channels = r.positive("hidden_size");
   c.layers = r.positive("num_hidden_layers");
   c.heads = r.positive("num_attention_heads");
@@ -86,11 +87,11 @@ inline transformer_config parse_hf_llama_config(const hf_config_reader& r, const
 // transformers 4.x's form (which 5.x reads too): the keys LlamaConfig / MistralConfig / Qwen2Config
 // write, with juice's values; `dtype` is torch_dtype ("float32", ...); bos/eos token ids when given.
 inline nlohmann::json hf_llama_config_json(const transformer_config& c, const std::string& dtype, std::optional<std::int64_t> eos) {
-  const std::string& t = c.hf_model_type;
+  const std::string t = hf_family_name(c.hf_model_type);
   if (!is_hf_llama_type(t) || c.norm != norm_kind::rmsnorm || c.positions != position_kind::rotary || c.mlp != mlp_kind::swiglu ||
       c.parallel_residual || c.rotary_fraction != 1 || (t == "qwen2" && (!c.qkv_bias || c.attention_out_bias || c.mlp_bias)) ||
       (t == "mistral" && (c.qkv_bias || c.attention_out_bias || c.mlp_bias)) || (t == "llama" && c.qkv_bias != c.attention_out_bias))
-    throw invalid_argument("juice::io::hf_model: the config is not a " + (t.empty() ? std::string("Llama-family") : t) +
+    throw invalid_argument("juice::io::hf_model: the config is not a " + (t == "gpt2" ? std::string("Llama-family") : t) +
                            " model (RMSNorm, full rotary, SwiGLU, sequential residual and the family's biases), so its config.json cannot describe it.");
   nlohmann::json j = {{"architectures", {t == "llama" ? "LlamaForCausalLM" : t == "mistral" ? "MistralForCausalLM"
                                                                                             : "Qwen2ForCausalLM"}},
@@ -132,7 +133,7 @@ inline nlohmann::json hf_llama_config_json(const transformer_config& c, const st
 inline hf_tensor_map hf_llama_map(const transformer_config& c) {
   const std::size_t C = c.channels, Ckv = c.kv_head_count() * c.head_size(), I = c.mlp_width();
   hf_tensor_map m;
-  m.family = "a " + c.hf_model_type + " model with num_hidden_layers=" + std::to_string(c.layers) + ", hidden_size=" + std::to_string(C) +
+  m.family = std::string("a ") + hf_family_name(c.hf_model_type) + " model with num_hidden_layers=" + std::to_string(c.layers) + ", hidden_size=" + std::to_string(C) +
              ", num_attention_heads=" + std::to_string(c.heads) + ", num_key_value_heads=" + std::to_string(c.kv_head_count()) +
              ", intermediate_size=" + std::to_string(I) + ", vocab_size=" + std::to_string(c.vocab);
   m.same("wte", "model.embed_tokens.weight", {c.vocab, C});

@@ -68,10 +68,11 @@ inline transformer_config read_hf_model_config(const std::filesystem::path& dir)
 
 // The tensor map of `c`'s family (c.hf_model_type; not GPT-2, which io/hf_gpt2.hpp lays out).
 inline hf_tensor_map hf_model_map(const transformer_config& c) {
-  if (is_hf_llama_type(c.hf_model_type)) return hf_llama_map(c);
-  if (c.hf_model_type == "gpt_neox") return hf_neox_map(c);
-  throw invalid_argument("juice::io::hf_model: hf_model_type \"" + c.hf_model_type +
-                         "\" is not a family juice maps (\"llama\", \"mistral\", \"qwen2\", \"gpt_neox\").");
+  if (is_hf_llama_type(hf_family_name(c.hf_model_type))) return hf_llama_map(c);
+  if (c.hf_model_type == transformer_config::hf_family::gpt_neox) return hf_neox_map(c);
+  throw invalid_argument(
+      "juice::io::hf_model: a GPT-2 is laid out by io/hf_gpt2.hpp; hf_model_map maps \"llama\", \"mistral\", "
+      "\"qwen2\" and \"gpt_neox\".");
 }
 
 // torch's name of a dtype juice writes ("float32", ...).
@@ -90,9 +91,9 @@ inline std::string torch_dtype_name(dtype t) {
 
 // The config.json text of `c` in its family's own form (keys sorted).
 inline std::string hf_model_config_json(const transformer_config& c, dtype type = dtype::F32, std::optional<std::int64_t> eos = std::nullopt) {
-  if (c.hf_model_type.empty()) return hf_gpt2_config_json(c, eos);
+  if (c.hf_model_type == transformer_config::hf_family::gpt2) return hf_gpt2_config_json(c, eos);
   const nlohmann::json j =
-      c.hf_model_type == "gpt_neox" ? hf_neox_config_json(c, torch_dtype_name(type), eos) : hf_llama_config_json(c, torch_dtype_name(type), eos);
+      c.hf_model_type == transformer_config::hf_family::gpt_neox ? hf_neox_config_json(c, torch_dtype_name(type), eos) : hf_llama_config_json(c, torch_dtype_name(type), eos);
   return j.dump(2) + "\n";
 }
 
@@ -109,7 +110,7 @@ struct hf_model_contents {
 template <class T>
 hf_model_contents<T> read_hf_model(const std::filesystem::path& dir) {
   hf_model_contents<T> out{read_hf_model_config(dir), {}};
-  if (out.config.hf_model_type.empty())
+  if (out.config.hf_model_type == transformer_config::hf_family::gpt2)
     throw invalid_argument("juice::io::hf_model: " + (dir / "config.json").string() + " describes a GPT-2; io/hf_gpt2.hpp reads it (load_hf_gpt2).");
   const hf_safetensors_folder folder = hf_safetensors_folder::load(dir);
   // Each layer has several tensors: a folder with fewer tensors than config.json has layers is not
@@ -172,17 +173,17 @@ void import_hf_model(transformer<cpu, T>& model, const juice_tensors<T>& tensors
 // head keeps its initialisation from `seed` unless the folder stores it.
 template <class T>
 transformer<cpu, T> load_hf_model(const std::filesystem::path& dir, std::uint64_t seed = 0, generation_options gen = {}) {
-  if (read_hf_model_config(dir).hf_model_type.empty()) return load_hf_gpt2<T>(dir, seed, gen);
+  if (read_hf_model_config(dir).hf_model_type == transformer_config::hf_family::gpt2) return load_hf_gpt2<T>(dir, seed, gen);
   hf_model_contents<T> contents = read_hf_model<T>(dir);
   transformer<cpu, T> model(contents.config, seed, gen);
   import_hf_model(model, contents.tensors, dir.string());
   return model;
 }
 
-// Writes `model` to `dir` in its family's layout (GPT-2 when config().hf_model_type is empty).
+// Writes `model` to `dir` in its family's layout (GPT-2 when config().hf_model_type is hf_family::gpt2).
 template <class T>
 void export_hf_model(const transformer<cpu, T>& model, const std::filesystem::path& dir, const hf_export_options& o = {}) {
-  if (model.config().hf_model_type.empty()) return export_hf_gpt2(model, dir, o);
+  if (model.config().hf_model_type == transformer_config::hf_family::gpt2) return export_hf_gpt2(model, dir, o);
   write_hf_model(dir, model.config(), hf_model_tensors(model), o);
 }
 

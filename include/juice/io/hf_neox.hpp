@@ -37,7 +37,7 @@ namespace juice::io {
 // The config a GPT-NeoX config.json describes, hf_model_type "gpt_neox".
 inline transformer_config parse_hf_neox_config(const hf_config_reader& r) {
   transformer_config c;
-  c.hf_model_type = "gpt_neox";
+  c.hf_model_type = transformer_config::hf_family::gpt_neox;
   c.channels = r.positive("hidden_size");
   c.layers = r.positive("num_hidden_layers");
   c.heads = r.positive("num_attention_heads");

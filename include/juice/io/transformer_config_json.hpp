@@ -15,6 +15,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -29,6 +30,25 @@ namespace detail {
 
 inline const char* norm_name(norm_kind k) { return k == norm_kind::rmsnorm ? "rmsnorm" : "layernorm"; }
 inline const char* position_name(position_kind k) { return k == position_kind::rotary ? "rotary" : "learned"; }
+}  // namespace detail
+
+// The model_type of a Hugging Face family ("gpt2", "llama", ...), and the family of a model_type.
+inline const char* hf_family_name(transformer_config::hf_family f) {
+  using F = transformer_config::hf_family;
+  return f == F::llama ? "llama" : f == F::mistral ? "mistral"
+                               : f == F::qwen2     ? "qwen2"
+                               : f == F::gpt_neox  ? "gpt_neox"
+                                                   : "gpt2";
+}
+inline std::optional<transformer_config::hf_family> hf_family_from_name(const std::string& name) {
+  using F = transformer_config::hf_family;
+  for (const F f : {F::gpt2, F::llama, F::mistral, F::qwen2, F::gpt_neox})
+    if (name == hf_family_name(f)) return f;
+  return std::nullopt;
+}
+
+namespace detail {
+
 inline const char* mlp_name(mlp_kind k) {
   return k == mlp_kind::swiglu ? "swiglu" : k == mlp_kind::gelu_exact ? "gelu_exact"
                                                                       : "gelu";
@@ -53,7 +73,7 @@ inline nlohmann::json transformer_config_to_json(const transformer_config& c) {
   if (c.mlp_bias != d.mlp_bias) j["mlp_bias"] = c.mlp_bias;
   if (c.parallel_residual != d.parallel_residual) j["use_parallel_residual"] = c.parallel_residual;
   if (c.tied_head != d.tied_head) j["tie_word_embeddings"] = c.tied_head;
-  if (!c.hf_model_type.empty()) j["hf_model_type"] = c.hf_model_type;
+  if (c.hf_model_type != d.hf_model_type) j["hf_model_type"] = hf_family_name(c.hf_model_type);
   return j;
 }
 
@@ -118,9 +138,9 @@ inline transformer_config transformer_config_from_json(const nlohmann::json& j, 
   flag("use_parallel_residual", c.parallel_residual);
   flag("tie_word_embeddings", c.tied_head);
   if (auto it = j.find("hf_model_type"); it != j.end()) {
-    if (!it->is_string() || (*it != "llama" && *it != "mistral" && *it != "qwen2" && *it != "gpt_neox"))
-      fail("'hf_model_type' is " + it->dump() + "; it must be \"llama\", \"mistral\", \"qwen2\" or \"gpt_neox\".");
-    c.hf_model_type = it->get<std::string>();
+    const auto f = it->is_string() ? hf_family_from_name(it->get<std::string>()) : std::nullopt;
+    if (!f) fail("'hf_model_type' is " + it->dump() + "; it must be \"gpt2\", \"llama\", \"mistral\", \"qwen2\" or \"gpt_neox\".");
+    c.hf_model_type = *f;
   }
   try {
     c.validate();
