@@ -1,7 +1,8 @@
 // Where the commands get their model: `--model` (or `--ref`) names either a JSON file with Hugging
 // Face GPT-2 keys (n_layer, n_head, n_embd, n_positions, vocab_size), which gives a freshly
-// initialised model drawn from the seed, or a folder in HF's layout (model.safetensors +
-// config.json, as `juice train` writes to OUT/final), which is imported. Every failure becomes one
+// initialised model drawn from the seed, or a folder in HF's layout (config.json +
+// model.safetensors or a sharded index, as `juice train` writes to OUT/final) of GPT-2, the Llama
+// family (llama, mistral, qwen2) or GPT-NeoX, which is imported (io/hf_model.hpp). Every failure becomes one
 // juice::error that starts with the option, so a message reads "--model m/: ...: tensor ... ".
 #pragma once
 
@@ -12,6 +13,7 @@
 #include "juice/backends/cpu/cpu.hpp"
 #include "juice/core/error.hpp"
 #include "juice/io/hf_gpt2.hpp"
+#include "juice/io/hf_model.hpp"
 #include "juice/models/transformer.hpp"
 
 namespace juice::cli {
@@ -23,7 +25,7 @@ inline model_type load_model(const std::string& spec, std::uint64_t seed, const 
   namespace fs = std::filesystem;
   try {
     const fs::path path(spec);
-    if (fs::is_directory(path)) return io::load_hf_gpt2<float>(path, seed);
+    if (fs::is_directory(path)) return io::load_hf_model<float>(path, seed);
     if (fs::is_regular_file(path)) {
       const transformer_config c = io::read_hf_gpt2_config(path);
       c.validate();
@@ -32,7 +34,7 @@ inline model_type load_model(const std::string& spec, std::uint64_t seed, const 
   } catch (const error& e) {
     throw invalid_argument(option + " " + spec + ": " + e.what());
   }
-  throw invalid_argument(option + " " + spec + ": neither a model config (JSON file) nor a model folder (model.safetensors + config.json).");
+  throw invalid_argument(option + " " + spec + ": neither a model config (JSON file) nor a model folder (config.json + model.safetensors).");
 }
 
 }  // namespace juice::cli

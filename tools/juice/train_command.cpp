@@ -35,6 +35,7 @@
 #include "juice/algorithms/sft/sft.hpp"
 #include "juice/io/atomic_file.hpp"
 #include "juice/io/hf_gpt2.hpp"
+#include "juice/io/hf_model.hpp"
 #include "juice/optim/data_parallel.hpp"
 #include "juice/optim/gradients.hpp"
 #include "juice/optim/lr_schedule.hpp"
@@ -438,8 +439,9 @@ void check_final_model(train_state& st, const train_args& a, const std::vector<t
                             " are not finite; final/ is not written (lower the learning rate).");
 }
 
-// OUT/final, all or nothing: exported into a hidden folder, then renamed. config.json names the
-// tokenizer's EOS as bos_token_id / eos_token_id.
+// OUT/final, all or nothing: exported into a hidden folder, then renamed, in the model's own family
+// layout (GPT-2, Llama family or GPT-NeoX). config.json names the tokenizer's EOS as bos_token_id /
+// eos_token_id.
 void write_final(const model_type& m, const fs::path& out, std::optional<token_t> eos) {
   const fs::path tmp = out / ".final.tmp", final_dir = out / "final";
   std::error_code ec;
@@ -447,7 +449,7 @@ void write_final(const model_type& m, const fs::path& out, std::optional<token_t
   try {
     io::hf_export_options o;
     if (eos) o.eos_token_id = *eos;
-    io::export_hf_gpt2(m, tmp, o);
+    io::export_hf_model(m, tmp, o);
     fs::rename(tmp, final_dir, ec);
     if (ec) throw io::io_error("--out " + out.string() + ": cannot move the result into final/ (" + ec.message() + ").");
   } catch (...) {

@@ -226,6 +226,65 @@ public:
     return t;
   }
 
+  // From the parts of a byte-level BPE as HF's tokenizer.json holds them (data/tokenizer_json.hpp
+  // reads that file): `vocab` maps token text spelled through GPT-2's byte-to-unicode map to its id,
+  // `merges` are pairs of such texts in rank order, `added` are the added (special) tokens with their
+  // ids, recognised by their text and decoded to it (they replace options.special_tokens), and
+  // `pattern` is the pre-tokenisation regex. Ids, of vocab and added tokens together, must be 0..n-1,
+  // each once (an added token may repeat its own vocab entry). `name` (the file) starts messages.
+  struct byte_level_parts {
+    std::vector<std::pair<std::string, std::int64_t>> vocab;
+    std::vector<std::pair<std::string, std::string>> merges;
+    std::vector<std::pair<std::string, std::int64_t>> added;
+    std::string pattern{data::gpt2_pattern};
+  };
+  static bpe_tokenizer from_parts(const byte_level_parts& parts, bpe_options options, const std::string& name) {
+    options.special_tokens.clear();
+    for (const auto& [text, id] : parts.added) options.special_tokens.push_back(text);
+    bpe_tokenizer t(std::move(options), /*pair_merges=*/true, parts.pattern);
+    std::int64_t n = 0;
+    for (const auto& [text, id] : parts.vocab) n = std::max(n, id + 1);
+    for (const auto& [text, id] : parts.added) n = std::max(n, id + 1);
+    if (n > std::int64_t{1} << 30) throw data_error(name + ": token id " + std::to_string(n - 1) + " is beyond 2^30.");
+    std::vector<std::optional<std::string>> tokens(static_cast<std::size_t>(n));
+    for (const auto& [text, id] : parts.added) {
+      if (id < 0) throw data_error(name + ": added token \"" + text + "\" has the negative id " + std::to_string(id) + ".");
+      auto& slot = tokens[static_cast<std::size_t>(id)];
+      if (slot) throw data_error(name + ": id " + std::to_string(id) + " is given to two added tokens.");
+      slot = text;
+      t.specials_.emplace_back(text, static_cast<token_t>(id));
+    }
+    for (const auto& [text, id] : parts.vocab) {
+      if (id < 0) throw data_error(name + ": the id of token \"" + text + "\" is negative.");
+      const auto i = static_cast<std::size_t>(id);
+      const bool added = std::any_of(parts.added.begin(), parts.added.end(), [&](const auto& a) { return a.first == text && a.second == id; });
+      if (added) continue;
+      if (tokens[i]) throw data_error(name + ": id " + std::to_string(i) + " is given to two tokens.");
+      auto bytes = data::gpt2_unicode_to_bytes(text);
+      if (!bytes) throw data_error(name + ": token \"" + text + "\" has a character outside the byte-level map (not a byte-level BPE vocabulary).");
+      if (!t.ranks_.emplace(*bytes, static_cast<token_t>(i)).second)
+        throw data_error(name + ": token \"" + text + "\" spells the same bytes as another token.");
+      tokens[i] = std::move(bytes);
+    }
+    t.tokens_.reserve(tokens.size());
+    for (std::size_t i = 0; i < tokens.size(); ++i) {
+      if (!tokens[i]) throw data_error(name + ": no token has id " + std::to_string(i) + " (ids must be 0..n-1).");
+      t.tokens_.push_back(std::move(*tokens[i]));  // NOLINT(bugprone-unchecked-optional-access): checked on the line above
+    }
+    std::uint32_t priority = 0;
+    for (std::size_t k = 0; k < parts.merges.size(); ++k) {
+      const auto where = name + ": merge " + std::to_string(k) + " (\"" + parts.merges[k].first + "\", \"" + parts.merges[k].second + "\")";
+      const auto left = data::gpt2_unicode_to_bytes(parts.merges[k].first), right = data::gpt2_unicode_to_bytes(parts.merges[k].second);
+      if (!left || !right) throw data_error(where + ": a character outside the byte-level map.");
+      const auto l = t.ranks_.find(*left), r = t.ranks_.find(*right), m = t.ranks_.find(*left + *right);
+      if (l == t.ranks_.end() || r == t.ranks_.end()) throw data_error(where + ": a side of the merge is not a token of the vocabulary.");
+      if (m == t.ranks_.end()) throw data_error(where + ": the merged token is not in the vocabulary.");
+      t.merges_.emplace(pair_key(l->second, r->second), merge{priority++, m->second});  // first wins
+    }
+    t.finish(name);
+    return t;
+  }
+
   [[nodiscard]] std::vector<token_t> encode(std::string_view text) const {
     std::vector<token_t> out;
     out.reserve(text.size() / 3 + 1);
@@ -269,7 +328,8 @@ private:
     token_t merged;
   };
 
-  bpe_tokenizer(bpe_options options, bool pair_merges) : options_(std::move(options)), pair_merges_(pair_merges) {
+  bpe_tokenizer(bpe_options options, bool pair_merges, std::string_view pattern = data::gpt2_pattern)
+      : options_(std::move(options)), pair_merges_(pair_merges), pretokenizer_(pattern) {
     for (const auto& special : options_.special_tokens)
       if (special.empty()) throw invalid_argument("juice::bpe_tokenizer: a special token cannot be empty text.");
   }

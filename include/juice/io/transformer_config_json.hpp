@@ -6,14 +6,16 @@
 // where one exists:
 //   num_key_value_heads (kv_heads)      norm: "layernorm" | "rmsnorm"    norm_eps
 //   position_embedding: "learned" | "rotary"   rope_theta   rotary_pct (rotary_fraction)
-//   mlp: "gelu" | "swiglu"   intermediate_size (intermediate)   qkv_bias   attention_out_bias
+//   mlp: "gelu" | "swiglu" | "gelu_exact"   intermediate_size (intermediate)   qkv_bias   attention_out_bias
 //   mlp_bias   use_parallel_residual (parallel_residual)   tie_word_embeddings (tied_head)
+//   hf_model_type: the Hugging Face family a model came from or goes to ("llama", "gpt_neox", ...)
 // So a GPT-2 is written as the five keys it always was, and a file with only those (an existing
 // model.json or a checkpoint's config.json) reads as GPT-2. Other keys are ignored, as
 // io/hf_gpt2.hpp ignores the HF keys that do not change the network.
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -28,7 +30,29 @@ namespace detail {
 
 inline const char* norm_name(norm_kind k) { return k == norm_kind::rmsnorm ? "rmsnorm" : "layernorm"; }
 inline const char* position_name(position_kind k) { return k == position_kind::rotary ? "rotary" : "learned"; }
-inline const char* mlp_name(mlp_kind k) { return k == mlp_kind::swiglu ? "swiglu" : "gelu"; }
+}  // namespace detail
+
+// The model_type of a Hugging Face family ("gpt2", "llama", ...), and the family of a model_type.
+inline const char* hf_family_name(transformer_config::hf_family f) {
+  using F = transformer_config::hf_family;
+  return f == F::llama ? "llama" : f == F::mistral ? "mistral"
+                               : f == F::qwen2     ? "qwen2"
+                               : f == F::gpt_neox  ? "gpt_neox"
+                                                   : "gpt2";
+}
+inline std::optional<transformer_config::hf_family> hf_family_from_name(const std::string& name) {
+  using F = transformer_config::hf_family;
+  for (const F f : {F::gpt2, F::llama, F::mistral, F::qwen2, F::gpt_neox})
+    if (name == hf_family_name(f)) return f;
+  return std::nullopt;
+}
+
+namespace detail {
+
+inline const char* mlp_name(mlp_kind k) {
+  return k == mlp_kind::swiglu ? "swiglu" : k == mlp_kind::gelu_exact ? "gelu_exact"
+                                                                      : "gelu";
+}
 
 }  // namespace detail
 
@@ -49,6 +73,7 @@ inline nlohmann::json transformer_config_to_json(const transformer_config& c) {
   if (c.mlp_bias != d.mlp_bias) j["mlp_bias"] = c.mlp_bias;
   if (c.parallel_residual != d.parallel_residual) j["use_parallel_residual"] = c.parallel_residual;
   if (c.tied_head != d.tied_head) j["tie_word_embeddings"] = c.tied_head;
+  if (c.hf_model_type != d.hf_model_type) j["hf_model_type"] = hf_family_name(c.hf_model_type);
   return j;
 }
 
@@ -100,13 +125,23 @@ inline transformer_config transformer_config_from_json(const nlohmann::json& j, 
   choice("position_embedding", "learned", "rotary", c.positions, position_kind::learned, position_kind::rotary);
   number("rope_theta", c.rope_theta);
   number("rotary_pct", c.rotary_fraction);
-  choice("mlp", "gelu", "swiglu", c.mlp, mlp_kind::gelu, mlp_kind::swiglu);
+  if (auto it = j.find("mlp"); it != j.end()) {
+    if (*it == "gelu") c.mlp = mlp_kind::gelu;
+    else if (*it == "swiglu") c.mlp = mlp_kind::swiglu;
+    else if (*it == "gelu_exact") c.mlp = mlp_kind::gelu_exact;
+    else fail("'mlp' is " + it->dump() + "; it must be \"gelu\", \"swiglu\" or \"gelu_exact\".");
+  }
   positive("intermediate_size", c.intermediate, false);
   flag("qkv_bias", c.qkv_bias);
   flag("attention_out_bias", c.attention_out_bias);
   flag("mlp_bias", c.mlp_bias);
   flag("use_parallel_residual", c.parallel_residual);
   flag("tie_word_embeddings", c.tied_head);
+  if (auto it = j.find("hf_model_type"); it != j.end()) {
+    const auto f = it->is_string() ? hf_family_from_name(it->get<std::string>()) : std::nullopt;
+    if (!f) fail("'hf_model_type' is " + it->dump() + "; it must be \"gpt2\", \"llama\", \"mistral\", \"qwen2\" or \"gpt_neox\".");
+    c.hf_model_type = *f;
+  }
   try {
     c.validate();
   } catch (const invalid_argument& e) {

@@ -80,6 +80,13 @@ struct transformer_config {
   bool mlp_bias = true;            // biases on the MLP's projections
   bool parallel_residual = false;  // x + attn(ln1 x) + mlp(ln2 x) (GPT-NeoX)
   bool tied_head = true;           // the LM head is the token embedding
+  // The Hugging Face family the model was imported as or is exported to (its model_type: "gpt2",
+  // "llama", "mistral", "qwen2", "gpt_neox"). Names the layout only: the fields above fix the network.
+  enum class hf_family { gpt2,
+                         llama,
+                         mistral,
+                         qwen2,
+                         gpt_neox } hf_model_type = hf_family::gpt2;
 
   // GPT-2 small ("124M"): L=12, NH=12, C=768, context 1024, vocab 50257.
   static transformer_config gpt2_124m() { return {12, 12, 768, 1024, 50257}; }
