@@ -254,10 +254,11 @@ public:
       slot = text;
       t.specials_.emplace_back(text, static_cast<token_t>(id));
     }
-    for (const auto& [text, id] : parts.vocab) {
+    for (const auto& entry : parts.vocab) {
+      const auto& [text, id] = entry;
       if (id < 0) throw data_error(name + ": the id of token \"" + text + "\" is negative.");
       const auto i = static_cast<std::size_t>(id);
-      const bool added = std::any_of(parts.added.begin(), parts.added.end(), [&](const auto& a) { return a.first == text && a.second == id; });
+      const bool added = std::any_of(parts.added.begin(), parts.added.end(), [&](const auto& a) { return a == entry; });
       if (added) continue;
       if (tokens[i]) throw data_error(name + ": id " + std::to_string(i) + " is given to two tokens.");
       auto bytes = data::gpt2_unicode_to_bytes(text);
