@@ -43,6 +43,19 @@ struct recorder {
   void operator()(const step_event& e) { events.push_back(e); }
 };
 
+// RFT on a one-state bandit whose demonstrations all pick action 2, from a random policy.
+struct rft_bandit {
+  space sp{1, 3};
+  tpolicy ref = random_policy(1, 3, 8);
+  tpolicy pi = ref.snapshot();
+  tabular::reward<double, space> r{sp};
+  sequence_batch demos = test::bandit_rows({{0, 2}, {0, 2}});
+  sgd opt{sgd_hyper{0.5}};
+  rft_options o;
+  tabular::exact_policy_step step;
+  recorder rec;
+};
+
 }  // namespace
 
 BOOST_AUTO_TEST_CASE(irft_round_start_gradient_is_beta_times_demonstration_likelihood_gradient) {
@@ -204,19 +217,10 @@ BOOST_AUTO_TEST_CASE(sft_minibatches_are_seeded) {
   BOOST_CHECK(a.logits() != c.logits());
 }
 
-BOOST_AUTO_TEST_CASE(rft_reports_reward_and_policy_steps) {
-  const space sp(1, 3);
-  const auto ref = random_policy(1, 3, 8);
-  auto pi = ref.snapshot();
-  tabular::reward<double, space> r(sp);
-  const auto demos = test::bandit_rows({{0, 2}, {0, 2}});
-  sgd opt(sgd_hyper{0.5});
-  rft_options o;
+BOOST_FIXTURE_TEST_CASE(rft_reports_reward_and_policy_steps, rft_bandit) {
   o.iterations = 3;
   o.reward_steps = 2;
   o.policy_steps = 1;
-  tabular::exact_policy_step step;
-  recorder rec;
   const auto res = rft(o).run(pi, ref, r, demos, opt, step, exact{}, rec);
   BOOST_CHECK_EQUAL(res.updates, 6u);
   BOOST_CHECK_EQUAL(rec.events.size(), 9u);
@@ -317,19 +321,10 @@ BOOST_AUTO_TEST_CASE(irft_generation_loglik_of_exact_generations_is_minus_the_en
   BOOST_CHECK_THROW(irft(o).run(pi, demos, opt, exact{}), invalid_argument);
 }
 
-BOOST_AUTO_TEST_CASE(rft_reward_warmup_takes_its_steps_before_the_first_policy_step) {
-  const space sp(1, 3);
-  const auto ref = random_policy(1, 3, 8);
-  auto pi = ref.snapshot();
-  tabular::reward<double, space> r(sp);
-  const auto demos = test::bandit_rows({{0, 2}, {0, 2}});
-  sgd opt(sgd_hyper{0.5});
-  rft_options o;
+BOOST_FIXTURE_TEST_CASE(rft_reward_warmup_takes_its_steps_before_the_first_policy_step, rft_bandit) {
   o.iterations = 2;
   o.reward_steps = 1;
   o.reward_warmup = 3;
-  tabular::exact_policy_step step;
-  recorder rec;
   const auto res = rft(o).run(pi, ref, r, demos, opt, step, exact{}, rec);
   BOOST_CHECK_EQUAL(res.warmup_updates, 3u);
   BOOST_CHECK_EQUAL(res.updates, 3u + 2u);

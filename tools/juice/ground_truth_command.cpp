@@ -64,6 +64,8 @@ nlohmann::json settings_json(const gt::ground_truth_options& o, bool quick) {
           {"spin_lr", o.spin_lr},
           {"irft_lr", o.irft_lr},
           {"ppo_lr", o.ppo_lr},
+          {"spin_sft_lr", o.spin_sft_lr},
+          {"irft_sft_lr", o.irft_sft_lr},
           {"beta", o.beta},
           {"irft_rounds", o.irft_rounds},
           {"ppo_epochs", o.ppo_epochs},
@@ -207,8 +209,8 @@ void run(ground_truth_args& a) {
   }
   fmt::print("Ground-truth benchmark ({} preset): tasks {}; GPT-2 L={} C={} context {}; {} seeds\n", a.quick ? "quick" : "default",
              fmt::join(o.tasks, ","), o.layers, o.channels, o.context, o.seeds);
-  fmt::print("learning rates (AdamW): SFT {}, SPIN {}, IRFT {}, RFT policy {} and reward {}; beta {}\n", o.lr, o.spin_lr, o.irft_lr,
-             o.ppo_lr, o.reward_lr, o.beta);
+  fmt::print("learning rates (AdamW): SFT {}, SPIN {}, IRFT {}, SPIN+SFT {}, IRFT+SFT {}, RFT policy {} and reward {}; beta {}\n", o.lr,
+             o.spin_lr, o.irft_lr, o.spin_sft_lr, o.irft_sft_lr, o.ppo_lr, o.reward_lr, o.beta);
   fmt::print("pi_0: SFT {} steps on {} examples, {:.0f}% correct; {} demonstrations; batch {}\n", o.pretrain_steps, o.pretrain_examples,
              100 * o.pretrain_quality, o.demonstrations, o.batch_size);
   if (o.protocol == "pi0")
@@ -270,6 +272,8 @@ void add_ground_truth_command(CLI::App& app) {
   add(cmd, a, "--spin-lr", &O::spin_lr, "SPIN learning rate (AdamW)")->check(learning_rate());
   add(cmd, a, "--irft-lr", &O::irft_lr, "IRFT learning rate (AdamW)")->check(learning_rate());
   add(cmd, a, "--ppo-lr", &O::ppo_lr, "RFT policy (PPO) learning rate (AdamW)")->check(learning_rate());
+  add(cmd, a, "--spin-sft-lr", &O::spin_sft_lr, "SPIN+SFT learning rate (AdamW)")->check(learning_rate());
+  add(cmd, a, "--irft-sft-lr", &O::irft_sft_lr, "IRFT+SFT learning rate (AdamW)")->check(learning_rate());
   add(cmd, a, "--beta", &O::beta, "SPIN/IRFT beta; RFT's KL weight")->check(kl_weight());
   add(cmd, a, "--irft-rounds", &O::irft_rounds, "IRFT rounds T")->check(count_range());
   add(cmd, a, "--ppo-epochs", &O::ppo_epochs, "RFT: PPO updates per iteration")->check(count_range());

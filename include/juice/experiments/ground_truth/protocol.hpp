@@ -9,7 +9,8 @@
 //   2. demonstrations: correct answers to fresh prompts, a fraction eps of them replaced by
 //      low-quality answers (the same rows, in the same order, for every eps);
 //   3. from pi_0, with the same number of policy gradient steps (`steps`) and minibatch size, each
-//      with its own AdamW learning rate (lr, spin_lr, irft_lr; RFT ppo_lr and reward_lr):
+//      with its own AdamW learning rate (lr, spin_lr, irft_lr, spin_sft_lr, irft_sft_lr; RFT ppo_lr
+//      and reward_lr):
 //        SFT   `steps` updates;
 //        SPIN  IRFT with T = 1 and K = steps (y~ generated once by pi_0);
 //        IRFT  T = irft_rounds rounds of K = steps / T updates, round t on the t-th 1/T of the data;
@@ -105,6 +106,8 @@ struct ground_truth_options {
   double spin_lr = 3e-5;               // SPIN's AdamW learning rate
   double irft_lr = 1e-4;               // IRFT's AdamW learning rate
   double ppo_lr = 3e-4;                // RFT's policy (PPO) AdamW learning rate
+  double spin_sft_lr = 3e-5;           // SPIN+SFT's AdamW learning rate
+  double irft_sft_lr = 1e-4;           // IRFT+SFT's AdamW learning rate
   double beta = 0.1;                   // SPIN/IRFT implicit-reward scale; RFT's KL weight
   std::size_t irft_rounds = 5;         // IRFT's T
   std::size_t ppo_epochs = 4;          // RFT: PPO updates per iteration (iterations = steps / ppo_epochs)
@@ -179,7 +182,8 @@ inline void validate(const ground_truth_options& o) {
     fail("sft_start_steps, spin_iterations, spin_epochs, irft_epochs, irft_passes and rft_iterations must be at least 1.");
   if (!(o.gen_temperature >= 0) || !(o.sft_alpha >= 0) || !(o.warmup_fraction >= 0 && o.warmup_fraction <= 1))
     fail("gen_temperature and sft_alpha must be non-negative and warmup_fraction in [0, 1].");
-  if (!(o.lr > 0) || !(o.spin_lr > 0) || !(o.irft_lr > 0) || !(o.ppo_lr > 0) || !(o.pretrain_lr > 0) || !(o.reward_lr > 0) || !(o.beta > 0))
+  if (!(o.lr > 0) || !(o.spin_lr > 0) || !(o.irft_lr > 0) || !(o.ppo_lr > 0) || !(o.spin_sft_lr > 0) || !(o.irft_sft_lr > 0) || !(o.pretrain_lr > 0) ||
+      !(o.reward_lr > 0) || !(o.beta > 0))
     fail("learning rates and beta must be positive.");
 }
 
@@ -387,6 +391,16 @@ inline double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
+// The policy's AdamW learning rate of `method` (RFT: its PPO policy's).
+inline double method_lr(const std::string& method, const ground_truth_options& o) {
+  if (method == "SPIN") return o.spin_lr;
+  if (method == "SPIN+SFT") return o.spin_sft_lr;
+  if (method == "IRFT") return o.irft_lr;
+  if (method == "IRFT+SFT") return o.irft_sft_lr;
+  if (method == "RFT") return o.ppo_lr;
+  return o.lr;
+}
+
 inline adamw make_adamw(double lr) { return adamw(adamw_hyper{lr, 0.9, 0.999, 1e-8, 0.0}); }
 
 // Runs `method` from a copy of pi_0 on the demonstrations; returns the policy and the number of
@@ -395,8 +409,7 @@ inline std::pair<policy_t, std::size_t> fine_tune(const std::string& method, con
                                                   const ground_truth_options& o, std::uint64_t seed) {
   policy_t p = base.snapshot();
   const bool spin_like = method == "SPIN" || method == "SPIN+SFT", irft_like = method == "IRFT" || method == "IRFT+SFT";
-  auto opt = make_adamw(method == "SFT" ? o.lr : spin_like ? o.spin_lr
-                                                           : o.irft_lr);
+  auto opt = make_adamw(method_lr(method, o));
   if (method == "SFT") {
     sft(sft_options{o.steps, o.batch_size, sft_normalisation::sequence_sum, seed}).run(p, demos, opt);
     return {std::move(p), o.steps};
@@ -471,7 +484,7 @@ inline std::pair<policy_t, run_record> fine_tune_from_start(const std::string& m
     rec.rounds.push_back({t, rr.demo_loglik, heldout_ll, rr.generation_loglik, rr.passes, seconds_since(t0)});
   };
   if (method == "SPIN" || method == "SPIN+SFT") {
-    auto opt = make_adamw(o.spin_lr, o.spin_iterations * o.spin_epochs * batches_per_pass(N, o.batch_size), o.warmup_fraction);
+    auto opt = make_adamw(method_lr(method, o), o.spin_iterations * o.spin_epochs * batches_per_pass(N, o.batch_size), o.warmup_fraction);
     for (std::size_t t = 0; t < o.spin_iterations; ++t) round(demos, o.spin_epochs, t, opt);
     return {std::move(p), std::move(rec)};
   }
@@ -479,7 +492,7 @@ inline std::pair<policy_t, run_record> fine_tune_from_start(const std::string& m
     const std::size_t C = o.irft_rounds, T = C * o.irft_epochs;
     std::size_t total = 0;
     for (std::size_t c = 0; c < C; ++c) total += o.irft_passes * batches_per_pass((c + 1) * N / C - c * N / C, o.batch_size);
-    auto opt = make_adamw(o.irft_lr, total * o.irft_epochs, o.warmup_fraction);
+    auto opt = make_adamw(method_lr(method, o), total * o.irft_epochs, o.warmup_fraction);
     for (std::size_t t = 0; t < T; ++t) {
       const std::size_t c = t % C;
       std::vector<std::size_t> rows;
