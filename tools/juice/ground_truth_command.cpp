@@ -47,6 +47,12 @@ CLI::Option* add(CLI::App* cmd, const std::shared_ptr<ground_truth_args>& a, con
   return op;
 }
 
+// The help of a method's learning rate, whose default is its protocol's tuned rate.
+std::string tuned_rate_help(const std::string& method, double gt::tuned_rates::*rate) {
+  return fmt::format("{} learning rate (AdamW); default: tuned per protocol, sft-start {}, pi0 {}", method, gt::protocol_rates("sft-start").*rate,
+                     gt::protocol_rates("pi0").*rate);
+}
+
 nlohmann::json settings_json(const gt::ground_truth_options& o, bool quick) {
   return {{"preset", quick ? "quick" : "default"},
           {"tasks", o.tasks},
@@ -92,6 +98,7 @@ void run(ground_truth_args& a) {
   gt::ground_truth_options o = a.quick ? gt::quick_options() : gt::ground_truth_options{};
   for (const auto& apply : a.overrides) apply(o);
   gt::validate(o);
+  o = gt::with_tuned_rates(o);
   if (o.methods.empty()) o.methods = gt::default_methods(o.protocol);
   // The threads chosen for the model, as `juice train` chooses them for --threads 0.
   apply_threads(0, step_flops(transformer_config{o.layers, o.heads, o.channels, o.context, 257}, o.batch_size));
@@ -269,11 +276,11 @@ void add_ground_truth_command(CLI::App& app) {
   add(cmd, a, "--steps", &O::steps, "policy gradient steps of every method")->check(count_range());
   add(cmd, a, "--batch-size", &O::batch_size, "demonstrations per step")->check(count_range());
   add(cmd, a, "--lr", &O::lr, "SFT learning rate (AdamW)")->check(learning_rate());
-  add(cmd, a, "--spin-lr", &O::spin_lr, "SPIN learning rate (AdamW)")->check(learning_rate());
-  add(cmd, a, "--irft-lr", &O::irft_lr, "IRFT learning rate (AdamW)")->check(learning_rate());
-  add(cmd, a, "--ppo-lr", &O::ppo_lr, "RFT policy (PPO) learning rate (AdamW)")->check(learning_rate());
-  add(cmd, a, "--spin-sft-lr", &O::spin_sft_lr, "SPIN+SFT learning rate (AdamW)")->check(learning_rate());
-  add(cmd, a, "--irft-sft-lr", &O::irft_sft_lr, "IRFT+SFT learning rate (AdamW)")->check(learning_rate());
+  add(cmd, a, "--spin-lr", &O::spin_lr, tuned_rate_help("SPIN", &gt::tuned_rates::spin))->check(learning_rate())->default_str("tuned");
+  add(cmd, a, "--irft-lr", &O::irft_lr, tuned_rate_help("IRFT", &gt::tuned_rates::irft))->check(learning_rate())->default_str("tuned");
+  add(cmd, a, "--ppo-lr", &O::ppo_lr, tuned_rate_help("RFT policy (PPO)", &gt::tuned_rates::ppo))->check(learning_rate())->default_str("tuned");
+  add(cmd, a, "--spin-sft-lr", &O::spin_sft_lr, tuned_rate_help("SPIN+SFT", &gt::tuned_rates::spin_sft))->check(learning_rate())->default_str("tuned");
+  add(cmd, a, "--irft-sft-lr", &O::irft_sft_lr, tuned_rate_help("IRFT+SFT", &gt::tuned_rates::irft_sft))->check(learning_rate())->default_str("tuned");
   add(cmd, a, "--beta", &O::beta, "SPIN/IRFT beta; RFT's KL weight")->check(kl_weight());
   add(cmd, a, "--irft-rounds", &O::irft_rounds, "IRFT rounds T")->check(count_range());
   add(cmd, a, "--ppo-epochs", &O::ppo_epochs, "RFT: PPO updates per iteration")->check(count_range());
