@@ -240,36 +240,36 @@ void check_model_tf32(Make make, attention_options attention) {
 }  // namespace juice::test::device
 
 // Registers the GEMM-path checks on the backend kind `make(precision, options)` returns.
-#define JUICE_ATTENTION_GEMM_TESTS(make)                                                                          \
-  BOOST_AUTO_TEST_CASE_TEMPLATE(gemm_batched_matches_a_triple_loop, T, juice::test::device::float_types) {        \
-    auto d = make(juice::gemm_precision::fp32, juice::attention_options{});                                       \
-    juice::test::device::check_gemm_batched<T>(d);                                                                \
-  }                                                                                                               \
-  BOOST_AUTO_TEST_CASE_TEMPLATE(gemm_attention_matches_functors_and_cpu, T, juice::test::device::float_types) {   \
-    juice::test::device::check_attention_gemm<T>(make);                                                           \
-  }                                                                                                               \
-  BOOST_AUTO_TEST_CASE(gemm_attention_bf16_within_bound) {                                                        \
-    juice::test::device::check_attention_gemm_reduced(make, juice::gemm_precision::bf16);                         \
-  }                                                                                                               \
-  BOOST_AUTO_TEST_CASE(gemm_attention_tf32_within_bound) {                                                        \
-    juice::test::device::check_attention_gemm_reduced(make, juice::gemm_precision::tf32);                         \
-  }                                                                                                               \
-  BOOST_AUTO_TEST_CASE(gemm_attention_masks_growing_keys) {                                                       \
-    auto d = make(juice::gemm_precision::fp32, juice::test::device::gemm_attention(std::size_t{1} << 21));        \
-    juice::test::device::check_growing_keys(d, 2, 300);                                                           \
-  }                                                                                                               \
+#define JUICE_ATTENTION_GEMM_TESTS(make)                                                                           \
+  BOOST_AUTO_TEST_CASE_TEMPLATE(gemm_batched_matches_a_triple_loop, T, juice::test::device::float_types) {         \
+    auto d = make(juice::gemm_precision::fp32, juice::attention_options{});                                        \
+    juice::test::device::check_gemm_batched<T>(d);                                                                 \
+  }                                                                                                                \
+  BOOST_AUTO_TEST_CASE_TEMPLATE(gemm_attention_matches_functors_and_cpu, T, juice::test::device::float_types) {    \
+    juice::test::device::check_attention_gemm<T>(make);                                                            \
+  }                                                                                                                \
+  BOOST_AUTO_TEST_CASE(gemm_attention_bf16_within_bound) {                                                         \
+    juice::test::device::check_attention_gemm_reduced(make, juice::gemm_precision::bf16);                          \
+  }                                                                                                                \
+  BOOST_AUTO_TEST_CASE(gemm_attention_tf32_within_bound) {                                                         \
+    juice::test::device::check_attention_gemm_reduced(make, juice::gemm_precision::tf32);                          \
+  }                                                                                                                \
+  BOOST_AUTO_TEST_CASE(gemm_attention_masks_growing_keys) {                                                        \
+    auto d = make(juice::gemm_precision::fp32, juice::test::device::gemm_attention(std::size_t{1} << 21));         \
+    juice::test::device::check_growing_keys(d, 2, 300);                                                            \
+  }                                                                                                                \
   BOOST_AUTO_TEST_CASE_TEMPLATE(model_step_gemm_attention_matches_functors, T, juice::test::device::float_types) { \
-    using D = decltype(make(juice::gemm_precision::fp32, juice::attention_options{}));                            \
-    juice::test::device::check_model_attention_gemm<T, D>(make, juice::test::tiny_config());                      \
+    using D = decltype(make(juice::gemm_precision::fp32, juice::attention_options{}));                             \
+    juice::test::device::check_model_attention_gemm<T, D>(make, juice::test::tiny_config());                       \
     juice::test::device::check_model_attention_gemm<T, D>(make, juice::test::device::llama_family_config());       \
-  }                                                                                                               \
-  BOOST_AUTO_TEST_CASE(model_step_tf32_within_tf32_of_fp32) {                                                     \
-    using D = decltype(make(juice::gemm_precision::fp32, juice::attention_options{}));                            \
-    juice::test::device::check_model_tf32<D>(make, juice::attention_options{});                                   \
-    juice::test::device::check_model_tf32<D>(make, juice::test::device::gemm_attention());                        \
-  }                                                                                                               \
-  BOOST_AUTO_TEST_CASE(model_bf16_with_gemm_attention_within_bf16_of_fp32_and_trains) {                           \
-    using D = decltype(make(juice::gemm_precision::fp32, juice::attention_options{}));                            \
-    juice::test::device::check_model_bf16<D>(                                                                     \
-        [] { return make(juice::gemm_precision::bf16, juice::test::device::gemm_attention()); });                 \
+  }                                                                                                                \
+  BOOST_AUTO_TEST_CASE(model_step_tf32_within_tf32_of_fp32) {                                                      \
+    using D = decltype(make(juice::gemm_precision::fp32, juice::attention_options{}));                             \
+    juice::test::device::check_model_tf32<D>(make, juice::attention_options{});                                    \
+    juice::test::device::check_model_tf32<D>(make, juice::test::device::gemm_attention());                         \
+  }                                                                                                                \
+  BOOST_AUTO_TEST_CASE(model_bf16_with_gemm_attention_within_bf16_of_fp32_and_trains) {                            \
+    using D = decltype(make(juice::gemm_precision::fp32, juice::attention_options{}));                             \
+    juice::test::device::check_model_bf16<D>(                                                                      \
+        [] { return make(juice::gemm_precision::bf16, juice::test::device::gemm_attention()); });                  \
   }

@@ -36,9 +36,9 @@ BOOST_AUTO_TEST_CASE(values_rounded_by_hand) {
   const float s = std::ldexp(1.0f, -10), h = std::ldexp(1.0f, -11), q = std::ldexp(1.0f, -12);
   // TF32 values near 1 are 1 + k 2^-10; 1 + 2^-11 is the midpoint of 1 (even) and 1 + 2^-10 (odd).
   BOOST_TEST(tf32(1.0f + h) == 1.0f);
-  BOOST_TEST(tf32(1.0f + 3 * h) == 1.0f + 2 * s);     // midpoint of 1 + 2^-10 (odd) and 1 + 2^-9 (even): up
-  BOOST_TEST(tf32(1.0f + 3 * q) == 1.0f + s);         // 0.75 of a step: up
-  BOOST_TEST(tf32(1.0f + q) == 1.0f);                 // 0.25 of a step: down
+  BOOST_TEST(tf32(1.0f + 3 * h) == 1.0f + 2 * s);                  // midpoint of 1 + 2^-10 (odd) and 1 + 2^-9 (even): up
+  BOOST_TEST(tf32(1.0f + 3 * q) == 1.0f + s);                      // 0.75 of a step: up
+  BOOST_TEST(tf32(1.0f + q) == 1.0f);                              // 0.25 of a step: down
   BOOST_TEST(tf32(1.0f + h + std::ldexp(1.0f, -23)) == 1.0f + s);  // just above a tie
   BOOST_TEST(tf32(1.0f + h - std::ldexp(1.0f, -23)) == 1.0f);      // just below it
   // 1 + 5 2^-11 = 1 + 2.5 steps: the tie goes to 1 + 2 2^-10 (even); 1 + 7 2^-11 to 1 + 4 2^-10.
@@ -82,7 +82,8 @@ BOOST_AUTO_TEST_CASE(random_bit_patterns_round_to_the_nearest_tf32_value) {
     BOOST_REQUIRE((bits(r) & 0x1fffu) == 0u);
     const std::uint32_t lo = u & 0xffffe000u, hi = lo + 0x2000u;
     const double dlo = double(x) - double(from_bits(lo)), dhi = double(from_bits(hi)) - double(x);
-    const std::uint32_t want = dlo < dhi ? lo : dhi < dlo ? hi : (((lo >> 13) & 1u) ? hi : lo);
+    const std::uint32_t want = dlo < dhi ? lo : dhi < dlo ? hi
+                                                          : (((lo >> 13) & 1u) ? hi : lo);
     BOOST_REQUIRE_MESSAGE(bits(r) == want, "round_to_tf32 of bits " << u);
   }
 }

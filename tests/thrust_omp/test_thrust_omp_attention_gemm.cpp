@@ -30,9 +30,9 @@ BOOST_AUTO_TEST_CASE(pairs_per_block_keep_the_scratch_bound) {
   using juice::device_kernels::attention_gemm_pairs;
   // T 1024, float: 8 MiB per pair for the two buffers; 64 MiB holds 8 of them.
   BOOST_TEST(attention_gemm_pairs(12, 1024, 4, std::size_t{64} << 20) == 8);
-  BOOST_TEST(attention_gemm_pairs(4, 1024, 4, std::size_t{64} << 20) == 4);        // capped at NKV
-  BOOST_TEST(attention_gemm_pairs(12, 8192, 4, std::size_t{64} << 20) == 1);       // one pair above the bound
-  BOOST_TEST(attention_gemm_pairs(12, 13, 8, 2 * 8 * 13 * 13 * 3 - 1) == 2);       // just under 3 pairs
+  BOOST_TEST(attention_gemm_pairs(4, 1024, 4, std::size_t{64} << 20) == 4);   // capped at NKV
+  BOOST_TEST(attention_gemm_pairs(12, 8192, 4, std::size_t{64} << 20) == 1);  // one pair above the bound
+  BOOST_TEST(attention_gemm_pairs(12, 13, 8, 2 * 8 * 13 * 13 * 3 - 1) == 2);  // just under 3 pairs
 }
 
 JUICE_ATTENTION_GEMM_TESTS(make_omp)

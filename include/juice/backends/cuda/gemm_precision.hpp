@@ -31,9 +31,12 @@ enum class gemm_precision {
 
 [[nodiscard]] constexpr std::string_view gemm_precision_name(gemm_precision p) {
   switch (p) {
-    case gemm_precision::bf16: return "bf16";
-    case gemm_precision::tf32: return "tf32";
-    case gemm_precision::fp32: break;
+    case gemm_precision::bf16:
+      return "bf16";
+    case gemm_precision::tf32:
+      return "tf32";
+    case gemm_precision::fp32:
+      break;
   }
   return "fp32";
 }
