@@ -7,7 +7,9 @@
 //               bf16; fp32 is better judged against the measured SGEMM rate, which gpu-check adds),
 //               once with fp32 GEMMs ("fp32") and once with bf16 GEMMs on tensor cores ("bf16",
 //               juice::gemm_precision::bf16: fp32 master weights, activations and gradients, the
-//               same FLOP count; its MFU is also "bf16_training_mfu" at the top level)
+//               same FLOP count; its MFU is also "bf16_training_mfu" at the top level), then with
+//               attention on strided-batched GEMMs (juice::attention_impl::gemm) in bf16
+//               ("bf16_gemm_attention") and fp32 ("fp32_gemm_attention"), and with tf32 GEMMs ("tf32")
 //   irft:       the same per-update time for IRFT inner steps (chosen and rejected rows scored in
 //               one pass) over SFT's, and the peak memory of each run (the stream-ordered pool's
 //               high watermark) as a ratio (fp32)
@@ -15,7 +17,8 @@
 //               for every new token (estimated as B tokens per full logits() call at the final
 //               length) (fp32)
 // It validates before it times (llm.c's habit): a small model's logits on juice::cuda against
-// juice::cpu, in fp32 and in bf16 (a looser bound), failing with a non-zero exit when they differ.
+// juice::cpu, in fp32 and in bf16 (a looser bound), with either attention path, failing with a
+// non-zero exit when they differ.
 // No number here has ever been measured: no GPU was available when it was written.
 //   cuda_transformer_bench [--steps K] [--peak-tflops P] [--small]   (--small: a quick shape for a
 //                                                                    smoke run, not the target one)
@@ -91,12 +94,19 @@ struct step_timer {
   }
 };
 
-// The largest |a - b| between a small model's logits on the GPU (GEMMs in `precision`) and on the
-// CPU (fp32).
-double validate(juice::gemm_precision precision) {
+juice::cuda_options options(juice::gemm_precision precision, juice::attention_impl attention) {
+  juice::cuda_options o;
+  o.precision = precision;
+  o.attention.impl = attention;
+  return o;
+}
+
+// The largest |a - b| between a small model's logits on the GPU (GEMMs and attention as `o` says)
+// and on the CPU (fp32).
+double validate(const juice::cuda_options& o) {
   const juice::transformer_config cfg{2, 4, 32, 24, 97};
   transformer<juice::cpu, float> a(cfg, 5);
-  transformer<juice::cuda, float> b(juice::cuda(precision), cfg, 5);
+  transformer<juice::cuda, float> b(juice::cuda(o), cfg, 5);
   const auto batch = random_batch(3, 7, 9, cfg.vocab, 2);
   const auto la = a.logits(batch), lb = b.logits(batch), lc = b.logits_cached(batch);
   double worst = 0;
@@ -114,9 +124,9 @@ struct training_run {
 // SFT updates on B full-context rows (a one-token prompt, every other token scored): the median
 // time per update and the pool's peak memory.
 training_run train(const juice::transformer_config& cfg, std::size_t B, std::size_t steps,
-                   juice::gemm_precision precision, cudaMemPool_t pool) {
+                   const juice::cuda_options& options, cudaMemPool_t pool) {
   training_run r;
-  transformer<juice::cuda, float> m(juice::cuda(precision), cfg, 1);
+  transformer<juice::cuda, float> m(juice::cuda(options), cfg, 1);
   r.n_params = static_cast<double>(m.num_parameters());
   const auto demos = random_batch(B, 1, cfg.context - 1, cfg.vocab, 3);
   juice::adamw opt(juice::adamw_hyper{1e-4});
@@ -152,13 +162,19 @@ int main(int argc, char** argv) {
   try {
     // Logits are O(1) here: fp32 differs by summation order only; bf16 by the rounding of every
     // GEMM input to 8 significant bits along the chain of GEMMs, about 2^-8 each (2^-4 allowed).
-    const double err = validate(juice::gemm_precision::fp32);
-    const double err_bf16 = validate(juice::gemm_precision::bf16);
-    if (!(err <= 1e-3) || !(err_bf16 <= 0.0625)) {
+    using juice::attention_impl;
+    using juice::gemm_precision;
+    const double err = validate(options(gemm_precision::fp32, attention_impl::functors));
+    const double err_bf16 = validate(options(gemm_precision::bf16, attention_impl::functors));
+    const double err_gemm_attention = validate(options(gemm_precision::fp32, attention_impl::gemm));
+    const double err_bf16_gemm_attention = validate(options(gemm_precision::bf16, attention_impl::gemm));
+    const double err_tf32 = validate(options(gemm_precision::tf32, attention_impl::functors));
+    if (!(err <= 1e-3) || !(err_bf16 <= 0.0625) || !(err_gemm_attention <= 1e-3) || !(err_bf16_gemm_attention <= 0.0625) ||
+        !(err_tf32 <= 0.0625)) {
       std::fprintf(stderr,
                    "cuda_transformer_bench: validation failed: GPU logits differ from the CPU's by %g (fp32), %g "
-                   "(bf16 GEMMs)\n",
-                   err, err_bf16);
+                   "(bf16 GEMMs), %g (fp32, gemm attention), %g (bf16, gemm attention), %g (tf32 GEMMs)\n",
+                   err, err_bf16, err_gemm_attention, err_bf16_gemm_attention, err_tf32);
       return 1;
     }
     const auto cfg = small ? juice::transformer_config{2, 4, 128, 256, 1000} : juice::transformer_config::gpt2_124m();
@@ -166,8 +182,11 @@ int main(int argc, char** argv) {
     const cudaMemPool_t pool = device_pool();
 
     // Training, fp32 GEMMs and then bf16 GEMMs: the same model, data and FLOP count.
-    const training_run fp32 = train(cfg, B, steps, juice::gemm_precision::fp32, pool);
-    const training_run bf16 = train(cfg, B, steps, juice::gemm_precision::bf16, pool);
+    const training_run fp32 = train(cfg, B, steps, options(gemm_precision::fp32, attention_impl::functors), pool);
+    const training_run bf16 = train(cfg, B, steps, options(gemm_precision::bf16, attention_impl::functors), pool);
+    const training_run bf16_ga = train(cfg, B, steps, options(gemm_precision::bf16, attention_impl::gemm), pool);
+    const training_run fp32_ga = train(cfg, B, steps, options(gemm_precision::fp32, attention_impl::gemm), pool);
+    const training_run tf32 = train(cfg, B, steps, options(gemm_precision::tf32, attention_impl::functors), pool);
     const double n_params = fp32.n_params, sft_step = fp32.step_s, sft_peak = fp32.peak_bytes;
     const double flops_per_token = 6 * n_params + 6.0 * double(L * C * T);
     const double tokens_per_s = double(B * T) / sft_step;
@@ -237,6 +256,14 @@ int main(int argc, char** argv) {
         << ", \"peak_bytes\": " << bf16.peak_bytes << ", \"validation_max_abs_error\": " << err_bf16
         << "},\n  \"bf16_training_mfu\": " << bf16_tflops / peak_tflops << ", \"bf16_over_fp32_tokens_per_s\": "
         << bf16_tokens_per_s / tokens_per_s << ",\n"
+        << "  \"bf16_gemm_attention\": {\"training_tokens_per_s\": " << double(B * T) / bf16_ga.step_s
+        << ", \"step_s\": " << bf16_ga.step_s << ", \"peak_bytes\": " << bf16_ga.peak_bytes
+        << ", \"validation_max_abs_error\": " << err_bf16_gemm_attention << "},\n"
+        << "  \"fp32_gemm_attention\": {\"training_tokens_per_s\": " << double(B * T) / fp32_ga.step_s
+        << ", \"step_s\": " << fp32_ga.step_s << ", \"peak_bytes\": " << fp32_ga.peak_bytes
+        << ", \"validation_max_abs_error\": " << err_gemm_attention << "},\n"
+        << "  \"tf32\": {\"training_tokens_per_s\": " << double(B * T) / tf32.step_s << ", \"step_s\": " << tf32.step_s
+        << ", \"peak_bytes\": " << tf32.peak_bytes << ", \"validation_max_abs_error\": " << err_tf32 << "},\n"
         << "  \"irft_over_sft_step_time\": " << irft_step / sft_step << ", \"irft_step_s\": " << irft_step
         << ", \"irft_over_sft_peak_memory\": " << irft_peak / sft_peak << ", \"sft_peak_bytes\": " << sft_peak
         << ", \"irft_peak_bytes\": " << irft_peak << ",\n  \"generation_tokens_per_s\": " << gen_tokens_per_s

@@ -64,3 +64,18 @@ BOOST_AUTO_TEST_CASE(model_code_steps_allocate_nothing_after_the_first) {
   BOOST_TEST(d.stats().allocations == 0u);
   BOOST_TEST(d.stats().syncs() == 3u * 2u);
 }
+
+// The same with attention on GEMMs (attention_impl::gemm): its T x T score blocks are persistent
+// scratch, sized by the first step, and its GEMMs wait for nothing.
+BOOST_AUTO_TEST_CASE(gemm_attention_steps_allocate_nothing_after_the_first) {
+  juice::thrust_omp_backend d(juice::gemm_precision::fp32, juice::attention_options{juice::attention_impl::gemm});
+  juice::transformer<juice::thrust_omp_backend, float> m(d, juice::test::tiny_config(), 3);
+  juice::adamw opt(juice::adamw_hyper{1e-3});
+  update(m, opt, batch());
+  BOOST_TEST(d.stats().allocations > 0u);
+  d.reset_stats();
+  for (int step = 0; step < 3; ++step) update(m, opt, batch());
+  BOOST_TEST(d.stats().allocations == 0u);
+  BOOST_TEST(d.stats().allocated_bytes == 0u);
+  BOOST_TEST(d.stats().syncs == 3u * 2u);
+}

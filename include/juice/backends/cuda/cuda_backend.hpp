@@ -9,8 +9,11 @@
 // portable functors of juice/backends/cuda/*.cuh, launched through Thrust (the same code the OpenMP
 // backend runs in CI); the GEMMs are cuBLAS (row-major through the usual transposition: a row-major
 // (R,C) matrix is a column-major (C,R) one, so out = inp w^T is computed as out^T = w inp^T).
-// The float GEMMs run in fp32 or, with gemm_precision::bf16, on bf16 tensor cores with float
-// accumulation (cublasGemmEx, CUBLAS_COMPUTE_32F_FAST_16BF); all storage stays float either way.
+// The float GEMMs run in fp32 or, with gemm_precision::bf16 or ::tf32, on tensor cores with float
+// accumulation (cublasGemmEx, CUBLAS_COMPUTE_32F_FAST_16BF or _FAST_TF32); all storage stays float
+// either way. With cuda_options::attention.impl = attention_impl::gemm, attention's training passes
+// are strided-batched cuBLAS GEMMs around a causal softmax functor (attention_gemm.hpp) instead of
+// the row functors of attention.cuh.
 // Every CUDA and cuBLAS call is checked (juice/backends/cuda/error.hpp), and every primitive runs
 // through cuda_detail::run_checked (juice/backends/cuda/sync_check.hpp): on the backend's device
 // (set on entry when another one is current, restored after), a failure named after the primitive,
@@ -35,6 +38,7 @@
 #include <cuda_runtime.h>
 #include <thrust/system/cuda/execution_policy.h>
 
+#include "juice/backends/cuda/attention_impl.hpp"
 #include "juice/backends/cuda/error.hpp"
 #include "juice/backends/cuda/gemm_precision.hpp"
 #include "juice/backends/cuda/linear.cuh"
@@ -52,6 +56,7 @@ struct cuda_options {
   gemm_precision precision = gemm_precision::fp32;  // the float GEMMs' compute (gemm_precision.hpp)
   bool sync_check = false;                          // synchronise and check after every primitive
   int device = -1;                                  // the CUDA device; -1: the current one
+  attention_options attention{};                    // attention's path and its scratch bound (attention_impl.hpp)
 };
 
 namespace cuda_detail {
@@ -164,13 +169,20 @@ private:
 // checked here so that an error names the cuBLAS call that failed. float in gemm_precision::bf16:
 // cublasGemmEx on the float arrays as they are (CUDA_R_32F A, B and C) with
 // CUBLAS_COMPUTE_32F_FAST_16BF, which lets cuBLAS convert the inputs to bf16 for the tensor cores
-// and accumulate in float; no bf16 copy of anything is stored. double ignores the precision.
+// and accumulate in float; no bf16 copy of anything is stored. gemm_precision::tf32 is the same
+// call with CUBLAS_COMPUTE_32F_FAST_TF32. The compute type is given per call rather than set on the
+// handle (cublasSetMathMode(CUBLAS_TF32_TENSOR_OP_MATH)): the handle is shared by every copy of the
+// backend and by the fp32 Sgemm calls, whose result must not depend on what another call set, and
+// a per-call type states the precision where the product is. double ignores the precision.
+inline cublasComputeType_t fast_compute(gemm_precision p) {
+  return p == gemm_precision::tf32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F_FAST_16BF;
+}
 inline void gemm(gemm_precision p, cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k,
                  const float* alpha, const float* a, int lda, const float* b, int ldb, const float* beta, float* c,
                  int ldc) {
-  if (p == gemm_precision::bf16)
+  if (p != gemm_precision::fp32)
     JUICE_CUDA_CHECK(cublasGemmEx(h, ta, tb, m, n, k, alpha, a, CUDA_R_32F, lda, b, CUDA_R_32F, ldb, beta, c,
-                                  CUDA_R_32F, ldc, CUBLAS_COMPUTE_32F_FAST_16BF, CUBLAS_GEMM_DEFAULT));
+                                  CUDA_R_32F, ldc, fast_compute(p), CUBLAS_GEMM_DEFAULT));
   else
     JUICE_CUDA_CHECK(cublasSgemm(h, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc));
 }
@@ -178,6 +190,27 @@ inline void gemm(gemm_precision, cublasHandle_t h, cublasOperation_t ta, cublasO
                  const double* alpha, const double* a, int lda, const double* b, int ldb, const double* beta,
                  double* c, int ldc) {
   JUICE_CUDA_CHECK(cublasDgemm(h, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc));
+}
+
+// The strided-batched GEMM, column-major, batch entries a + i stride_a etc.: the same precisions
+// (cublasSgemmStridedBatched, or cublasGemmStridedBatchedEx on the float arrays with the fast
+// compute type; cublasDgemmStridedBatched for double).
+inline void gemm_strided_batched(gemm_precision p, cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int m,
+                                 int n, int k, const float* alpha, const float* a, int lda, long long sa,
+                                 const float* b, int ldb, long long sb, const float* beta, float* c, int ldc,
+                                 long long sc, int batch) {
+  if (p != gemm_precision::fp32)
+    JUICE_CUDA_CHECK(cublasGemmStridedBatchedEx(h, ta, tb, m, n, k, alpha, a, CUDA_R_32F, lda, sa, b, CUDA_R_32F, ldb,
+                                                sb, beta, c, CUDA_R_32F, ldc, sc, batch, fast_compute(p),
+                                                CUBLAS_GEMM_DEFAULT));
+  else
+    JUICE_CUDA_CHECK(cublasSgemmStridedBatched(h, ta, tb, m, n, k, alpha, a, lda, sa, b, ldb, sb, beta, c, ldc, sc, batch));
+}
+inline void gemm_strided_batched(gemm_precision, cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int m,
+                                 int n, int k, const double* alpha, const double* a, int lda, long long sa,
+                                 const double* b, int ldb, long long sb, const double* beta, double* c, int ldc,
+                                 long long sc, int batch) {
+  JUICE_CUDA_CHECK(cublasDgemmStridedBatched(h, ta, tb, m, n, k, alpha, a, lda, sa, b, ldb, sb, beta, c, ldc, sc, batch));
 }
 
 }  // namespace cuda_detail
@@ -196,9 +229,12 @@ public:
   explicit cuda(const cuda_options& options)
       : sync_check_(options.sync_check || sync_check_from_environment()),
         ctx_(std::make_shared<cuda_detail::context>(options.device)),
-        precision_(options.precision) {}
+        precision_(options.precision),
+        attention_(options.attention) {}
 
   [[nodiscard]] gemm_precision precision() const { return precision_; }
+  // The path of attention's training passes and its scratch bound (attention_impl.hpp).
+  [[nodiscard]] const attention_options& attention() const { return attention_; }
   [[nodiscard]] int device() const { return ctx_->device(); }  // every primitive runs on it
   // Whether every primitive synchronises and checks for errors (the debug mode).
   [[nodiscard]] bool sync_check() const { return sync_check_; }
@@ -277,6 +313,25 @@ public:
                                            static_cast<std::size_t>(device_kernels::column_scratch_size(N, OC))));
   }
 
+  // Row-major C_i(M,N) = alpha op(A_i) op(B_i) + beta C_i for i < batch, with leading dimensions and
+  // strides (cpu_kernels::gemm_strided_batched's specification, which the OpenMP backend runs).
+  // The mapping onto column-major cuBLAS: a row-major (R,X) matrix with leading dimension ld is, read
+  // column-major with the same ld, its transpose (X,R). So C_i stored row-major is C_i^T (N,M) to
+  // cuBLAS, and C^T = alpha op(B)^T op(A)^T + beta C^T is what it is asked for: m = N, n = M, k = K,
+  // first operand B, second A. B stored (K,N) (no trans_b) reads as B^T (N,K) = op(B)^T: CUBLAS_OP_N;
+  // B stored (N,K) (trans_b, op(B) = stored^T) reads as stored^T = op(B) (K,N), whose transpose is
+  // wanted: CUBLAS_OP_T. Likewise A: stored (M,K) reads as A^T (K,M) = op(A)^T: CUBLAS_OP_N; stored
+  // (K,M) with trans_a: CUBLAS_OP_T. Leading dimensions and strides pass through unchanged.
+  template <class T>
+  void gemm_batched(bool trans_a, bool trans_b, index M, index N, index K, T alpha, const T* a, index lda, index stride_a,
+                    const T* b, index ldb, index stride_b, T beta, T* c, index ldc, index stride_c, index batch) {
+    if (batch <= 0 || M <= 0 || N <= 0) return;
+    cuda_detail::gemm_strided_batched(precision_, cublas(), trans_b ? CUBLAS_OP_T : CUBLAS_OP_N,
+                                      trans_a ? CUBLAS_OP_T : CUBLAS_OP_N, narrow(N), narrow(M), narrow(K), &alpha, b,
+                                      narrow(ldb), stride_b, a, narrow(lda), stride_a, &beta, c, narrow(ldc), stride_c,
+                                      narrow(batch));
+  }
+
 private:
   static int narrow(index n) {
     if (n < 0 || n > 2147483647)
@@ -286,6 +341,7 @@ private:
   bool sync_check_ = false;
   std::shared_ptr<cuda_detail::context> ctx_;
   gemm_precision precision_ = gemm_precision::fp32;
+  attention_options attention_;
 };
 
 static_assert(Backend<cuda>, "juice::cuda must satisfy juice::Backend");

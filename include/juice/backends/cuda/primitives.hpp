@@ -9,12 +9,19 @@
 //   d.gemm_forward(out, inp, w, bias, N, C, OC), d.gemm_backward(dinp, dw, dbias, dout, inp, w, N, C, OC)
 //                                   the linear layer with matmul_forward/matmul_backward semantics
 //                                   (cuBLAS, or the CPU GEMM of juice/backends/cpu/gemm.hpp)
+//   d.gemm_batched(trans_a, trans_b, M, N, K, alpha, a, lda, stride_a, b, ldb, stride_b, beta, c, ldc,
+//                  stride_c, batch)   row-major strided-batched GEMM in the backend's precision
+//                                   (cpu_kernels::gemm_strided_batched's contract), for attention_gemm.hpp
+//   d.attention()                   the attention_options (attention_impl.hpp): which path attention's
+//                                   training passes take, and the gemm path's scratch bound
 //   d.run_primitive(name, dims, where, work)
 //                                   runs one primitive's launches (juice::cuda: on its device, errors
 //                                   named after the primitive, its shape and the caller's source
 //                                   location, optionally synchronised and checked: sync_check.hpp)
 // Views are juice::device_span, handles raw pointers. With attention (attention.cuh) every
 // TransformerBackend primitive is here, so a derived backend satisfies juice::TransformerBackend;
+// attention_forward and attention_backward run the row functors or, with attention_impl::gemm,
+// the GEMM decomposition of attention_gemm.hpp; attention_cached always runs the functors;
 // with RMSNorm, rotary embedding, SwiGLU (rmsnorm.cuh, rotary.cuh, swiglu.cuh) and attention with
 // NKV key/value heads it satisfies juice::FamilyTransformerBackend too, and it has the exact GELU
 // of GPT-NeoX (gelu_exact_forward/backward, gelu.cuh) beside GPT-2's.
@@ -36,6 +43,8 @@
 #include <utility>
 
 #include "juice/backends/cuda/attention.cuh"
+#include "juice/backends/cuda/attention_gemm.hpp"
+#include "juice/backends/cuda/attention_impl.hpp"
 #include "juice/backends/cuda/device_span.hpp"
 #include "juice/backends/cuda/elementwise.cuh"
 #include "juice/backends/cuda/embedding.cuh"
@@ -74,6 +83,8 @@ enum class scratch_slot : std::size_t {
   bf16_a,         // bf16-rounded GEMM inputs of the OpenMP emulation
   bf16_b,
   bf16_c,
+  attention_scores,  // the gemm attention's block of T x T scores / probabilities P
+  attention_grads,   // ... and of dP / dS (backward)
   count
 };
 
@@ -233,6 +244,10 @@ public:
   template <class T>
   void attention_forward(T* out, T* lse, const T* qkv, index B, index T_, index C, index NH, where w = where::current()) {
     check_heads(C, NH, "attention_forward");
+    if (self().attention().impl == attention_impl::gemm) {
+      gemm_attention_forward(out, lse, qkv, B, T_, C, NH, NH, {{"B", B}, {"T", T_}, {"C", C}, {"NH", NH}}, w);
+      return;
+    }
     run("attention_forward", {{"B", B}, {"T", T_}, {"C", C}, {"NH", NH}}, w,
         [&] { device_kernels::attention_forward(self().exec(), out, lse, qkv, B, T_, C, NH); });
   }
@@ -241,6 +256,10 @@ public:
                           index NH, where w = where::current()) {
     check_heads(C, NH, "attention_backward");
     if (B * NH * T_ <= 0) return;
+    if (self().attention().impl == attention_impl::gemm) {
+      gemm_attention_backward(dqkv, dout, out, lse, qkv, B, T_, C, NH, NH, {{"B", B}, {"T", T_}, {"C", C}, {"NH", NH}}, w);
+      return;
+    }
     // D = rowsum(dout * out) per (b, h, t), in the persistent attention scratch.
     T* D = scratch<T>(scratch_slot::attention, static_cast<std::size_t>(B * NH * T_));
     run("attention_backward", {{"B", B}, {"T", T_}, {"C", C}, {"NH", NH}}, w,
@@ -300,6 +319,10 @@ public:
   void attention_forward(T* out, T* lse, const T* qkv, index B, index T_, index C, index NH, index NKV,
                          where w = where::current()) {
     check_groups(C, NH, NKV, "attention_forward");
+    if (self().attention().impl == attention_impl::gemm) {
+      gemm_attention_forward(out, lse, qkv, B, T_, C, NH, NKV, {{"B", B}, {"T", T_}, {"C", C}, {"NH", NH}, {"NKV", NKV}}, w);
+      return;
+    }
     run("attention_forward", {{"B", B}, {"T", T_}, {"C", C}, {"NH", NH}, {"NKV", NKV}}, w,
         [&] { device_kernels::attention_forward(self().exec(), out, lse, qkv, B, T_, C, NH, NKV); });
   }
@@ -308,6 +331,11 @@ public:
                           index NH, index NKV, where w = where::current()) {
     check_groups(C, NH, NKV, "attention_backward");
     if (B * NH * T_ <= 0) return;
+    if (self().attention().impl == attention_impl::gemm) {
+      gemm_attention_backward(dqkv, dout, out, lse, qkv, B, T_, C, NH, NKV,
+                              {{"B", B}, {"T", T_}, {"C", C}, {"NH", NH}, {"NKV", NKV}}, w);
+      return;
+    }
     T* D = scratch<T>(scratch_slot::attention, static_cast<std::size_t>(B * NH * T_));
     run("attention_backward", {{"B", B}, {"T", T_}, {"C", C}, {"NH", NH}, {"NKV", NKV}}, w,
         [&] { device_kernels::attention_backward(self().exec(), dqkv, D, dout, out, lse, qkv, B, T_, C, NH, NKV); });
@@ -391,6 +419,40 @@ protected:
     if (a != b)
       throw invalid_argument(std::string("juice::") + std::string(Derived::name) + "::" + what +
                              ": the views have different sizes (" + std::to_string(a) + " and " + std::to_string(b) + ").");
+  }
+
+  // attention_impl::gemm (attention_gemm.hpp): blocks of (b, h) pairs sized to the scratch bound, the
+  // derived backend's strided-batched GEMM, the scores in persistent scratch.
+  template <class T>
+  void gemm_attention_forward(T* out, T* lse, const T* qkv, index B, index T_, index C, index NH, index NKV,
+                              std::initializer_list<device_kernels::dim> dims, const where& w) {
+    if (B * NH * T_ <= 0) return;
+    const index pairs = device_kernels::attention_gemm_pairs(NKV, T_, sizeof(T), self().attention().scratch_bytes);
+    T* S = scratch<T>(scratch_slot::attention_scores, static_cast<std::size_t>(pairs * T_ * T_));
+    run("attention_forward", dims, w, [&] {
+      device_kernels::attention_gemm_forward(self().exec(), batched_gemm<T>(), out, lse, qkv, B, T_, C, NH, NKV, S, pairs);
+    });
+  }
+  template <class T>
+  void gemm_attention_backward(T* dqkv, const T* dout, const T* out, const T* lse, const T* qkv, index B, index T_,
+                               index C, index NH, index NKV, std::initializer_list<device_kernels::dim> dims,
+                               const where& w) {
+    const index pairs = device_kernels::attention_gemm_pairs(NKV, T_, sizeof(T), self().attention().scratch_bytes);
+    T* D = scratch<T>(scratch_slot::attention, static_cast<std::size_t>(B * NH * T_));
+    T* P = scratch<T>(scratch_slot::attention_scores, static_cast<std::size_t>(pairs * T_ * T_));
+    T* dP = scratch<T>(scratch_slot::attention_grads, static_cast<std::size_t>(pairs * T_ * T_));
+    run("attention_backward", dims, w, [&] {
+      device_kernels::attention_gemm_backward(self().exec(), batched_gemm<T>(), dqkv, D, dout, out, lse, qkv, B, T_, C,
+                                              NH, NKV, P, dP, pairs);
+    });
+  }
+  // The derived backend's gemm_batched as the callable attention_gemm.hpp takes.
+  template <class T>
+  auto batched_gemm() {
+    return [this](bool ta, bool tb, index M, index N, index K, T alpha, const T* a, index lda, index sa, const T* b,
+                  index ldb, index sb, T beta, T* c, index ldc, index sc, index batch) {
+      self().gemm_batched(ta, tb, M, N, K, alpha, a, lda, sa, b, ldb, sb, beta, c, ldc, sc, batch);
+    };
   }
 
   // One primitive's launches, through the derived backend (device, error context, sync check).
