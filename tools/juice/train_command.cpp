@@ -554,9 +554,10 @@ void write_final(const model_type& m, const fs::path& out, std::optional<token_t
 void check_group_args(const train_args& a, const train_group& group) {
   if (group.size() == 1) return;
   if (a.algo == "rft")
-    throw invalid_argument(fmt::format("--algo rft: RFT does not train on several ranks yet ({} ranks); run it in one process "
-                                       "(sft, spin and irft run on several).",
-                                       group.size()));
+    throw invalid_argument(fmt::format(
+        "--algo rft: RFT does not train on several ranks yet ({} ranks); run it in one process "
+        "(sft, spin and irft run on several).",
+        group.size()));
   if (a.batch_size < group.size())
     throw invalid_argument(fmt::format("--batch-size {}: smaller than the number of ranks ({}); every rank needs a row of each minibatch.",
                                        a.batch_size, group.size()));
@@ -569,9 +570,10 @@ void check_group_pairs(const train_args& a, std::size_t demos, const train_group
   if (a.algo == "irft" && demos < a.rounds) return;  // refused by train_irft, naming --rounds
   const std::size_t pairs = (a.algo == "irft" ? demos / a.rounds : demos) * a.gens_per_prompt;
   if (pairs < group.size())
-    throw invalid_argument(fmt::format("--demos {}: the smallest round has {} pair{}, fewer than the number of ranks ({}); every rank "
-                                       "needs a pair of each minibatch (lower --rounds or the ranks).",
-                                       a.demos, pairs, pairs == 1 ? "" : "s", group.size()));
+    throw invalid_argument(fmt::format(
+        "--demos {}: the smallest round has {} pair{}, fewer than the number of ranks ({}); every rank "
+        "needs a pair of each minibatch (lower --rounds or the ranks).",
+        a.demos, pairs, pairs == 1 ? "" : "s", group.size()));
 }
 
 // The replicas must still be equal when the run ends: a digest of the parameters' bytes, rank 0's
