@@ -230,26 +230,19 @@ void train_sft(train_state& st, const train_args& a, const std::vector<tokenized
 // generates it, how many ranks there are, or what was generated before it.
 rng generation_stream(std::uint64_t seed, std::size_t round, std::size_t i) { return rng::stream(rng::stream(seed, round)(), i); }
 
-// y~ for the demonstrations `rows` (G of each, demonstration-major), as response tokens. Sampled
-// responses come one demonstration at a time from its generation_stream; greedy ones draw nothing
-// and are decoded in one batch.
+// y~ for the demonstrations `rows` (G of each, demonstration-major), as response tokens, one
+// demonstration at a time from its generation_stream: a response is decoded in a batch of the same
+// shape (its G rows) whichever rank makes it and however many ranks share the minibatch.
 std::vector<std::vector<token_t>> generate_responses(const model_type& policy, const std::vector<tokenized_demonstration>& demos,
                                                      std::span<const std::size_t> rows, std::size_t G, std::uint64_t seed,
                                                      std::size_t round) {
   std::vector<std::vector<token_t>> out;
   out.reserve(rows.size() * G);
-  auto keep = [&](const sequence_batch& y) {
-    for (std::size_t i = 0; i < y.rows(); ++i)
-      out.emplace_back(&y.tokens(i, static_cast<std::size_t>(y.prompt_length(i))), &y.tokens(i, 0) + y.length(i));
-  };
-  if (policy.generation().sampling.temperature == 0) {
-    rng unused(seed);
-    keep(policy.sample(prompts_of(select_examples(demos, rows)), G, unused));
-  } else {
-    for (const std::size_t i : rows) {
-      rng g = generation_stream(seed, round, i);
-      keep(policy.sample(prompts_of(select_examples(demos, std::span<const std::size_t>(&i, 1))), G, g));
-    }
+  for (const std::size_t i : rows) {
+    rng g = generation_stream(seed, round, i);
+    const sequence_batch y = policy.sample(prompts_of(select_examples(demos, std::span<const std::size_t>(&i, 1))), G, g);
+    for (std::size_t k = 0; k < y.rows(); ++k)
+      out.emplace_back(&y.tokens(k, static_cast<std::size_t>(y.prompt_length(k))), &y.tokens(k, 0) + y.length(k));
   }
   return out;
 }
