@@ -151,26 +151,37 @@ std::size_t generation_room(const std::vector<tokenized_demonstration>& demos, s
   return a.gen.max_new_tokens;
 }
 
-nlohmann::json pair_metrics(std::span<const double> chosen_reward, std::span<const double> rejected_reward,
-                            std::span<const double> chosen_logp, std::span<const double> rejected_logp) {
-  const std::size_t n = chosen_reward.size();
-  double rc = 0, rr = 0, acc = 0, lc = 0, lr = 0;
-  for (std::size_t i = 0; i < n; ++i) {
-    rc += chosen_reward[i];
-    rr += rejected_reward[i];
-    acc += chosen_reward[i] > rejected_reward[i] ? 1 : 0;
+// The sums behind the pair metrics (rewards of the chosen and the rejected rows, accuracy, and,
+// when given, their log-probs), so that ranks can add theirs before the means are taken.
+std::vector<double> pair_sums(std::span<const double> chosen_reward, std::span<const double> rejected_reward,
+                              std::span<const double> chosen_logp, std::span<const double> rejected_logp) {
+  std::vector<double> s(5, 0.0);  // rewards/chosen, rewards/rejected, accuracy, logps/chosen, logps/rejected
+  for (std::size_t i = 0; i < chosen_reward.size(); ++i) {
+    s[0] += chosen_reward[i];
+    s[1] += rejected_reward[i];
+    s[2] += chosen_reward[i] > rejected_reward[i] ? 1 : 0;
     if (!chosen_logp.empty()) {
-      lc += chosen_logp[i];
-      lr += rejected_logp[i];
+      s[3] += chosen_logp[i];
+      s[4] += rejected_logp[i];
     }
   }
+  return s;
+}
+
+// The means over the n pairs of a minibatch, from pair_sums (summed over the ranks).
+nlohmann::json pair_metrics_of(std::span<const double> s, std::size_t n, bool with_logp) {
   const double dn = static_cast<double>(n);
-  nlohmann::json m{{"rewards/chosen", rc / dn}, {"rewards/rejected", rr / dn}, {"rewards/accuracies", acc / dn}, {"rewards/margins", (rc - rr) / dn}};
-  if (!chosen_logp.empty()) {
-    m["logps/chosen"] = lc / dn;
-    m["logps/rejected"] = lr / dn;
+  nlohmann::json m{{"rewards/chosen", s[0] / dn}, {"rewards/rejected", s[1] / dn}, {"rewards/accuracies", s[2] / dn}, {"rewards/margins", (s[0] - s[1]) / dn}};
+  if (with_logp) {
+    m["logps/chosen"] = s[3] / dn;
+    m["logps/rejected"] = s[4] / dn;
   }
   return m;
+}
+
+nlohmann::json pair_metrics(std::span<const double> chosen_reward, std::span<const double> rejected_reward,
+                            std::span<const double> chosen_logp, std::span<const double> rejected_logp) {
+  return pair_metrics_of(pair_sums(chosen_reward, rejected_reward, chosen_logp, rejected_logp), chosen_reward.size(), !chosen_logp.empty());
 }
 
 // On a group of N ranks every rank draws the same minibatch (the same rng) and takes rows
@@ -214,13 +225,64 @@ void train_sft(train_state& st, const train_args& a, const std::vector<tokenized
   }
 }
 
+// The generator of demonstration i's y~ in round `round`: its own stream, keyed by the seed, the
+// round and the demonstration's index in --demos, so that a response does not depend on which rank
+// generates it, how many ranks there are, or what was generated before it.
+rng generation_stream(std::uint64_t seed, std::size_t round, std::size_t i) { return rng::stream(rng::stream(seed, round)(), i); }
+
+// y~ for the demonstrations `rows` (G of each, demonstration-major), as response tokens, one
+// demonstration at a time from its generation_stream: a response is decoded in a batch of the same
+// shape (its G rows) whichever rank makes it and however many ranks share the minibatch.
+std::vector<std::vector<token_t>> generate_responses(const model_type& policy, const std::vector<tokenized_demonstration>& demos,
+                                                     std::span<const std::size_t> rows, std::size_t G, std::uint64_t seed,
+                                                     std::size_t round) {
+  std::vector<std::vector<token_t>> out;
+  out.reserve(rows.size() * G);
+  for (const std::size_t i : rows) {
+    rng g = generation_stream(seed, round, i);
+    const sequence_batch y = policy.sample(prompts_of(select_examples(demos, std::span<const std::size_t>(&i, 1))), G, g);
+    for (std::size_t k = 0; k < y.rows(); ++k)
+      out.emplace_back(&y.tokens(k, static_cast<std::size_t>(y.prompt_length(k))), &y.tokens(k, 0) + y.length(k));
+  }
+  return out;
+}
+
+// On several ranks, every rank's rows [from, from + count) of the round's cache, the rank that made
+// each row holding it and the others zeros: one all_reduce_sum of a row per pair (the response's
+// length, the two reference log-probs, then at most `width` tokens), exact since every element has
+// one non-zero term.
+void share_rows(round_cache& c, std::size_t from, std::size_t count, std::size_t own_first, std::size_t own_last,
+                std::size_t width, train_group& group) {
+  const std::size_t stride = 3 + width;
+  std::vector<double> buf(count * stride, 0.0);
+  for (std::size_t i = own_first; i < own_last; ++i) {
+    double* row = &buf[(i - from) * stride];
+    const auto& y = c.generated[i];
+    row[0] = static_cast<double>(y.size());
+    row[1] = c.ref_chosen[i];
+    row[2] = c.ref_rejected[i];
+    for (std::size_t t = 0; t < y.size(); ++t) row[3 + t] = static_cast<double>(y[t]);
+  }
+  group.all_reduce_sum(buf);
+  for (std::size_t i = from; i < from + count; ++i) {
+    if (i >= own_first && i < own_last) continue;
+    const double* row = &buf[(i - from) * stride];
+    c.generated[i].resize(static_cast<std::size_t>(row[0]));
+    c.ref_chosen[i] = row[1];
+    c.ref_rejected[i] = row[2];
+    for (std::size_t t = 0; t < c.generated[i].size(); ++t) c.generated[i][t] = static_cast<token_t>(row[3 + t]);
+  }
+}
+
 // Generates y~ for the round's demonstrations (--gens-per-prompt of them each, the demonstration's
 // row repeated once per y~) and caches the reference log-probs, one minibatch of the batch size at a
-// time.
+// time. On several ranks each rank generates and scores its slice of every such minibatch (the
+// slicing of the steps), then the slices are shared, so that every rank holds the round (the steps
+// draw their minibatches from all of it, and rank 0 checkpoints it).
 void prepare_round(train_state& st, const train_args& a, const std::vector<tokenized_demonstration>& demos, std::size_t T,
-                   bool chunk) {
+                   bool chunk, train_group& group) {
   round_cache& c = st.cache;
-  const std::size_t N = demos.size();
+  const std::size_t N = demos.size(), R = group.size(), r = group.rank();
   c = round_cache{};
   c.round = st.round;
   const std::size_t lo = chunk ? st.round * N / T : 0, hi = chunk ? (st.round + 1) * N / T : N;
@@ -233,25 +295,41 @@ void prepare_round(train_state& st, const train_args& a, const std::vector<token
   c.ref_rejected.resize(c.rows.size());
   for (std::size_t first = 0; first < demo_rows.size(); first += a.batch_size) {
     const std::size_t n = std::min(a.batch_size, demo_rows.size() - first);
-    const std::span<const std::size_t> rows(demo_rows.data() + first, n);
-    st.policy.generation().max_new_tokens = generation_room(demos, rows, a, st.policy.config());
-    const irft_prepared p = irft_prepare(st.policy, select_examples(demos, rows), st.g, sampled{G});
-    const std::size_t m = n * G;  // the pairs, demonstration-major
-    for (std::size_t i = 0; i < m; ++i) {
-      const sequence_batch& y = p.pairs.rejected;
-      c.generated[first * G + i].assign(&y.tokens(i, static_cast<std::size_t>(y.prompt_length(i))), &y.tokens(i, 0) + y.length(i));
-      c.ref_chosen[first * G + i] = p.ref[i];
-      c.ref_rejected[first * G + i] = p.ref[m + i];
+    const std::size_t mine = first + n * r / R, m = first + n * (r + 1) / R - mine;  // this rank's demonstrations
+    if (m > 0) {
+      const std::span<const std::size_t> rows(demo_rows.data() + mine, m);
+      st.policy.generation().max_new_tokens = generation_room(demos, rows, a, st.policy.config());
+      auto generated = generate_responses(st.policy, demos, rows, G, a.seed, st.round);
+      std::vector<std::size_t> chosen_rows;
+      std::vector<tokenized_demonstration> gen;
+      for (std::size_t k = 0; k < m * G; ++k) {
+        const std::size_t d = rows[k / G];
+        chosen_rows.push_back(d);
+        gen.push_back(tokenized_demonstration{demos[d].prompt, generated[k], demos[d].line});
+      }
+      const pair_batch p{select_examples(demos, chosen_rows), make_batch(gen, 0, gen.size()), xt::xtensor<double, 1>({m * G}, 1.0)};
+      const std::vector<double> ref = irft_reference_logprobs(st.policy, p);
+      for (std::size_t k = 0; k < m * G; ++k) {  // the pairs, demonstration-major
+        c.generated[mine * G + k] = std::move(generated[k]);
+        c.ref_chosen[mine * G + k] = ref[k];
+        c.ref_rejected[mine * G + k] = ref[m * G + k];
+      }
     }
+    if (R > 1) share_rows(c, first * G, n * G, mine * G, (mine + m) * G, a.gen.max_new_tokens, group);
   }
+  (void)group.take_reduce_seconds();  // the steps report their own all-reduces
   st.order = juice::detail::minibatches(c.rows.size(), a.batch_size);
   c.ready = true;
 }
 
+// On a group of ranks IRFT and SPIN slice every minibatch of pairs as SFT does (rows [r n/N,
+// (r+1) n/N) of the same draw on every rank): each pair weighs 1/n of the whole minibatch, so the
+// ranks' loss terms sum to the whole minibatch's loss, and their gradients, scaled by N before the
+// mean, to its gradient.
 template <PairwiseLoss Loss>
 void train_irft(train_state& st, const train_args& a, const std::vector<tokenized_demonstration>& demos, bool chunk,
-                reporter& rep) {
-  const std::size_t T = chunk ? a.rounds : 1, N = demos.size();
+                reporter& rep, train_group& group) {
+  const std::size_t T = chunk ? a.rounds : 1, N = demos.size(), R = group.size(), r = group.rank();
   if (chunk && N < T)
     throw invalid_argument(fmt::format("--rounds {}: the {} demonstrations of {} cannot be split into {} rounds; lower --rounds.",
                                        T, N, a.demos, T));
@@ -259,38 +337,45 @@ void train_irft(train_state& st, const train_args& a, const std::vector<tokenize
     const std::size_t K = a.steps / T + (st.round < a.steps % T ? 1 : 0);
     const std::size_t end = (a.steps / T) * (st.round + 1) + std::min(st.round + 1, a.steps % T);
     if (K == 0) continue;
-    if (!st.cache.ready || st.cache.round != st.round) prepare_round(st, a, demos, T, chunk);
+    if (!st.cache.ready || st.cache.round != st.round) prepare_round(st, a, demos, T, chunk, group);
     const round_cache& c = st.cache;
     while (st.step < end) {
       const auto idx = st.order.next(st.g);
-      const std::size_t n = idx.size();
-      std::vector<std::size_t> rows(n);
-      std::vector<tokenized_demonstration> gen(n);
-      std::vector<double> ref(2 * n);
-      for (std::size_t i = 0; i < n; ++i) {
-        rows[i] = c.rows[idx[i]];
-        gen[i] = tokenized_demonstration{demos[rows[i]].prompt, c.generated[idx[i]], demos[rows[i]].line};
-        ref[i] = c.ref_chosen[idx[i]];
-        ref[n + i] = c.ref_rejected[idx[i]];
+      const std::size_t n = idx.size(), first = n * r / R, m = n * (r + 1) / R - first;
+      std::vector<std::size_t> rows(m);
+      std::vector<tokenized_demonstration> gen(m);
+      std::vector<double> ref(2 * m);
+      for (std::size_t i = 0; i < m; ++i) {
+        const std::size_t p = idx[first + i];
+        rows[i] = c.rows[p];
+        gen[i] = tokenized_demonstration{demos[rows[i]].prompt, c.generated[p], demos[rows[i]].line};
+        ref[i] = c.ref_chosen[p];
+        ref[m + i] = c.ref_rejected[p];
       }
-      pair_batch mb{select_examples(demos, rows), make_batch(gen, 0, n), xt::xtensor<double, 1>({n}, 1.0 / static_cast<double>(n))};
+      pair_batch mb{select_examples(demos, rows), make_batch(gen, 0, m), xt::xtensor<double, 1>({m}, 1.0 / static_cast<double>(n))};
       const sequence_batch both = concat_rows(mb.chosen, mb.rejected);
       const auto logp = st.policy.logprobs(both);
       token_values<float> w;
       const double loss = irft_loss<Loss>(mb, both, logp, ref, a.beta, &w, nullptr, a.sft_alpha);
+      if (R > 1) w *= static_cast<float>(R);  // the reduce averages the ranks' gradients
       const std::string where = step_where(st);
-      check_finite(loss, "loss", where);
-      const double gn = update(st.policy, st.opt, a.max_grad_norm, where, [&] { st.policy.backward(both, w); });
+      const double gn = update_on(group, st.policy, st.opt, loss, a.max_grad_norm, where, [&] { st.policy.backward(both, w); });
       ++st.step;
       const auto seq = sequence_sum(logp, both);
-      std::vector<double> rc(n), rr(n), lc(n), lr(n);
-      for (std::size_t i = 0; i < n; ++i) {
+      std::vector<double> rc(m), rr(m), lc(m), lr(m);
+      for (std::size_t i = 0; i < m; ++i) {
         lc[i] = seq(i);
-        lr[i] = seq(n + i);
+        lr[i] = seq(m + i);
         rc[i] = a.beta * (lc[i] - ref[i]);
-        rr[i] = a.beta * (lr[i] - ref[n + i]);
+        rr[i] = a.beta * (lr[i] - ref[m + i]);
       }
-      rep.record(st, loss, gn, token_count(both), pair_metrics(rc, rr, lc, lr));
+      std::vector<double> totals = pair_sums(rc, rr, lc, lr);
+      totals.push_back(loss);
+      totals.push_back(static_cast<double>(token_count(both)));
+      group.all_reduce_sum(totals);
+      nlohmann::json extra = pair_metrics_of(totals, n, true);
+      if (R > 1) extra["allreduce_s"] = group.take_reduce_seconds();  // rank 0's time in this step's all-reduces
+      rep.record(st, totals[5], gn, static_cast<std::size_t>(totals[6]), extra);
     }
   }
 }
@@ -461,12 +546,27 @@ void write_final(const model_type& m, const fs::path& out, std::optional<token_t
 // Several ranks: what this version trains across ranks, and a minibatch every rank has a row of.
 void check_group_args(const train_args& a, const train_group& group) {
   if (group.size() == 1) return;
-  if (a.algo != "sft")
-    throw invalid_argument(fmt::format("--algo {}: only sft trains on several ranks so far ({} ranks); run {} in one process.",
-                                       a.algo, group.size(), a.algo));
+  if (a.algo == "rft")
+    throw invalid_argument(fmt::format(
+        "--algo rft: RFT does not train on several ranks yet ({} ranks); run it in one process "
+        "(sft, spin and irft run on several).",
+        group.size()));
   if (a.batch_size < group.size())
     throw invalid_argument(fmt::format("--batch-size {}: smaller than the number of ranks ({}); every rank needs a row of each minibatch.",
                                        a.batch_size, group.size()));
+}
+
+// IRFT/SPIN on several ranks: the smallest round must have a pair for every rank (a round with
+// fewer pairs than the batch size is one minibatch of all of them).
+void check_group_pairs(const train_args& a, std::size_t demos, const train_group& group) {
+  if (group.size() == 1 || (a.algo != "irft" && a.algo != "spin")) return;
+  if (a.algo == "irft" && demos < a.rounds) return;  // refused by train_irft, naming --rounds
+  const std::size_t pairs = (a.algo == "irft" ? demos / a.rounds : demos) * a.gens_per_prompt;
+  if (pairs < group.size())
+    throw invalid_argument(fmt::format(
+        "--demos {}: the smallest round has {} pair{}, fewer than the number of ranks ({}); every rank "
+        "needs a pair of each minibatch (lower --rounds or the ranks).",
+        a.demos, pairs, pairs == 1 ? "" : "s", group.size()));
 }
 
 // The replicas must still be equal when the run ends: a digest of the parameters' bytes, rank 0's
@@ -549,6 +649,7 @@ void run_train_on(const train_args& given, train_group& group) {
     a.steps = steps_for_passes(a, demos.size());
     check_args(a);
   }
+  check_group_pairs(a, demos.size(), group);
   std::optional<std::vector<tokenized_pair>> pairs;
   std::optional<pair_scores> before;
   if (!a.pairs.empty()) {
@@ -616,7 +717,7 @@ void run_train_on(const train_args& given, train_group& group) {
     if (a.algo == "sft") {
       train_sft(st, a, demos, rep, group);
     } else if (a.algo == "spin" || a.algo == "irft") {
-      with_loss<run_irft>(a.loss, st, a, demos, a.algo == "irft", rep);
+      with_loss<run_irft>(a.loss, st, a, demos, a.algo == "irft", rep, group);
     } else {
       if (a.loss == "linear") train_rft<linear_loss>(st, a, demos, rep);
       else train_rft<sigmoid_loss>(st, a, demos, rep);
