@@ -3,7 +3,9 @@
 #   check_mpi.sh JUICE OUT MODE STEPS K -- MPIRUN... -- TRAIN_ARGS...
 #   MODE=equal  one process (--distributed none) and two ranks (mpirun -np 2; TRAIN_ARGS give each --threads 1)
 #               train the same minibatches: every step's loss, gradient norm, log-probs and (IRFT,
-#               SPIN) implicit rewards agree to a relative 1e-5 (the rewards to 1e-6 absolute more)
+#               SPIN) implicit rewards, or (RFT) every iteration's loss, reward-model rewards, loss and
+#               gradient norm and PPO's statistics, agree to a relative 1e-5 (the rewards and the KL to
+#               1e-6 absolute more)
 #               (float: the two halves' gradients are summed in another order than
 #               one pass over the whole minibatch makes), only rank 0 wrote (one metrics line per
 #               step, one final/)
@@ -11,8 +13,8 @@
 #               SIGKILL: the job must end with a non-zero exit within 60 s (not hang), leave no
 #               final/, and --resume (two ranks again) must end byte-identical to an uninterrupted
 #               two-rank run
-#   MODE=refused  two ranks with TRAIN_ARGS that several ranks cannot run (--algo rft, a batch
-#               smaller than the ranks): a non-zero exit, the message given after TRAIN_ARGS' last
+#   MODE=refused  two ranks with TRAIN_ARGS that several ranks cannot run (a batch smaller than
+#               the ranks): a non-zero exit, the message given after TRAIN_ARGS' last
 #               `--` (a regex), and no OUT folder
 #   MODE=nan    TRAIN_ARGS reach a non-finite loss or gradient norm: the two-rank job stops with a
 #               non-zero exit within 60 s, naming the step and the rank, and writes no final/
@@ -34,11 +36,15 @@ equal)
   two_ranks "$@" --out "$OUT/two" || fail "the two-rank run failed"
   [ -d "$OUT/two/final" ] || fail "the two-rank run wrote no final/"
   [ "$(wc -l < "$OUT/two/metrics.jsonl")" -eq "$STEPS" ] || fail "metrics.jsonl should hold $STEPS lines (rank 0 alone writes)"
-  for key in loss grad_norm logps/chosen logps/rejected rewards/chosen rewards/rejected rewards/margins; do
+  for key in loss grad_norm logps/chosen logps/rejected rewards/chosen rewards/rejected rewards/margins \
+             reward_loss reward_grad_norm reward_warmup_loss ppo/mean_score ppo/kl ppo/clipped_fraction; do
     # An implicit reward is beta times the difference of two log-probabilities of about the same
     # size: its rounding is theirs (tens of nats here) times beta, not a fraction of its own size.
     floor=1e-7
-    case $key in rewards/*) floor=1e-6 ;; esac
+    # PPO's KL is the same kind of difference (of the policy's and the reference's log-probabilities),
+    # and RFT's loss (PPO's) a sum of whitened advantages, of mean zero, times ratios near 1.
+    case $key in rewards/* | ppo/kl) floor=1e-6 ;; esac
+    [ "$key" = loss ] && grep -q '"ppo/kl"' "$OUT/one/metrics.jsonl" && floor=1e-6
     paste <(grep -o "\"$key\":[^,}]*" "$OUT/one/metrics.jsonl" | cut -d: -f2) \
           <(grep -o "\"$key\":[^,}]*" "$OUT/two/metrics.jsonl" | cut -d: -f2) |
       awk -v key="$key" -v floor="$floor" '{ d = $1 - $2; if (d < 0) d = -d; s = $1 < 0 ? -$1 : $1;

@@ -164,7 +164,7 @@ inline void save_train_checkpoint(const std::filesystem::path& dir, train_state&
   const optimizer_state o = r.reward_opt.export_state(r.reward);
   s.i64["reward_opt.steps"] = detail::index_tensor({o.steps});
   for (const auto& t : o.tensors) s.f64["reward_opt." + t.name] = {{t.values.size()}, t.values};
-  io::save_checkpoint(dir, st.policy, r.improver.optimizer(), s);
+  io::save_checkpoint(dir, st.policy, r.improver.optimizer().optimizer(), s);
 }
 
 // The inputs of the checkpoint's options against this run's (both from run_options): a file that
@@ -271,7 +271,7 @@ inline double max_draws(const train_args& a, std::size_t demos, std::size_t step
 inline void load_train_checkpoint(const std::filesystem::path& dir, train_state& st, const train_args& a, const nlohmann::json& options,
                                   std::size_t demos) {
   const std::string source = "--resume " + dir.string();
-  const io::training_state s = st.rft ? io::load_checkpoint(dir, st.policy, st.rft->improver.optimizer())
+  const io::training_state s = st.rft ? io::load_checkpoint(dir, st.policy, st.rft->improver.optimizer().optimizer())
                                       : io::load_checkpoint(dir, st.policy, st.opt);
   io::check_resume_options(check_resume_inputs(s.options, options, a, source), options, source);
   auto g = s.rngs.find("train");

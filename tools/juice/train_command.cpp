@@ -16,8 +16,10 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <system_error>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -86,11 +88,12 @@ double update(M& model, O& opt, double max_norm, const std::string& where, Backw
 // averages the gradient over the group, then measures, clips and steps as above; every rank
 // returns the norm of the averaged gradient (the whole minibatch's).
 template <class M, class O, class Backward>
-double update_on(train_group& group, M& model, O& opt, double loss, double max_norm, const std::string& where, Backward&& backward) {
+double update_on(train_group& group, M& model, O& opt, double loss, double max_norm, const std::string& where, Backward&& backward,
+                 const char* loss_name = "loss") {
   model.zero_grad();
   backward();
   const double local = grad_norm_sq(model);
-  check_finite_everywhere(group, {{"loss", loss}, {"gradient norm", local}}, where);
+  check_finite_everywhere(group, {{loss_name, loss}, {"gradient norm", local}}, where);
   if (group.size() == 1) {
     if (max_norm > 0) clip_grad_norm(model, max_norm);
     opt.step(model);
@@ -177,11 +180,6 @@ nlohmann::json pair_metrics_of(std::span<const double> s, std::size_t n, bool wi
     m["logps/rejected"] = s[4] / dn;
   }
   return m;
-}
-
-nlohmann::json pair_metrics(std::span<const double> chosen_reward, std::span<const double> rejected_reward,
-                            std::span<const double> chosen_logp, std::span<const double> rejected_logp) {
-  return pair_metrics_of(pair_sums(chosen_reward, rejected_reward, chosen_logp, rejected_logp), chosen_reward.size(), !chosen_logp.empty());
 }
 
 // On a group of N ranks every rank draws the same minibatch (the same rng) and takes rows
@@ -380,68 +378,101 @@ void train_irft(train_state& st, const train_args& a, const std::vector<tokenize
   }
 }
 
+// RFT on a group of ranks slices every minibatch of demonstrations as SFT does (rows [r n/N,
+// (r+1) n/N) of the same draw on every rank). Each draw of y~ and each PPO rollout comes from a
+// stream keyed by a draw of the shared generator and the row's index in the minibatch, so it does not
+// depend on which rank makes it. Each pair weighs 1/n of the whole minibatch: the reward model's loss
+// terms are summed over the ranks and its gradient (scaled by N) averaged before it is clipped; PPO
+// sums its normalisers and statistics and averages the policy's gradient through its all_reduced
+// optimizer (juice/algorithms/ppo/ppo.hpp).
 template <PairwiseLoss Loss>
-void train_rft(train_state& st, const train_args& a, const std::vector<tokenized_demonstration>& demos, reporter& rep) {
+void train_rft(train_state& st, const train_args& a, const std::vector<tokenized_demonstration>& demos, reporter& rep,
+               train_group& group) {
   rft_parts& r = st.rft.value();
+  const std::size_t R = group.size(), rank = group.rank();
   if (st.step == 0) st.order = juice::detail::minibatches(demos.size(), a.batch_size);  // a restored state keeps its order
+  // The next minibatch, this rank's share of it, and y~ for each of its demonstrations: the pairs
+  // (each weighing 1/n of the whole minibatch), their rows stacked, the prompts, the first row's index.
+  struct draw {
+    pair_batch pairs;
+    sequence_batch both, prompts;
+    std::size_t n = 0, first = 0;
+  };
+  auto next_draw = [&] {
+    const auto idx = st.order.next(st.g);
+    const std::uint64_t key = st.g();
+    const std::size_t n = idx.size(), first = n * rank / R, m = n * (rank + 1) / R - first;
+    const std::span<const std::size_t> rows(idx.data() + first, m);
+    st.policy.generation().max_new_tokens = generation_room(demos, idx, a, st.policy.config());
+    std::vector<tokenized_demonstration> gen;
+    for (std::size_t k = 0; k < m; ++k) {  // y~ of the minibatch's row first + k, from its own stream
+      const std::size_t d = rows[k];
+      rng g = rng::stream(key, first + k);
+      const sequence_batch y = st.policy.sample(prompts_of(select_examples(demos, std::span<const std::size_t>(&d, 1))), 1, g);
+      gen.push_back(tokenized_demonstration{demos[d].prompt,
+                                            {&y.tokens(0, static_cast<std::size_t>(y.prompt_length(0))), &y.tokens(0, 0) + y.length(0)},
+                                            demos[d].line});
+    }
+    draw out{pair_batch{select_examples(demos, rows), make_batch(gen, 0, m), xt::xtensor<double, 1>({m}, 1.0 / static_cast<double>(n))},
+             {}, {}, n, first};
+    for (std::size_t k = 0; k < m; ++k) out.pairs.chosen.weight(k) = 1.0 / static_cast<double>(n);
+    out.both = concat_rows(out.pairs.chosen, out.pairs.rejected);
+    out.prompts = prompts_of(out.pairs.chosen);
+    return out;
+  };
+  // One reward-model update on this rank's pairs; returns the whole minibatch's loss and the norm of
+  // the averaged gradient, and leaves the rewards it saw in `rw`.
+  auto reward_step = [&](const draw& d, const std::string& where, sequence_values<float>& rw) {
+    rw = r.reward.rewards(d.both);
+    sequence_values<float> w;
+    std::vector<double> loss{rft_reward_loss<Loss>(d.pairs, rw, margin_scale<Loss>(a.beta), &w)};
+    const double penalty = l2_penalty(r.reward, a.l2);
+    if (R > 1) w *= static_cast<float>(R);  // the reduce averages the ranks' gradients
+    const double gn = update_on(group, r.reward, r.reward_opt, loss[0] + penalty, a.max_grad_norm, where, [&] {
+      r.reward.backward(d.both, w);
+          add_l2_gradient(r.reward, a.l2);  // on every rank: its mean is itself
+        },
+        "reward loss");
+    group.all_reduce_sum(loss);
+    return std::pair{loss[0] + penalty, gn};
+  };
   // --reward-warmup: reward steps on demonstration-vs-generation minibatches before the first policy
   // step; their mean loss goes into the first iteration's metrics line.
   double warmup_loss = 0;
+  sequence_values<float> rw;
   for (std::size_t k = 0; st.step == 0 && k < a.reward_warmup; ++k) {
-    const auto idx = st.order.next(st.g);
-    const sequence_batch data = select_examples(demos, idx);
-    st.policy.generation().max_new_tokens = generation_room(demos, idx, a, st.policy.config());
-    const pair_batch pairs = make_pairs(data, st.policy.sample(prompts_of(data), 1, st.g));
-    const sequence_batch both = concat_rows(pairs.chosen, pairs.rejected);
-    const std::string where = fmt::format("juice train: reward warm-up step {}", k + 1);
-    sequence_values<float> w;
-    const double loss = rft_reward_loss<Loss>(pairs, r.reward.rewards(both), margin_scale<Loss>(a.beta), &w) + l2_penalty(r.reward, a.l2);
-    check_finite(loss, "reward loss", where);
-    update(r.reward, r.reward_opt, a.max_grad_norm, where, [&] {
-      r.reward.backward(both, w);
-      add_l2_gradient(r.reward, a.l2);
-    });
-    warmup_loss += loss / static_cast<double>(a.reward_warmup);
+    const draw d = next_draw();
+    warmup_loss += reward_step(d, fmt::format("juice train: reward warm-up step {}", k + 1), rw).first / static_cast<double>(a.reward_warmup);
   }
   while (st.step < a.steps) {
-    const auto idx = st.order.next(st.g);
-    const sequence_batch data = select_examples(demos, idx);
-    const sequence_batch prompts = prompts_of(data);
-    st.policy.generation().max_new_tokens = generation_room(demos, idx, a, st.policy.config());
-    const pair_batch pairs = make_pairs(data, st.policy.sample(prompts, 1, st.g));
-    const sequence_batch both = concat_rows(pairs.chosen, pairs.rejected);
+    const draw d = next_draw();
     const std::string where = step_where(st);
     double reward_loss = 0, reward_gn = 0;
-    sequence_values<float> rw;
-    for (std::size_t k = 0; k < a.reward_steps; ++k) {
-      rw = r.reward.rewards(both);
-      sequence_values<float> w;
-      reward_loss = rft_reward_loss<Loss>(pairs, rw, margin_scale<Loss>(a.beta), &w) + l2_penalty(r.reward, a.l2);
-      check_finite(reward_loss, "reward loss", where);
-      reward_gn = update(r.reward, r.reward_opt, a.max_grad_norm, where + " reward step " + std::to_string(k), [&] {
-        r.reward.backward(both, w);
-        add_l2_gradient(r.reward, a.l2);
-      });
-    }
-    r.improver.improve(st.policy, r.reference, r.reward, prompts, a.beta, st.g);
+    for (std::size_t k = 0; k < a.reward_steps; ++k)
+      std::tie(reward_loss, reward_gn) = reward_step(d, where + " reward step " + std::to_string(k), rw);
+    r.improver.improve(st.policy, r.reference, r.reward, d.prompts, a.beta, ppo_streams{st.g(), d.first});
     st.step += a.ppo_epochs;
     ++st.round;
     const ppo_stats& s = r.improver.last_stats();
-    check_finite(s.last_loss, "loss", where);
-    const std::size_t n = pairs.rows();
-    std::vector<double> rc(n), rr(n);
-    for (std::size_t i = 0; i < n; ++i) {
+    check_finite(s.last_loss, "loss", where);  // the whole minibatch's: the same on every rank
+    const std::size_t m = d.pairs.rows();
+    std::vector<double> rc(m), rr(m);
+    for (std::size_t i = 0; i < m; ++i) {
       rc[i] = rw(i);
-      rr[i] = rw(n + i);
+      rr[i] = rw(m + i);
     }
-    nlohmann::json m = pair_metrics(rc, rr, {}, {});
-    m["reward_loss"] = reward_loss;
-    m["reward_grad_norm"] = reward_gn;
-    m["ppo/mean_score"] = s.mean_score;
-    m["ppo/kl"] = s.kl;
-    m["ppo/clipped_fraction"] = s.clipped_fraction;
-    if (st.round == 1 && a.reward_warmup > 0) m["reward_warmup_loss"] = warmup_loss;
-    rep.record(st, s.last_loss, std::nullopt, token_count(both), m);
+    std::vector<double> totals = pair_sums(rc, rr, {}, {});
+    totals.push_back(static_cast<double>(token_count(d.both)));
+    group.all_reduce_sum(totals);
+    nlohmann::json metrics = pair_metrics_of(totals, d.n, false);
+    metrics["reward_loss"] = reward_loss;
+    metrics["reward_grad_norm"] = reward_gn;
+    metrics["ppo/mean_score"] = s.mean_score;
+    metrics["ppo/kl"] = s.kl;
+    metrics["ppo/clipped_fraction"] = s.clipped_fraction;
+    if (st.round == 1 && a.reward_warmup > 0) metrics["reward_warmup_loss"] = warmup_loss;
+    if (R > 1) metrics["allreduce_s"] = group.take_reduce_seconds();  // rank 0's time in this iteration's all-reduces
+    rep.record(st, s.last_loss, std::nullopt, static_cast<std::size_t>(totals[5]), metrics);
   }
 }
 
@@ -546,11 +577,6 @@ void write_final(const model_type& m, const fs::path& out, std::optional<token_t
 // Several ranks: what this version trains across ranks, and a minibatch every rank has a row of.
 void check_group_args(const train_args& a, const train_group& group) {
   if (group.size() == 1) return;
-  if (a.algo == "rft")
-    throw invalid_argument(fmt::format(
-        "--algo rft: RFT does not train on several ranks yet ({} ranks); run it in one process "
-        "(sft, spin and irft run on several).",
-        group.size()));
   if (a.batch_size < group.size())
     throw invalid_argument(fmt::format("--batch-size {}: smaller than the number of ranks ({}); every rank needs a row of each minibatch.",
                                        a.batch_size, group.size()));
@@ -680,9 +706,10 @@ void run_train_on(const train_args& given, train_group& group) {
       policy_opt.schedule(lr_schedule(a));
       ppo_options po;
       po.epochs = a.ppo_epochs;
-      po.max_grad_norm = a.max_grad_norm;
+      po.max_grad_norm = 0;  // clipped after the average over the ranks, by all_reduced
       st.rft.emplace(rft_parts{st.policy.snapshot(), transformer_reward<cpu, float>(st.policy, a.seed + 1),
-                               adamw(adamw_hyper{a.reward_lr, 0.9, 0.999, 1e-8, 0, 1, 1}), ppo(po, std::move(policy_opt))});
+                               adamw(adamw_hyper{a.reward_lr, 0.9, 0.999, 1e-8, 0, 1, 1}),
+                               rft_improver(po, all_reduced(std::move(policy_opt), group_reducer(group), a.max_grad_norm))});
     }
     if (a.resume) {
       load_train_checkpoint(checkpoint, st, a, options, demos.size());
@@ -719,8 +746,8 @@ void run_train_on(const train_args& given, train_group& group) {
     } else if (a.algo == "spin" || a.algo == "irft") {
       with_loss<run_irft>(a.loss, st, a, demos, a.algo == "irft", rep, group);
     } else {
-      if (a.loss == "linear") train_rft<linear_loss>(st, a, demos, rep);
-      else train_rft<sigmoid_loss>(st, a, demos, rep);
+      if (a.loss == "linear") train_rft<linear_loss>(st, a, demos, rep, group);
+      else train_rft<sigmoid_loss>(st, a, demos, rep, group);
     }
     check_final_model(st, a, demos);
     check_replicas_equal(st.policy, group);

@@ -128,4 +128,18 @@ private:
 #endif
 };
 
+// A juice::GradientReducer handle on a train_group, for juice::all_reduced (RFT's PPO optimizer):
+// cheap to copy; the group must outlive it.
+class group_reducer {
+public:
+  explicit group_reducer(train_group& group) : group_(&group) {}
+  void all_reduce_mean(std::span<float> v) const { group_->all_reduce_mean(v); }
+  void all_reduce_sum(std::span<double> s) const { group_->all_reduce_sum(s); }
+  [[nodiscard]] std::size_t rank() const { return group_->rank(); }
+  [[nodiscard]] std::size_t size() const { return group_->size(); }
+
+private:
+  train_group* group_;
+};
+
 }  // namespace juice::cli

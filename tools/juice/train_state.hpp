@@ -16,7 +16,9 @@
 #include "juice/core/rng.hpp"
 #include "juice/models/transformer_reward.hpp"
 #include "juice/optim/adamw.hpp"
+#include "juice/optim/data_parallel.hpp"
 #include "model_loading.hpp"
+#include "train_group.hpp"
 
 namespace juice::cli {
 
@@ -30,13 +32,16 @@ struct round_cache {
   std::vector<double> ref_chosen, ref_rejected;  // log pi_ref(y|x), log pi_ref(y~|x)
 };
 
+// PPO with the policy optimizer, averaged and clipped over the ranks (one rank: the plain AdamW).
+using rft_improver = ppo_improver<all_reduced<adamw, group_reducer>>;
+
 // RFT's extra models: the frozen reference (the starting policy), the reward model (initialised
 // from the policy's trunk), the reward optimizer, and PPO with the policy optimizer.
 struct rft_parts {
   model_type reference;
   transformer_reward<cpu, float> reward;
   adamw reward_opt;
-  ppo improver;
+  rft_improver improver;
 };
 
 struct train_state {

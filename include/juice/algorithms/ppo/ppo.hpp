@@ -13,12 +13,28 @@
 //            + value_coef sum_t c_t (V_t - R_t)^2 / 2,
 //      rho_t = exp(log pi(y_t|s_t) - log pi_old(y_t|s_t)), c_t = row weight / total weighted tokens.
 // The reward model is read, never trained; the reference is frozen.
+//
+// Data parallelism (juice/optim/data_parallel.hpp): with a collective optimizer (one with a
+// reducer(), as juice::all_reduced has) each rank improves on its own slice of the prompts and the
+// improver makes the iteration the whole batch's: c_t's denominator, the advantages' whitening
+// (weighted count, sum and sum of squares) and the statistics are summed over the group
+// (all_reduce_sum), the loss weights are scaled by the group's size (all_reduced averages the
+// gradients), and the gradient is clipped by all_reduced after the average, so ppo's own
+// max_grad_norm must be 0 there. The rollout of each prompt comes from its own stream, keyed by the
+// prompt's index in the whole batch (ppo_streams), so it does not depend on how the prompts are
+// split (ppo_streams; improve(..., rng&) samples the batch from one generator, as one process may).
+// With a plain optimizer the sums are the rank's own: one process is the group of one.
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <span>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "juice/algorithms/ppo/value_policy.hpp"
 #include "juice/concepts/optimizer.hpp"
@@ -26,6 +42,7 @@
 #include "juice/concepts/policy_improver.hpp"
 #include "juice/concepts/reward_model.hpp"
 #include "juice/core/batch.hpp"
+#include "juice/core/batch_ops.hpp"
 #include "juice/core/error.hpp"
 #include "juice/core/rng.hpp"
 #include "juice/mdp/advantages.hpp"
@@ -46,10 +63,17 @@ struct ppo_options {
   bool normalise_advantages = true;    // whiten advantages over the rollout's response tokens
 };
 
-// c_t: each response token's weight, row weight / sum_b weight_b |y_b|.
-inline token_values<double> ppo_token_weights(const sequence_batch& batch) {
+// sum_b weight_b |y_b|: c_t's denominator.
+inline double ppo_token_mass(const sequence_batch& batch) {
   double denom = 0;
   for (std::size_t b = 0; b < batch.rows(); ++b) denom += batch.weight(b) * static_cast<double>(batch.response_length(b));
+  return denom;
+}
+
+// c_t: each response token's weight, row weight / sum_b weight_b |y_b|; `denom`, when given, is the
+// denominator of the whole batch this one is a slice of (data parallelism).
+inline token_values<double> ppo_token_weights(const sequence_batch& batch, std::optional<double> whole = std::nullopt) {
+  const double denom = whole ? *whole : ppo_token_mass(batch);
   token_values<double> c = xt::zeros<double>({batch.rows(), batch.width()});
   if (!(denom > 0)) return c;
   for (std::size_t b = 0; b < batch.rows(); ++b)
@@ -77,8 +101,8 @@ std::pair<token_values<S>, token_values<S>> ppo_advantages(const sequence_values
 template <class S>
 double ppo_clip_loss(const sequence_batch& batch, const token_values<S>& logp, const token_values<S>& old_logp,
                      const token_values<S>& adv, double clip, token_values<S>* weights = nullptr,
-                     double* clipped_fraction = nullptr) {
-  const auto c = ppo_token_weights(batch);
+                     double* clipped_fraction = nullptr, std::optional<double> whole = std::nullopt) {
+  const auto c = ppo_token_weights(batch, whole);
   if (weights) *weights = xt::zeros<S>({batch.rows(), batch.width()});
   double loss = 0, clipped = 0, mass = 0;
   for (std::size_t b = 0; b < batch.rows(); ++b)
@@ -101,8 +125,8 @@ double ppo_clip_loss(const sequence_batch& batch, const token_values<S>& logp, c
 // The value loss value_coef sum_t c_t (V_t - R_t)^2 / 2 and its gradient with respect to V_t.
 template <class S>
 double ppo_value_loss(const sequence_batch& batch, const token_values<S>& values, const token_values<S>& returns,
-                      double value_coef, token_values<S>* weights = nullptr) {
-  const auto c = ppo_token_weights(batch);
+                      double value_coef, token_values<S>* weights = nullptr, std::optional<double> whole = std::nullopt) {
+  const auto c = ppo_token_weights(batch, whole);
   if (weights) *weights = xt::zeros<S>({batch.rows(), batch.width()});
   double loss = 0;
   for (std::size_t b = 0; b < batch.rows(); ++b)
@@ -124,6 +148,14 @@ struct ppo_stats {
   double clipped_fraction = 0;  // token mass where clipping bound, last epoch
 };
 
+// Where the rollouts draw from, for improve(..., ppo_streams): prompt b of an improve() call is prompt first + b of the whole
+// batch (the rank's slice starts at `first`), and its samples_per_prompt rollouts are sampled, as
+// one batch of their own, from rng::stream(key, first + b).
+struct ppo_streams {
+  std::uint64_t key = 0;
+  std::size_t first = 0;
+};
+
 template <class Opt = adamw>
 class ppo_improver {
 public:
@@ -133,6 +165,9 @@ public:
     if (options_.samples_per_prompt == 0 || options_.epochs == 0)
       throw invalid_argument("juice::ppo: samples_per_prompt and epochs must be at least 1.");
     if (!(options_.clip > 0)) throw invalid_argument("juice::ppo: clip must be positive (got " + std::to_string(options_.clip) + ").");
+    if (collective && options_.max_grad_norm > 0)
+      throw invalid_argument("juice::ppo: max_grad_norm must be 0 with a data-parallel optimizer (got " + std::to_string(options_.max_grad_norm) +
+                             "); the averaged gradient is clipped by juice::all_reduced's max_grad_norm.");
   }
 
   [[nodiscard]] const ppo_options& options() const { return options_; }
@@ -140,45 +175,67 @@ public:
   Opt& optimizer() { return opt_; }
   [[nodiscard]] const ppo_stats& last_stats() const { return stats_; }
 
-  // One PPO iteration on fresh rollouts for `prompts` (see the header comment). Constrained, so that
-  // juice::PolicyImprover<ppo, P, R> is false unless P is a juice::ValuePolicy (a Policy with a value
-  // head: logprobs_and_values and backward(batch, logp_weights*, value_weights*); see
-  // juice/algorithms/ppo/value_policy.hpp) and R a juice::RewardModel.
+  // One PPO iteration on fresh rollouts for `prompts` (see the header comment), sampled as one
+  // batch from g. Constrained, so that juice::PolicyImprover<ppo, P, R> is false unless P is a
+  // juice::ValuePolicy (a Policy with a value head: logprobs_and_values and backward(batch,
+  // logp_weights*, value_weights*); see juice/algorithms/ppo/value_policy.hpp) and R a
+  // juice::RewardModel. On several ranks call the ppo_streams overload with each rank's slice.
   template <ValuePolicy P, RewardModel R>
   requires Optimizer<Opt, P>
   void improve(P& policy, const P& reference, R& reward, const sequence_batch& prompts, double beta, rng& g) {
+    iterate(policy, reference, reward, policy.sample(prompts, options_.samples_per_prompt, g), beta);
+  }
+
+  // The same with each prompt's rollouts from its own stream (ppo_streams): on a group of ranks every
+  // rank passes the same key and the index of its first prompt in the whole batch (a collective:
+  // every rank calls it).
+  template <ValuePolicy P, RewardModel R>
+  requires Optimizer<Opt, P>
+  void improve(P& policy, const P& reference, R& reward, const sequence_batch& prompts, double beta, ppo_streams streams) {
+    iterate(policy, reference, reward, sample_rollout(policy, prompts, streams), beta);
+  }
+
+private:
+  template <class P, class R>
+  void iterate(P& policy, const P& reference, R& reward, const sequence_batch& rollout, double beta) {
     using S = typename P::scalar_type;
-    const sequence_batch rollout = policy.sample(prompts, options_.samples_per_prompt, g);
     const auto raw_score = reward.rewards(rollout);
     sequence_values<S> score = xt::zeros<S>({rollout.rows()});
     for (std::size_t b = 0; b < rollout.rows(); ++b) score(b) = static_cast<S>(raw_score(b));
     const auto ref = reference.logprobs(rollout);
     const auto [old_logp, values0] = policy.logprobs_and_values(rollout);
     auto [adv, returns] = ppo_advantages<S>(score, old_logp, ref, values0, rollout, beta, options_.gamma, options_.lambda);
-    if (options_.normalise_advantages) whiten(adv, rollout);
+    const double local_mass = ppo_token_mass(rollout);
+    std::vector<double> mass{local_mass};
+    sum_over_group(mass);  // c_t's denominator: the whole batch's weighted response tokens
+    const double whole = mass[0];
+    if (options_.normalise_advantages) whiten(adv, rollout, whole);
 
     stats_ = ppo_stats{};
-    double wsum = 0;
+    std::vector<double> sums(3, 0.0);  // weighted score, weighted KL, weight
     for (std::size_t b = 0; b < rollout.rows(); ++b) {
-      stats_.mean_score += rollout.weight(b) * static_cast<double>(score(b));
+      sums[0] += rollout.weight(b) * static_cast<double>(score(b));
       for (auto t = rollout.prompt_length(b); t < rollout.length(b); ++t)
-        stats_.kl += rollout.weight(b) * static_cast<double>(old_logp(b, static_cast<std::size_t>(t)) - ref(b, static_cast<std::size_t>(t)));
-      wsum += rollout.weight(b);
+        sums[1] += rollout.weight(b) * static_cast<double>(old_logp(b, static_cast<std::size_t>(t)) - ref(b, static_cast<std::size_t>(t)));
+      sums[2] += rollout.weight(b);
     }
-    if (wsum > 0) {
-      stats_.mean_score /= wsum;
-      stats_.kl /= wsum;
-    }
+    const auto ranks = static_cast<S>(group_size());
+    std::vector<double> losses(4, 0.0);  // first loss, last loss, clipped token mass (last epoch), token mass
     for (std::size_t e = 0; e < options_.epochs; ++e) {
       const std::string where = "juice::ppo epoch " + std::to_string(e);
       const auto [logp, values] = e == 0 ? std::pair{old_logp, values0} : policy.logprobs_and_values(rollout);
       token_values<S> wl, wv;
       double cf = 0;
-      const double loss = ppo_clip_loss(rollout, logp, old_logp, adv, options_.clip, &wl, &cf) +
-                          ppo_value_loss(rollout, values, returns, options_.value_coef, &wv);
-      if (e == 0) stats_.first_loss = loss;
-      stats_.last_loss = loss;
-      stats_.clipped_fraction = cf;
+      const double loss = ppo_clip_loss(rollout, logp, old_logp, adv, options_.clip, &wl, &cf, whole) +
+                          ppo_value_loss(rollout, values, returns, options_.value_coef, &wv, whole);
+      if (e == 0) losses[0] = loss;
+      losses[1] = loss;
+      losses[3] = whole > 0 ? local_mass / whole : 0.0;
+      losses[2] = cf * losses[3];
+      if (ranks > 1) {  // this rank's term of the whole batch's loss; all_reduced averages the gradients
+        wl *= ranks;
+        wv *= ranks;
+      }
       policy.zero_grad();
       policy.backward(rollout, &wl, &wv);
       const double gn = options_.max_grad_norm > 0 ? clip_grad_norm(policy, options_.max_grad_norm) : std::sqrt(grad_norm_sq(policy));
@@ -186,18 +243,70 @@ public:
       check_finite_everywhere(opt_, {{"loss", loss}, {"gradient norm", gn}}, where);
       opt_.step(policy);
     }
+    sums.insert(sums.end(), losses.begin(), losses.end());
+    sum_over_group(sums);
+    if (sums[2] > 0) {
+      stats_.mean_score = sums[0] / sums[2];
+      stats_.kl = sums[1] / sums[2];
+    }
+    stats_.first_loss = sums[3];
+    stats_.last_loss = sums[4];
+    stats_.clipped_fraction = sums[6] > 0 ? sums[5] / sums[6] : 0.0;
   }
 
-private:
-  template <class S>
-  static void whiten(token_values<S>& adv, const sequence_batch& batch) {
-    const auto c = ppo_token_weights(batch);
-    double mean = 0, var = 0;
-    for (std::size_t i = 0; i < adv.size(); ++i) mean += c.data()[i] * static_cast<double>(adv.data()[i]);
-    for (std::size_t i = 0; i < adv.size(); ++i) {
-      const double d = static_cast<double>(adv.data()[i]) - mean;
-      var += c.data()[i] * d * d;
+  // Whether the optimizer is collective (juice::all_reduced): the sums are the group's.
+  static constexpr bool collective = requires(Opt& o, std::span<double> s) { o.reducer().all_reduce_sum(s); };
+
+  void sum_over_group(std::span<double> s) {
+    if constexpr (collective) opt_.reducer().all_reduce_sum(s);
+  }
+  [[nodiscard]] std::size_t group_size() {
+    if constexpr (collective) return static_cast<std::size_t>(opt_.reducer().size());
+    else return 1;
+  }
+
+  // Each prompt's samples_per_prompt rollouts, sampled as a batch of their own from the prompt's
+  // stream, so that a rollout never depends on the other prompts; source(row) is the prompt's row.
+  template <class P>
+  sequence_batch sample_rollout(P& policy, const sequence_batch& prompts, ppo_streams streams) const {
+    std::vector<sequence_batch> parts;
+    parts.reserve(prompts.rows());
+    std::size_t rows = 0, width = 0;
+    for (std::size_t b = 0; b < prompts.rows(); ++b) {
+      rng g = rng::stream(streams.key, streams.first + b);
+      parts.push_back(policy.sample(select_rows(prompts, std::span<const std::size_t>(&b, 1)), options_.samples_per_prompt, g));
+      rows += parts.back().rows();
+      width = std::max(width, parts.back().width());
     }
+    sequence_batch out(rows, width);
+    std::size_t r = 0;
+    for (std::size_t b = 0; b < parts.size(); ++b)
+      for (std::size_t k = 0; k < parts[b].rows(); ++k, ++r) {
+        const sequence_batch& p = parts[b];
+        std::copy_n(&p.tokens(k, 0), p.width(), &out.tokens(r, 0));
+        out.prompt_length(r) = p.prompt_length(k);
+        out.length(r) = p.length(k);
+        out.weight(r) = p.weight(k);
+        out.source(r) = static_cast<std::int32_t>(b);
+      }
+    return out;
+  }
+
+  // Whitens the advantages over the response tokens with the weights c_t of the whole batch: its
+  // weighted count, sum and sum of squares, summed over the group.
+  template <class S>
+  void whiten(token_values<S>& adv, const sequence_batch& batch, double whole) {
+    const auto c = ppo_token_weights(batch, whole);
+    std::vector<double> m(3, 0.0);  // sum c, sum c A, sum c A^2
+    for (std::size_t i = 0; i < adv.size(); ++i) {
+      const double a = static_cast<double>(adv.data()[i]);
+      m[0] += c.data()[i];
+      m[1] += c.data()[i] * a;
+      m[2] += c.data()[i] * a * a;
+    }
+    sum_over_group(m);
+    if (!(m[0] > 0)) return;
+    const double mean = m[1] / m[0], var = std::max(m[2] / m[0] - mean * mean, 0.0);
     const double inv = 1.0 / std::sqrt(var + 1e-8);
     for (std::size_t i = 0; i < adv.size(); ++i)
       if (c.data()[i] > 0) adv.data()[i] = static_cast<S>((static_cast<double>(adv.data()[i]) - mean) * inv);
