@@ -414,7 +414,10 @@ void train_rft(train_state& st, const train_args& a, const std::vector<tokenized
                                             demos[d].line});
     }
     draw out{pair_batch{select_examples(demos, rows), make_batch(gen, 0, m), xt::xtensor<double, 1>({m}, 1.0 / static_cast<double>(n))},
-             {}, {}, n, first};
+             {},
+             {},
+             n,
+             first};
     for (std::size_t k = 0; k < m; ++k) out.pairs.chosen.weight(k) = 1.0 / static_cast<double>(n);
     out.both = concat_rows(out.pairs.chosen, out.pairs.rejected);
     out.prompts = prompts_of(out.pairs.chosen);
@@ -428,8 +431,9 @@ void train_rft(train_state& st, const train_args& a, const std::vector<tokenized
     std::vector<double> loss{rft_reward_loss<Loss>(d.pairs, rw, margin_scale<Loss>(a.beta), &w)};
     const double penalty = l2_penalty(r.reward, a.l2);
     if (R > 1) w *= static_cast<float>(R);  // the reduce averages the ranks' gradients
-    const double gn = update_on(group, r.reward, r.reward_opt, loss[0] + penalty, a.max_grad_norm, where, [&] {
-      r.reward.backward(d.both, w);
+    const double gn = update_on(
+        group, r.reward, r.reward_opt, loss[0] + penalty, a.max_grad_norm, where, [&] {
+          r.reward.backward(d.both, w);
           add_l2_gradient(r.reward, a.l2);  // on every rank: its mean is itself
         },
         "reward loss");

@@ -255,7 +255,7 @@ private:
   }
 
   // Whether the optimizer is collective (juice::all_reduced): the sums are the group's.
-  static constexpr bool collective = requires(Opt& o, std::span<double> s) { o.reducer().all_reduce_sum(s); };
+  static constexpr bool collective = requires(Opt & o, std::span<double> s) { o.reducer().all_reduce_sum(s); };
 
   void sum_over_group(std::span<double> s) {
     if constexpr (collective) opt_.reducer().all_reduce_sum(s);
