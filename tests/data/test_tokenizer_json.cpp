@@ -88,7 +88,8 @@ BOOST_AUTO_TEST_CASE(the_nfc_normalizer_is_applied) {
 
   const bpe_tokenizer nfc = load_tokenizer_json((fixtures / "tokenizers/qwen2_split_nfc/tokenizer.json").string(), o);
   BOOST_TEST((nfc.normalization() == unicode_normalization::nfc));
-  const std::string none = edited(s.dir, "none", [](nlohmann::json& j) { j["normalizer"] = nullptr; }, "qwen2_split_nfc");
+  const std::string none = edited(
+      s.dir, "none", [](nlohmann::json& j) { j["normalizer"] = nullptr; }, "qwen2_split_nfc");
   const bpe_tokenizer raw = load_tokenizer_json(none, o);
   BOOST_TEST((raw.normalization() == unicode_normalization::none));
   // "e" + U+0301 is U+00E9 under NFC: the same ids as the composed text, and other ids without NFC.
@@ -100,10 +101,12 @@ BOOST_AUTO_TEST_CASE(the_nfc_normalizer_is_applied) {
   BOOST_TEST((load_tokenizer_json(none, o).normalization() == unicode_normalization::none));
   // Bytes that are not UTF-8 are kept as byte tokens; the valid runs around them are normalised each
   // on its own (nothing composes across the invalid byte).
-  const std::string bad = "e\u0301\xFF"
-                          "e\xFE\u0301";
-  BOOST_TEST(nfc.decode(nfc.encode(bad)) == "\u00e9\xFF"
-                                            "e\xFE\u0301");
+  const std::string bad =
+      "e\u0301\xFF"
+      "e\xFE\u0301";
+  BOOST_TEST(nfc.decode(nfc.encode(bad)) ==
+             "\u00e9\xFF"
+             "e\xFE\u0301");
   // Special tokens ("normalized": false) are found in the text as given; the text after one is
   // normalised on its own, so a combining mark right after it stays a mark.
   BOOST_TEST(nfc.decode(nfc.encode("<|im_start|>\u0301x")) == "<|im_start|>\u0301x");

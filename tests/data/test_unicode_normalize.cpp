@@ -25,7 +25,7 @@ BOOST_AUTO_TEST_CASE(nfc_composes_canonically_equivalent_spellings) {
   BOOST_TEST(nfc("\u212b") == "\u00c5");
   BOOST_TEST(nfc("10 \u212bngstro\u0308m") == "10 \u00c5ngstr\u00f6m");
   BOOST_TEST(nfc("a\u0302\u0323") == "\u1ead");  // reordered by combining class, then composed
-  BOOST_TEST(nfc("\u0958") == "\u0915\u093c");    // a composition exclusion: decomposed, never recomposed
+  BOOST_TEST(nfc("\u0958") == "\u0915\u093c");   // a composition exclusion: decomposed, never recomposed
   BOOST_TEST((nfc_if_changed("e\u0301") == std::optional<std::string>("\u00e9")));
 }
 
@@ -43,11 +43,11 @@ BOOST_AUTO_TEST_CASE(nfc_leaves_normal_and_compatibility_text_alone) {
 // between them is normalised on its own, so nothing composes across an invalid byte.
 BOOST_AUTO_TEST_CASE(nfc_keeps_invalid_utf8_bytes) {
   BOOST_TEST(nfc("e\xFF") == "e\xFF");
-  BOOST_TEST(nfc("\xC3") == "\xC3");                   // a lead byte without its continuation
+  BOOST_TEST(nfc("\xC3") == "\xC3");                  // a lead byte without its continuation
   BOOST_TEST(nfc("\xED\xA0\x80") == "\xED\xA0\x80");  // an encoded surrogate
   BOOST_TEST(nfc("\xC0\xAF") == "\xC0\xAF");          // an overlong "/"
   BOOST_TEST(nfc("e\u0301\xFF"
                  "A\u030a") == "\u00e9\xFF\u00c5");
-  BOOST_TEST(nfc("e\xFF\u0301") == "e\xFF\u0301");    // the mark after the byte composes with nothing
+  BOOST_TEST(nfc("e\xFF\u0301") == "e\xFF\u0301");  // the mark after the byte composes with nothing
   BOOST_TEST(!nfc_if_changed("caf\xC3\xA9\xFF\x80").has_value());
 }
