@@ -35,7 +35,7 @@ nlohmann::json read_json(const fs::path& p) {
 // A copy of a fixture's tokenizer.json (GPT-2's regex, by default without a normalizer) in `dir` with
 // `edit` applied; returns its path.
 template <class Edit>
-std::string edited(const fs::path& dir, const std::string& name, Edit edit, const std::string& fixture = "gpt2_regex") {
+std::string edited(const fs::path& dir, const std::string& name, const Edit& edit, const std::string& fixture = "gpt2_regex") {
   nlohmann::json j = read_json(fixtures / "tokenizers" / fixture / "tokenizer.json");
   edit(j);
   const fs::path p = dir / (name + ".json");
