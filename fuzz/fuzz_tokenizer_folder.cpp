@@ -10,6 +10,9 @@
 // The files are written to a per-process folder and loaded. Bad files must end in a juice::error; a
 // folder that loads must encode a sample text into ids inside its vocabulary that decode back to it,
 // or, for a tokenizer.json with the NFC normalizer, to its NFC form (the sample has text NFC changes).
+// With special tokens recognised, NFC rewrites only the text between them (a token "e" keeps the
+// U+0301 after it apart): then the decoded text must be canonically equivalent to the sample, that
+// is, have the same NFC form.
 #include <unistd.h>
 
 #include <cstddef>
@@ -76,18 +79,24 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   }
   juice::bpe_options o;
   o.recognise_special = (mode & 4) != 0;
-  const auto check = [](const auto& t, const std::string& decoded) {
+  const auto check = [](const auto& t, const auto& decodes_right) {
     const auto ids = t.encode(sample);
     for (const auto id : ids) require(id >= 0 && static_cast<std::size_t>(id) < t.vocab_size());
     if (const auto eos = t.eos()) require(*eos >= 0 && static_cast<std::size_t>(*eos) < t.vocab_size());
-    require(t.decode(ids) == decoded);
+    require(decodes_right(t.decode(ids)));
   };
+  const auto is_sample = [](const std::string& decoded) { return decoded == sample; };
   try {
     if (json) {  // what load_tokenizer reads from such a folder, kept as a bpe_tokenizer to ask for its normalizer
       const juice::bpe_tokenizer t = juice::load_tokenizer_json((dir.path / "tokenizer.json").string(), o);
-      check(t, t.normalization() == juice::unicode_normalization::nfc ? juice::data::nfc(sample) : sample);
+      if (t.normalization() == juice::unicode_normalization::none) {
+        check(t, is_sample);
+      } else {
+        static const std::string normal = juice::data::nfc(sample);
+        check(t, [&](const std::string& decoded) { return (o.recognise_special ? juice::data::nfc(decoded) : decoded) == normal; });
+      }
     } else {
-      check(juice::load_tokenizer(dir.path.string(), o), sample);
+      check(juice::load_tokenizer(dir.path.string(), o), is_sample);
     }
   } catch (const juice::error&) {
   }
