@@ -153,7 +153,7 @@ public:
     detail::check_tokens(batch, config(), "juice::transformer::logprobs");
     B& be = backend();
     const std::size_t W = std::max<std::size_t>(detail::max_length(batch), 1);
-    const std::ptrdiff_t C = static_cast<std::ptrdiff_t>(config().channels), V = static_cast<std::ptrdiff_t>(config().vocab);
+    const std::ptrdiff_t C = static_cast<std::ptrdiff_t>(config().channels);
     const cptr lnf = trunk_.forward(detail::token_array(batch, W), batch.rows(), W);
     // The scored positions: hidden state at t-1 predicts the response token at t.
     auto& s = scored_;
