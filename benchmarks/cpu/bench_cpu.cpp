@@ -8,10 +8,12 @@
 //   BM_generate_recompute    the same tokens, recomputing the whole prefix for every token
 //   BM_kv124M_cached/_recompute  the same on the 124M shape with one prompt (off by default in
 //                            run-cpu, which passes --benchmark_filter=-BM_kv124M unless --kv-124m)
-//   BM_train_long/B/T        one SFT update of the 124M shape at long rows (B=2, T=256 and B=1,
-//                            T=1024; prompts of T/8 tokens); run-cpu runs them only with --long,
-//                            and the JSON then carries a "long" array (peak memory from
-//                            juice_cpu_memprobe, passed in with --long-peak-bytes=BxT:bytes,...)
+//   BM_train_long/B/T/R      one SFT update of the 124M shape at long rows (B=2, T=256 and B=1,
+//                            T=1024; prompts of T/8 tokens), R the LM head's bound on logit rows
+//                            (transformer::set_max_logit_rows; 0 = unbounded; B=1, T=1024 also
+//                            runs with R=128); run-cpu runs them only with --long, and the JSON
+//                            then carries a "long" array (peak memory from juice_cpu_memprobe,
+//                            passed in with --long-peak-bytes=BxT:bytes,... or BxTrR:bytes)
 // Each benchmark validates once before it times. With --json the program prints one JSON object
 // with the summary fields that benchmarks/run-cpu documents (peak memory figures come from
 // juice_cpu_memprobe and are passed in with --sft-peak-bytes / --irft-peak-bytes).
@@ -26,6 +28,7 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include <Eigen/Core>
@@ -143,10 +146,16 @@ void BM_train_step_124M(benchmark::State& state) {
 }
 
 // ---- training steps at long sequence lengths ----------------------------------------------------
-// The same model and optimizer as BM_train_step_124M, rows of T tokens with T/8 prompt tokens.
+// The same model and optimizer as BM_train_step_124M, rows of T tokens with T/8 prompt tokens, the
+// LM head's logits bounded to R rows (0: unbounded) for this benchmark only.
 void BM_train_long(benchmark::State& state) {
   auto& f = fixture();
   const auto B = static_cast<std::size_t>(state.range(0)), T = static_cast<std::size_t>(state.range(1));
+  struct bound_guard {
+    policy_t& m;
+    ~bound_guard() { m.set_max_logit_rows(0); }
+  } guard{f.model};
+  f.model.set_max_logit_rows(static_cast<std::size_t>(state.range(2)));
   const auto rows = random_rows(B, T, T / 8, f.cfg.vocab, 7);
   // Validate: one untimed step has a finite loss near log(vocab) (the model is nearly fresh).
   const double first = sft_step(f.model, rows, f.opt);
@@ -326,7 +335,7 @@ BENCHMARK(BM_generate_cached)->Iterations(1)->Unit(benchmark::kMillisecond)->Use
 BENCHMARK(BM_generate_recompute)->Iterations(1)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_kv124M_cached)->Iterations(1)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_kv124M_recompute)->Iterations(1)->Unit(benchmark::kMillisecond)->UseRealTime();
-BENCHMARK(BM_train_long)->Args({2, 256})->Args({1, 1024})->Iterations(2)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_train_long)->Args({2, 256, 0})->Args({1, 1024, 0})->Args({1, 1024, 128})->Iterations(2)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 int main(int argc, char** argv) {
   bool json = false;
@@ -404,13 +413,14 @@ int main(int argc, char** argv) {
     out["irft_over_sft_peak_memory"] = irft_peak / sft_peak;
   }
   // Long rows: one object per shape, rated against the same run's SGEMM reference.
-  for (const auto& [B, T] : {std::pair{2, 256}, std::pair{1, 1024}}) {
-    const std::string shape = std::to_string(B) + "x" + std::to_string(T);
-    auto* l = get("BM_train_long/" + std::to_string(B) + "/" + std::to_string(T));
+  for (const auto& [B, T, rows] : {std::tuple{2, 256, 0}, std::tuple{1, 1024, 0}, std::tuple{1, 1024, 128}}) {
+    const std::string shape = std::to_string(B) + "x" + std::to_string(T) + (rows ? "r" + std::to_string(rows) : "");
+    auto* l = get("BM_train_long/" + std::to_string(B) + "/" + std::to_string(T) + "/" + std::to_string(rows));
     if (!l) continue;
     nlohmann::json o;
     o["B"] = B;
     o["T"] = T;
+    o["max_logit_rows"] = rows;
     o["seconds"] = l->seconds;
     o["tokens_per_s"] = l->counters.at("tokens") / l->seconds;
     o["gflops"] = l->counters.at("flop") / l->seconds * 1e-9;

@@ -16,12 +16,16 @@
 //   generation: KV-cache sampling tokens/s for B rows, against recomputing the full forward pass
 //               for every new token (estimated as B tokens per full logits() call at the final
 //               length) (fp32)
+//   bounded logits (with --max-logit-rows R, R > 0): "fp32_bounded_logits", the fp32 training run
+//               with the LM head's logits bounded to R rows (transformer::set_max_logit_rows: the
+//               head chunked, recomputed in backward) against the unbounded "fp32" run: step_s,
+//               peak_bytes and their ratios
 // It validates before it times (llm.c's habit): a small model's logits on juice::cuda against
 // juice::cpu, in fp32 and in bf16 (a looser bound), with either attention path, failing with a
 // non-zero exit when they differ.
 // No number here has ever been measured: no GPU was available when it was written.
-//   cuda_transformer_bench [--steps K] [--peak-tflops P] [--small]   (--small: a quick shape for a
-//                                                                    smoke run, not the target one)
+//   cuda_transformer_bench [--steps K] [--peak-tflops P] [--small] [--max-logit-rows R]
+//                          (--small: a quick shape for a smoke run, not the target one)
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -123,10 +127,12 @@ struct training_run {
 
 // SFT updates on B full-context rows (a one-token prompt, every other token scored): the median
 // time per update and the pool's peak memory.
+// max_logit_rows: the LM head's bound (0: unbounded).
 training_run train(const juice::transformer_config& cfg, std::size_t B, std::size_t steps,
-                   const juice::cuda_options& options, cudaMemPool_t pool) {
+                   const juice::cuda_options& options, cudaMemPool_t pool, std::size_t max_logit_rows = 0) {
   training_run r;
   transformer<juice::cuda, float> m(juice::cuda(options), cfg, 1);
+  m.set_max_logit_rows(max_logit_rows);
   r.n_params = static_cast<double>(m.num_parameters());
   const auto demos = random_batch(B, 1, cfg.context - 1, cfg.vocab, 3);
   juice::adamw opt(juice::adamw_hyper{1e-4});
@@ -148,11 +154,13 @@ int main(int argc, char** argv) {
   std::size_t steps = 5;
   double peak_tflops = 989;
   bool small = false;
+  std::size_t max_logit_rows = 0;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--steps" && i + 1 < argc) steps = std::strtoul(argv[++i], nullptr, 10);
     else if (a == "--peak-tflops" && i + 1 < argc) peak_tflops = std::strtod(argv[++i], nullptr);
     else if (a == "--small") small = true;
+    else if (a == "--max-logit-rows" && i + 1 < argc) max_logit_rows = std::strtoul(argv[++i], nullptr, 10);
     else {
       std::fprintf(stderr, "cuda_transformer_bench: unknown argument '%s'\n", a.c_str());
       return 2;
@@ -187,6 +195,9 @@ int main(int argc, char** argv) {
     const training_run bf16_ga = train(cfg, B, steps, options(gemm_precision::bf16, attention_impl::gemm), pool);
     const training_run fp32_ga = train(cfg, B, steps, options(gemm_precision::fp32, attention_impl::gemm), pool);
     const training_run tf32 = train(cfg, B, steps, options(gemm_precision::tf32, attention_impl::functors), pool);
+    training_run bounded;
+    if (max_logit_rows > 0)
+      bounded = train(cfg, B, steps, options(gemm_precision::fp32, attention_impl::functors), pool, max_logit_rows);
     const double n_params = fp32.n_params, sft_step = fp32.step_s, sft_peak = fp32.peak_bytes;
     const double flops_per_token = 6 * n_params + 6.0 * double(L * C * T);
     const double tokens_per_s = double(B * T) / sft_step;
@@ -263,7 +274,12 @@ int main(int argc, char** argv) {
         << ", \"step_s\": " << fp32_ga.step_s << ", \"peak_bytes\": " << fp32_ga.peak_bytes
         << ", \"validation_max_abs_error\": " << err_gemm_attention << "},\n"
         << "  \"tf32\": {\"training_tokens_per_s\": " << double(B * T) / tf32.step_s << ", \"step_s\": " << tf32.step_s
-        << ", \"peak_bytes\": " << tf32.peak_bytes << ", \"validation_max_abs_error\": " << err_tf32 << "},\n"
+        << ", \"peak_bytes\": " << tf32.peak_bytes << ", \"validation_max_abs_error\": " << err_tf32 << "},\n";
+    if (max_logit_rows > 0)
+      out << "  \"fp32_bounded_logits\": {\"max_logit_rows\": " << max_logit_rows << ", \"step_s\": " << bounded.step_s
+          << ", \"peak_bytes\": " << bounded.peak_bytes << ", \"step_s_over_fp32\": " << bounded.step_s / sft_step
+          << ", \"peak_bytes_over_fp32\": " << bounded.peak_bytes / sft_peak << "},\n";
+    out
         << "  \"irft_over_sft_step_time\": " << irft_step / sft_step << ", \"irft_step_s\": " << irft_step
         << ", \"irft_over_sft_peak_memory\": " << irft_peak / sft_peak << ", \"sft_peak_bytes\": " << sft_peak
         << ", \"irft_peak_bytes\": " << irft_peak << ",\n  \"generation_tokens_per_s\": " << gen_tokens_per_s

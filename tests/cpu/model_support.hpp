@@ -26,4 +26,7 @@ inline sequence_batch make_batch(const std::vector<std::pair<std::vector<int>, s
   return b;
 }
 
+// Two rows of different prompt and response lengths, the second padded: (1 2 3 | 4 5 6), (7 | 8 9).
+inline sequence_batch two_rows() { return make_batch({{{1, 2, 3}, {4, 5, 6}}, {{7}, {8, 9}}}); }
+
 }  // namespace juice::test

@@ -78,31 +78,6 @@ std::vector<family> families() {
   return {{"llama", llama_like()}, {"qwen2", qwen2_like()}, {"neox", neox_like()}, {"gpt2", tiny_config()}};
 }
 
-sequence_batch two_rows() { return make_batch({{{1, 2, 3}, {4, 5, 6}}, {{7}, {8, 9}}}); }
-
-token_values<double> random_weights(const sequence_batch& b, rng& g) {
-  token_values<double> w = xt::zeros<double>({b.rows(), b.width()});
-  for (std::size_t r = 0; r < b.rows(); ++r)
-    for (auto t = b.prompt_length(r); t < b.length(r); ++t) w(r, static_cast<std::size_t>(t)) = 2 * g.uniform() - 1;
-  return w;
-}
-
-double weighted(const token_values<double>& v, const token_values<double>& w) {
-  double s = 0;
-  for (std::size_t i = 0; i < v.size(); ++i) s += v.data()[i] * w.data()[i];
-  return s;
-}
-
-// Every parameter's gradient against central differences (the thresholds of test_transformer.cpp).
-template <class M>
-void check_all_gradients(M& model, const std::function<double()>& loss, const std::string& what) {
-  for (auto& p : model.parameters()) {
-    const auto analytic = to_vector<double>(std::span<const double>(p.grad));
-    const auto numeric = finite_difference<double>(p.value, tolerance<double>::fd_step, loss);
-    check_close(analytic, numeric, tolerance<double>::fd_atol, tolerance<double>::fd_rtol, what + " " + p.name);
-  }
-}
-
 // The parameters by name, as host vectors.
 template <class M>
 std::map<std::string, vec> named_parameters(M& model) {

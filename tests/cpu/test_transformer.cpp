@@ -30,34 +30,6 @@ static_assert(RewardModel<transformer_reward<cpu, float>> && RewardModel<transfo
 static_assert(TransformerBackend<cpu, float> && TransformerBackend<cpu, double>);
 static_assert(Backend<host> && !TransformerBackend<host, float>);
 
-namespace {
-
-sequence_batch two_rows() { return make_batch({{{1, 2, 3}, {4, 5, 6}}, {{7}, {8, 9}}}); }
-
-token_values<double> random_weights(const sequence_batch& b, rng& g) {
-  token_values<double> w = xt::zeros<double>({b.rows(), b.width()});
-  for (std::size_t r = 0; r < b.rows(); ++r)
-    for (auto t = b.prompt_length(r); t < b.length(r); ++t) w(r, static_cast<std::size_t>(t)) = 2 * g.uniform() - 1;
-  return w;
-}
-
-double weighted(const token_values<double>& v, const token_values<double>& w) {
-  double s = 0;
-  for (std::size_t i = 0; i < v.size(); ++i) s += v.data()[i] * w.data()[i];
-  return s;
-}
-
-template <class M>
-void check_all_gradients(M& model, const std::function<double()>& loss, const std::string& what) {
-  for (auto& p : model.parameters()) {
-    const auto analytic = to_vector<double>(std::span<const double>(p.grad));
-    const auto numeric = finite_difference<double>(p.value, tolerance<double>::fd_step, loss);
-    check_close(analytic, numeric, tolerance<double>::fd_atol, tolerance<double>::fd_rtol, what + " " + p.name);
-  }
-}
-
-}  // namespace
-
 BOOST_AUTO_TEST_CASE(parameter_count_matches_gpt2) {
   BOOST_CHECK_EQUAL(transformer_config::gpt2_124m().trunk_parameters(), 124439808u);
   transformer<cpu, double> m(tiny_config());

@@ -52,6 +52,11 @@
 //        lm_logprob_backward(dh(M,C), dwte, logits, h, wte, target, g(M), M, C, V): with
 //                         dlogits = g (onehot(target) - softmax) (computed in place in logits):
 //                         dh = dlogits wte overwritten, dwte += dlogits^T h
+//      The model may call these on row ranges (h + r0 C, target + r0, g + r0, dh + r0 C, logp + r0
+//      with M the range's length) into a smaller logits buffer: transformer::set_max_logit_rows
+//      runs the head chunk by chunk, then recomputes each chunk's lm_logprob_forward right before
+//      its lm_logprob_backward. So the primitives keep nothing between calls but `logits`, and dwte
+//      is accumulated, never overwritten.
 //   7. Sampling: sample_tokens(out(R) int, logits(R,V), u(R) double, R, V, sampling_options) writes
 //      the token juice's sampling protocol (juice/core/sampling.hpp) picks for each row with its
 //      uniform u[r], so every backend emits the same tokens from the same logits and seed.

@@ -13,7 +13,9 @@
 // cannot smuggle in an end-of-sequence by default. Merging uses a heap over a linked list (n log n in
 // the piece length, never quadratic), and per-piece results are cached, which makes encoding run at
 // millions of bytes per second. The tokenizer is immutable apart from that cache (guarded by a mutex),
-// so one instance may be shared by threads.
+// so one instance may be shared by threads. bpe_options::normalization = nfc rewrites the text between
+// recognised special tokens to Unicode NFC before it is cut (data/unicode_normalize.hpp), as
+// tokenizer.json's NFC normalizer asks; decode then gives the NFC form of the text, not the text.
 #pragma once
 
 #include <algorithm>
@@ -41,6 +43,7 @@
 #include "juice/data/byte_unicode.hpp"
 #include "juice/data/data_error.hpp"
 #include "juice/data/pretokenizer.hpp"
+#include "juice/data/unicode_normalize.hpp"
 
 namespace juice {
 
@@ -55,6 +58,9 @@ struct bpe_options {
   std::string eos_token = "<|endoftext|>";
   // Piece results kept by the cache before it starts over.
   std::size_t cache_entries = 1u << 16;
+  // Applied to the text between recognised special tokens before it is cut into pieces (special
+  // tokens themselves are matched on the text as given).
+  unicode_normalization normalization = unicode_normalization::none;
 };
 
 namespace data::detail {
@@ -320,6 +326,8 @@ public:
 
   [[nodiscard]] std::size_t vocab_size() const { return tokens_.size(); }
   [[nodiscard]] std::optional<token_t> eos() const { return eos_; }
+  // What encode applies to the text before it is cut (decode does not undo it).
+  [[nodiscard]] unicode_normalization normalization() const { return options_.normalization; }
   // The bytes of token `id` (a special token's text for a special id).
   [[nodiscard]] const std::string& token_bytes(token_t id) const { return tokens_.at(static_cast<std::size_t>(id)); }
 
@@ -364,7 +372,9 @@ private:
   }
 
   void encode_ordinary(std::string_view text, std::vector<token_t>& out) const {
-    pretokenizer_.split(text, [&](std::string_view piece) { encode_piece(piece, out); });
+    std::optional<std::string> normal;
+    if (options_.normalization == unicode_normalization::nfc) normal = data::nfc_if_changed(text);
+    pretokenizer_.split(normal ? std::string_view(*normal) : text, [&](std::string_view piece) { encode_piece(piece, out); });
   }
 
   void encode_piece(std::string_view piece, std::vector<token_t>& out) const {

@@ -1,7 +1,7 @@
 // juice/data/data.hpp
 //
 // The data layer: tokenizers (byte-level, GPT-2 BPE), JSONL readers and batching. Needs the
-// juice::data CMake target (PCRE2 and nlohmann-json); juice/juice.hpp does not include it.
+// juice::data CMake target (PCRE2, ICU and nlohmann-json); juice/juice.hpp does not include it.
 #pragma once
 
 #include "juice/concepts/tokenizer.hpp"
@@ -14,4 +14,5 @@
 #include "juice/data/data_error.hpp"
 #include "juice/data/jsonl.hpp"
 #include "juice/data/pretokenizer.hpp"
+#include "juice/data/unicode_normalize.hpp"
 #include "juice/data/utf8.hpp"

@@ -4,14 +4,25 @@
 // of GPT-2, Pythia (GPT-NeoX), Qwen2, SmolLM and Llama 3: model {type "BPE", vocab, merges (as
 // "left right" strings or [left, right] pairs), byte_fallback false}; pre_tokenizer ByteLevel
 // (GPT-2's regex) or a Sequence of Split {Regex, behavior "Isolated"} and ByteLevel {use_regex
-// false} (Qwen2's form, the regex of the Split); decoder ByteLevel or none; added_tokens recognised
-// by their text (when bpe_options::recognise_special) and decoded to it. Read into a
-// juice::bpe_tokenizer. What would make juice's ids differ from `tokenizers`' is refused by name
-// rather than ignored: another model type; SentencePiece-style BPE (byte_fallback, Llama 2 and
-// Mistral, whose normalizer writes spaces as "▁"); a normalizer; add_prefix_space; a Split pattern
-// that is a plain string or has another behaviour or invert; an added token with lstrip, rstrip or
-// single_word; an unknown pre-tokenizer or decoder. Post-processors (BOS/EOS templates) are not
-// applied: encode gives the text's own ids, as `tokenizers` does with add_special_tokens=False.
+// false} (Qwen2's form, the regex of the Split); normalizer none, NFC, or a Sequence of NFC only
+// (Pythia's and Qwen2's: bpe_options::normalization = nfc, data/unicode_normalize.hpp); decoder
+// ByteLevel or none; added_tokens recognised by their text (when bpe_options::recognise_special) and
+// decoded to it. Read into a juice::bpe_tokenizer. What would make juice's ids differ from
+// `tokenizers`' is refused by name rather than ignored: another model type; SentencePiece-style BPE
+// (byte_fallback, Llama 2 and Mistral, whose normalizer writes spaces as "▁"); any other normalizer
+// (NFD, NFKC, NFKD, Lowercase, Strip, Replace, Prepend, BertNormalizer, Precompiled, ...);
+// add_prefix_space; a Split pattern that is a plain string or has another behaviour or invert; an
+// added token with lstrip, rstrip or single_word, or, under NFC, one with "normalized": true whose
+// own text NFC changes; an unknown pre-tokenizer or decoder. Post-processors (BOS/EOS templates) are
+// not applied: encode gives the text's own ids, as `tokenizers` does with add_special_tokens=False.
+//
+// Added tokens under NFC. `tokenizers` finds an added token with "normalized": false in the text as
+// given and one with "normalized": true in the NFC form of the text around it; juice finds both in
+// the text as given, then normalises the text between them. The two agree unless the characters
+// next to a "normalized": true token compose with the token's own under NFC: "<|x|>" followed by
+// U+0338 COMBINING LONG SOLIDUS OVERLAY, whose ">" + U+0338 is U+226F in NFC, is the token to juice
+// and not to `tokenizers`. Pythia's and Qwen2's special tokens are "normalized": false (Pythia's
+// added runs of spaces are "normalized": true, but no character composes with a space).
 #pragma once
 
 #include <cstdint>
@@ -24,11 +35,13 @@
 
 #include "juice/data/bpe_tokenizer.hpp"
 #include "juice/data/data_error.hpp"
+#include "juice/data/unicode_normalize.hpp"
 
 namespace juice {
 
 // Reads tokenizer.json at `path` (see the file comment). options.special_tokens is replaced by the
-// file's added tokens; options.eos_token names the one eos() returns.
+// file's added tokens and options.normalization by its normalizer; options.eos_token names the one
+// eos() returns.
 inline bpe_tokenizer load_tokenizer_json(const std::string& path, bpe_options options = {}) {
   auto fail = [&](const std::string& why) -> void { throw data_error(path + ": " + why); };
   std::ifstream in(path, std::ios::binary);
@@ -58,8 +71,24 @@ inline bpe_tokenizer load_tokenizer_json(const std::string& path, bpe_options op
   for (const char* key : {"continuing_subword_prefix", "end_of_word_suffix", "dropout"})
     if (model.contains(key) && !model[key].is_null() && !(model[key].is_string() && model[key].get<std::string>().empty()))
       fail(std::string("model.") + key + " is " + model[key].dump() + "; juice's byte-level BPE has none.");
-  if (const auto it = j.find("normalizer"); it != j.end() && !it->is_null())
-    fail("the normalizer " + (it->is_object() && it->contains("type") ? (*it)["type"].dump() : it->dump()) + " is not supported (juice applies none).");
+  // The normalizer: none, NFC, or a Sequence whose members are all NFC (an empty one is none).
+  options.normalization = unicode_normalization::none;
+  if (const auto it = j.find("normalizer"); it != j.end() && !it->is_null()) {
+    const auto refuse = [&](const std::string& type, const char* where) {
+      fail("the normalizer \"" + type + "\"" + where + " is not supported; juice applies NFC only (\"NFC\", or a Sequence of \"NFC\").");
+    };
+    if (const std::string t = type_of(*it, "normalizer"); t == "NFC") {
+      options.normalization = unicode_normalization::nfc;
+    } else if (t == "Sequence") {
+      if (!it->contains("normalizers") || !(*it)["normalizers"].is_array()) fail("normalizer Sequence has no array \"normalizers\".");
+      for (const auto& member : (*it)["normalizers"]) {
+        if (const std::string m = type_of(member, "a normalizer of the Sequence"); m != "NFC") refuse(m, " (in a Sequence)");
+        options.normalization = unicode_normalization::nfc;
+      }
+    } else {
+      refuse(t, "");
+    }
+  }
 
   bpe_tokenizer::byte_level_parts parts;
   // Pre-tokenisation: ByteLevel alone, or Split(regex) then ByteLevel without its own regex.
@@ -118,6 +147,10 @@ inline bpe_tokenizer load_tokenizer_json(const std::string& path, bpe_options op
         fail("an added token is not {\"id\": integer, \"content\": non-empty text, ...}: " + a.dump() + ".");
       for (const char* flag : {"lstrip", "rstrip", "single_word"})
         if (is(a, flag, true)) fail("added token " + a["content"].dump() + " has " + flag + " true, which juice does not apply.");
+      // `tokenizers` would look for such a token's NFC form in the NFC text, juice for its text as given.
+      if (options.normalization == unicode_normalization::nfc && !is(a, "normalized", false) &&
+          data::nfc_if_changed(a["content"].get<std::string>()))
+        fail("added token " + a["content"].dump() + " has \"normalized\" true and NFC changes its text; juice finds added tokens in the text as given, `tokenizers` in its NFC form.");
       parts.added.emplace_back(a["content"].get<std::string>(), a["id"].get<std::int64_t>());
     }
   }

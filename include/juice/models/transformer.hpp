@@ -12,8 +12,11 @@
 //
 // Heads:
 //   - LM head: logprobs(batch) gives log pi(y_t | x, y_<t) on response tokens only; backward(batch,
-//     weights) back-propagates per-token weights. The (M,V) logits of the M scored positions are
-//     materialised once (the fused LM-head/log-softmax primitive reuses them in backward).
+//     weights) back-propagates per-token weights. By default the (M,V) logits of the M scored
+//     positions are materialised once (the fused LM-head/log-softmax primitive reuses them in
+//     backward). set_max_logit_rows(R) bounds them to (min(M,R),V): the forward pass runs the head
+//     R rows at a time and keeps only the log-probs, the backward pass recomputes each chunk's
+//     log-softmax before back-propagating it (one more LM-head GEMM per backward).
 //   - value head (for PPO): V(s_t) for the state before each response token, from the same forward
 //     pass (logprobs_and_values); backward(batch, logp_weights, value_weights) trains both heads
 //     and the shared trunk in one pass.
@@ -119,6 +122,24 @@ public:
   // Number of parameters, value head included.
   [[nodiscard]] std::size_t num_parameters() const { return trunk_.size(); }
 
+  // The memory bound on the LM head's logits: logprobs() and backward() hold at most `rows` rows of
+  // (rows, V) logits at once (0, the default: all M scored positions, computed once and kept for
+  // backward). With rows < M the forward pass runs the head chunk by chunk and keeps only the
+  // log-probs, and backward() recomputes each chunk's logits: one more LM-head GEMM (2MVC flops)
+  // per backward, so the head's 6MVC flops per step (2MVC forward, 4MVC backward) become 8MVC. For
+  // GPT-2 124M (C 768, V 50257) at B = 1, T = 1024 with 896 scored rows that is 69 GFLOP more on a
+  // step of about 790 (+9%), for 172 MiB of float logits bounded to R V floats (25 MiB at R = 128).
+  // The log-probs are the same; the head's weight gradient is summed chunk by chunk (another order).
+  // A runtime setting, not part of the architecture: copied with the model (snapshot()), not saved
+  // in checkpoints. It applies from the next logprobs() call; a pending backward() uses the
+  // setting its logprobs() ran with.
+  void set_max_logit_rows(std::size_t rows) { max_logit_rows_ = rows; }
+  // The bound set by set_max_logit_rows (0: unbounded).
+  [[nodiscard]] std::size_t max_logit_rows() const { return max_logit_rows_; }
+  // Rows of (rows, V) logits the LM head's scratch holds now: min(M, bound) after a logprobs() call
+  // with a bound (the largest M seen so far without one).
+  [[nodiscard]] std::size_t logit_rows_held() const { return scored_.logits.size() / config().vocab; }
+
   // --- juice::Parameterised / FlatParameterised ---
   std::vector<parameter<B, T>> parameters() { return trunk_.parameters(); }
   parameter<B, T> parameter_block() { return trunk_.parameter_block(); }
@@ -132,7 +153,7 @@ public:
     detail::check_tokens(batch, config(), "juice::transformer::logprobs");
     B& be = backend();
     const std::size_t W = std::max<std::size_t>(detail::max_length(batch), 1);
-    const std::ptrdiff_t C = static_cast<std::ptrdiff_t>(config().channels), V = static_cast<std::ptrdiff_t>(config().vocab);
+    const std::ptrdiff_t C = static_cast<std::ptrdiff_t>(config().channels);
     const cptr lnf = trunk_.forward(detail::token_array(batch, W), batch.rows(), W);
     // The scored positions: hidden state at t-1 predicts the response token at t.
     auto& s = scored_;
@@ -155,14 +176,18 @@ public:
     ensure(s.index_dev, M);
     ensure(s.target_dev, M);
     ensure(s.h, M * config().channels);
-    ensure(s.logits, M * config().vocab);
+    // The logits scratch: chunk rows; with a bound, a larger buffer left by an unbounded call is
+    // released first (grown back only up to the bound, so steps of varying M allocate nothing).
+    s.chunk = max_logit_rows_ == 0 ? M : std::min(M, max_logit_rows_);
+    if (max_logit_rows_ != 0 && s.logits.size() > max_logit_rows_ * config().vocab) s.logits = be.template allocate<T>(0);
+    ensure(s.logits, s.chunk * config().vocab);
     ensure(s.out, 2 * M);
     be.upload(s.index.data(), be.data(s.index_dev), M);
     be.upload(s.target.data(), be.data(s.target_dev), M);
     const auto Mi = static_cast<std::ptrdiff_t>(M);
     const ptr out = be.data(s.out);
     be.gather_rows(be.data(s.h), lnf, cdata(s.index_dev), Mi, C);
-    be.lm_logprob_forward(be.data(s.logits), out, cdata(s.h), trunk_.param(trunk_.lm_weight_index()), cdata(s.target_dev), Mi, C, V);
+    for (std::size_t r0 = 0; r0 < M; r0 += s.chunk) lm_chunk_forward(r0, std::min(s.chunk, M - r0));
     const std::size_t vh = trunk_.head_index(0);
     be.matmul_forward(out + Mi, cdata(s.h), trunk_.param(vh), trunk_.param(vh + 1), Mi, C, std::ptrdiff_t{1});
     std::vector<T> host(2 * M);  // log-probs then values: one download
@@ -202,9 +227,19 @@ public:
     }
     be.upload(g.data(), be.data(s.g), 2 * M);
     const ptr dh = be.data(s.dh);
-    if (logp_weights)
-      be.lm_logprob_backward(dh, trunk_.grad(trunk_.lm_weight_index()), be.data(s.logits), cdata(s.h),
-                             std::as_const(trunk_).param(trunk_.lm_weight_index()), cdata(s.target_dev), cdata(s.g), Mi, C, V);
+    if (logp_weights) {
+      // Unbounded, the forward pass left all M rows' log-probabilities in s.logits; chunked, each
+      // chunk's are recomputed (which also rewrites its log-probs in s.out, already downloaded).
+      const bool kept = s.chunk >= M;
+      for (std::size_t r0 = 0; r0 < M; r0 += s.chunk) {
+        const std::size_t n = std::min(s.chunk, M - r0);
+        if (!kept) lm_chunk_forward(r0, n);
+        const auto o = static_cast<std::ptrdiff_t>(r0), ni = static_cast<std::ptrdiff_t>(n);
+        be.lm_logprob_backward(dh + o * C, trunk_.grad(trunk_.lm_weight_index()), be.data(s.logits), cdata(s.h) + o * C,
+                               std::as_const(trunk_).param(trunk_.lm_weight_index()), cdata(s.target_dev) + o,
+                               cdata(s.g) + o, ni, C, V);
+      }
+    }
     if (value_weights) {
       const std::size_t vh = trunk_.head_index(0);
       const ptr target = logp_weights ? be.data(s.dh2) : dh;
@@ -338,7 +373,18 @@ private:
   using iptr = typename B::template pointer<int>;
   using ciptr = typename B::template const_pointer<int>;
 
-  transformer(const transformer& o) : trunk_(o.trunk_), gen_(o.gen_) {}
+  transformer(const transformer& o) : trunk_(o.trunk_), gen_(o.gen_), max_logit_rows_(o.max_logit_rows_) {}
+
+  // The LM head with log-softmax on scored rows [r0, r0 + n) (n <= scored_.chunk): their
+  // log-probabilities into the logits scratch, their log-probs into the first half of scored_.out.
+  void lm_chunk_forward(std::size_t r0, std::size_t n) const {
+    auto& s = scored_;
+    B& be = backend();
+    const std::ptrdiff_t C = static_cast<std::ptrdiff_t>(config().channels), V = static_cast<std::ptrdiff_t>(config().vocab);
+    const auto o = static_cast<std::ptrdiff_t>(r0);
+    be.lm_logprob_forward(be.data(s.logits), be.data(s.out) + o, cdata(s.h) + o * C, trunk_.param(trunk_.lm_weight_index()),
+                          cdata(s.target_dev) + o, static_cast<std::ptrdiff_t>(n), C, V);
+  }
 
   cptr cdata(const tbuf& b) const { return backend().data(b); }
   ciptr cdata(const ibuf& b) const { return backend().data(b); }
@@ -396,6 +442,7 @@ private:
   struct scored_positions {
     bool valid = false;
     std::size_t batch_rows = 0, width = 0;
+    std::size_t chunk = 0;  // LM-head rows per chunk in the last logprobs(): M when the logits are kept
     std::vector<std::pair<std::size_t, std::size_t>> rows;
     std::vector<int> index, target;
     ibuf index_dev, target_dev;
@@ -409,6 +456,7 @@ private:
 
   detail::decoder_trunk<B, T> trunk_;
   generation_options gen_;
+  std::size_t max_logit_rows_ = 0;  // see set_max_logit_rows
   mutable scored_positions scored_;
   mutable decode_workspace decode_ws_;
 };

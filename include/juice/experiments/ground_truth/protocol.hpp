@@ -103,16 +103,16 @@ struct ground_truth_options {
   std::size_t batch_size = 32;         // demonstrations (pairs, PPO prompts) per step
   double lr = 1e-3;                    // SFT's AdamW learning rate
   // The other methods' AdamW learning rates; 0 = the protocol's tuned rate (tuned_rates below).
-  double spin_lr = 0;      // SPIN
-  double irft_lr = 0;      // IRFT
-  double ppo_lr = 0;       // RFT's policy (PPO)
-  double spin_sft_lr = 0;  // SPIN+SFT
-  double irft_sft_lr = 0;  // IRFT+SFT
-  double beta = 0.1;                   // SPIN/IRFT implicit-reward scale; RFT's KL weight
-  std::size_t irft_rounds = 5;         // IRFT's T
-  std::size_t ppo_epochs = 4;          // RFT: PPO updates per iteration (iterations = steps / ppo_epochs)
-  double reward_lr = 1e-3;             // RFT reward model (AdamW)
-  std::size_t reward_steps = 1;        // RFT: reward-model updates per iteration (K_r)
+  double spin_lr = 0;            // SPIN
+  double irft_lr = 0;            // IRFT
+  double ppo_lr = 0;             // RFT's policy (PPO)
+  double spin_sft_lr = 0;        // SPIN+SFT
+  double irft_sft_lr = 0;        // IRFT+SFT
+  double beta = 0.1;             // SPIN/IRFT implicit-reward scale; RFT's KL weight
+  std::size_t irft_rounds = 5;   // IRFT's T
+  std::size_t ppo_epochs = 4;    // RFT: PPO updates per iteration (iterations = steps / ppo_epochs)
+  double reward_lr = 1e-3;       // RFT reward model (AdamW)
+  std::size_t reward_steps = 1;  // RFT: reward-model updates per iteration (K_r)
   // Protocol sft-start (the learning rates above are used from the SFT checkpoint; see docs/results.md).
   std::size_t sft_start_steps = 200;  // SFT steps from pi_0 that make the start checkpoint
   std::size_t spin_iterations = 3;    // SPIN iterations, each regenerating y~ ...
@@ -148,8 +148,7 @@ inline tuned_rates protocol_rates(const std::string& protocol) {
 // `o` with every learning rate left at 0 replaced by its protocol's tuned rate.
 inline ground_truth_options with_tuned_rates(ground_truth_options o) {
   const tuned_rates t = protocol_rates(o.protocol);
-  for (auto [rate, tuned] : {std::pair{&o.spin_lr, t.spin}, {&o.irft_lr, t.irft}, {&o.ppo_lr, t.ppo}, {&o.spin_sft_lr, t.spin_sft},
-                             {&o.irft_sft_lr, t.irft_sft}})
+  for (auto [rate, tuned] : {std::pair{&o.spin_lr, t.spin}, {&o.irft_lr, t.irft}, {&o.ppo_lr, t.ppo}, {&o.spin_sft_lr, t.spin_sft}, {&o.irft_sft_lr, t.irft_sft}})
     if (*rate == 0) *rate = tuned;
   return o;
 }
