@@ -434,6 +434,12 @@ void train_rft(train_state& st, const train_args& a, const std::vector<tokenized
     const double gn = update_on(
         group, r.reward, r.reward_opt, loss[0] + penalty, a.max_grad_norm, where, [&] {
           r.reward.backward(d.both, w);
+          // A pairwise loss is unchanged when every reward shifts by one constant, so the head's
+          // bias has no gradient: what the backward pass sums for it is rounding, which differs
+          // between 1 and 2 ranks and which AdamW would scale to steps of about the learning rate.
+          // It is set to its exact value.
+          for (auto& p : r.reward.parameters())
+            if (p.name == "reward_head.bias") cpu::fill(p.grad, 0.0F);
           add_l2_gradient(r.reward, a.l2);  // on every rank: its mean is itself
         },
         "reward loss");

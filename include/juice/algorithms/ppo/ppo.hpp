@@ -292,25 +292,25 @@ private:
     return out;
   }
 
-  // Whitens the advantages over the response tokens with the weights c_t of the whole batch: its
-  // weighted count, sum and sum of squares, summed over the group.
+  // Whitens the advantages over the response tokens with the weights c_t of the whole batch (which
+  // sum to 1 over it): the weighted mean, then the weighted variance about it, in two passes each
+  // summed over the group, as one process computes them on the whole batch.
   template <class S>
   void whiten(token_values<S>& adv, const sequence_batch& batch, double whole) {
     const auto c = ppo_token_weights(batch, whole);
-    std::vector<double> m(3, 0.0);  // sum c, sum c A, sum c A^2
+    std::vector<double> mean{0.0}, var{0.0};
+    for (std::size_t i = 0; i < adv.size(); ++i) mean[0] += c.data()[i] * static_cast<double>(adv.data()[i]);
+    sum_over_group(mean);
     for (std::size_t i = 0; i < adv.size(); ++i) {
-      const double a = static_cast<double>(adv.data()[i]);
-      m[0] += c.data()[i];
-      m[1] += c.data()[i] * a;
-      m[2] += c.data()[i] * a * a;
+      const double d = static_cast<double>(adv.data()[i]) - mean[0];
+      var[0] += c.data()[i] * d * d;
     }
-    sum_over_group(m);
-    if (!(m[0] > 0)) return;
-    const double mean = m[1] / m[0], var = std::max(m[2] / m[0] - mean * mean, 0.0);
-    const double inv = 1.0 / std::sqrt(var + 1e-8);
+    sum_over_group(var);
+    const double inv = 1.0 / std::sqrt(var[0] + 1e-8);
     for (std::size_t i = 0; i < adv.size(); ++i)
-      if (c.data()[i] > 0) adv.data()[i] = static_cast<S>((static_cast<double>(adv.data()[i]) - mean) * inv);
+      if (c.data()[i] > 0) adv.data()[i] = static_cast<S>((static_cast<double>(adv.data()[i]) - mean[0]) * inv);
   }
+
 
   ppo_options options_;
   Opt opt_;
