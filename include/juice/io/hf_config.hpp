@@ -76,6 +76,18 @@ public:
     return v->get<std::string>();
   }
 
+  // Sets the sizes Llama-style and GPT-NeoX configs name alike (each a positive integer):
+  // hidden_size, num_hidden_layers, num_attention_heads, intermediate_size, max_position_embeddings,
+  // vocab_size.
+  void decoder_sizes(transformer_config& c) const {
+    c.channels = positive("hidden_size");
+    c.layers = positive("num_hidden_layers");
+    c.heads = positive("num_attention_heads");
+    c.intermediate = positive("intermediate_size");
+    c.context = positive("max_position_embeddings");
+    c.vocab = positive("vocab_size");
+  }
+
   // Sets c.rope_theta and c.rotary_fraction from either form (defaults `theta`, `fraction`);
   // `theta_keys` are the 4.x names of the base, in order of preference.
   void rotary(transformer_config& c, std::initializer_list<const char*> theta_keys, double theta, const char* fraction_key,

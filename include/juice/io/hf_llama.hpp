@@ -45,13 +45,8 @@ inline bool is_hf_llama_type(const std::string& model_type) {
 inline transformer_config parse_hf_llama_config(const hf_config_reader& r, const std::string& model_type) {
   transformer_config c;
   c.hf_model_type = hf_family_from_name(model_type).value_or(transformer_config::hf_family::llama);
-  c.channels = r.positive("hidden_size");
-  c.layers = r.positive("num_hidden_layers");
-  c.heads = r.positive("num_attention_heads");
+  r.decoder_sizes(c);
   c.kv_heads = r.get("num_key_value_heads") ? r.positive("num_key_value_heads") : c.heads;
-  c.intermediate = r.positive("intermediate_size");
-  c.context = r.positive("max_position_embeddings");
-  c.vocab = r.positive("vocab_size");
   c.norm = norm_kind::rmsnorm;
   c.norm_eps = r.number("rms_norm_eps", 1e-6);
   c.positions = position_kind::rotary;

@@ -38,12 +38,7 @@ namespace juice::io {
 inline transformer_config parse_hf_neox_config(const hf_config_reader& r) {
   transformer_config c;
   c.hf_model_type = transformer_config::hf_family::gpt_neox;
-  c.channels = r.positive("hidden_size");
-  c.layers = r.positive("num_hidden_layers");
-  c.heads = r.positive("num_attention_heads");
-  c.intermediate = r.positive("intermediate_size");
-  c.context = r.positive("max_position_embeddings");
-  c.vocab = r.positive("vocab_size");
+  r.decoder_sizes(c);
   c.norm = norm_kind::layernorm;
   c.norm_eps = r.number("layer_norm_eps", 1e-5);
   c.positions = position_kind::rotary;
