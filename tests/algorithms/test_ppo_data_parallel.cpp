@@ -87,6 +87,7 @@ std::vector<outcome> replicas(double max_norm) {
   std::vector<outcome> out(N);
   std::vector<std::exception_ptr> errors(N);
   std::vector<std::thread> threads;
+  threads.reserve(N);
   for (std::size_t rank = 0; rank < N; ++rank)
     threads.emplace_back([&, rank] {
       try {  // no Boost.Test assertions in the threads (its log is not thread-safe)
