@@ -311,7 +311,6 @@ private:
       if (c.data()[i] > 0) adv.data()[i] = static_cast<S>((static_cast<double>(adv.data()[i]) - mean[0]) * inv);
   }
 
-
   ppo_options options_;
   Opt opt_;
   ppo_stats stats_;
