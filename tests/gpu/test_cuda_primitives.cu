@@ -9,8 +9,6 @@
 #include <boost/test/unit_test.hpp>
 
 #include <cstdio>
-#include <cstdlib>
-#include <fstream>
 
 #include "device_checks.hpp"
 #include "juice/backends/cuda/cuda.hpp"
@@ -20,18 +18,7 @@ namespace {
 
 juice::cuda make_cuda() { return {}; }
 
-struct write_report {
-  ~write_report() {
-    const char* path = std::getenv("JUICE_GPU_CHECK_REPORT");
-    if (!path) return;
-    std::ofstream out(path, std::ios::app);
-    for (const auto& [name, err] : juice::test::device::worst_errors()) out << name << '\t' << err << '\n';
-  }
-};
-
 }  // namespace
-
-BOOST_TEST_GLOBAL_FIXTURE(write_report);
 
 static_assert(juice::Backend<juice::cuda>);
 static_assert(juice::TransformerBackend<juice::cuda, float>);
@@ -57,4 +44,6 @@ BOOST_AUTO_TEST_CASE(copies_share_the_stream) {
   BOOST_CHECK(d.precision() == juice::gemm_precision::bf16 && a.precision() == juice::gemm_precision::fp32);
 }
 
-int main(int argc, char* argv[]) { return juice::test::run_on_a_device(argc, argv); }
+int main(int argc, char* argv[]) {
+  return juice::test::run_on_a_device(argc, argv, &juice::test::device::worst_errors());
+}
