@@ -13,7 +13,8 @@
 // accumulation (cublasGemmEx, CUBLAS_COMPUTE_32F_FAST_16BF or _FAST_TF32); all storage stays float
 // either way. With cuda_options::attention.impl = attention_impl::gemm, attention's training passes
 // are strided-batched cuBLAS GEMMs around a causal softmax functor (attention_gemm.hpp) instead of
-// the row functors of attention.cuh.
+// the row functors of attention.cuh. The LM head's log-softmax and its backward run as CUDA kernels
+// with one thread block per row (lm_head.cuh) instead of the portable one-thread-per-row functors.
 // Every CUDA and cuBLAS call is checked (juice/backends/cuda/error.hpp), and every primitive runs
 // through cuda_detail::run_checked (juice/backends/cuda/sync_check.hpp): on the backend's device
 // (set on entry when another one is current, restored after), a failure named after the primitive,
@@ -311,6 +312,17 @@ public:
       device_kernels::bias_grad(exec(), dbias, dout, N, OC,
                                 scratch<T>(scratch_slot::reduce,
                                            static_cast<std::size_t>(device_kernels::column_scratch_size(N, OC))));
+  }
+
+  // The LM head's row-wise halves as CUDA kernels with one thread block per row (lm_head.cuh),
+  // hiding device_primitives' one-thread-per-row functors, which stay their reference.
+  template <class T>
+  void log_softmax_gather_rows(T* logits, T* logp, const int* target, index M, index V) {
+    device_kernels::log_softmax_gather_block_rows(stream(), logits, logp, target, M, V);
+  }
+  template <class T>
+  void logits_to_dlogits_rows(T* logits, const int* target, const T* g, index M, index V) {
+    device_kernels::logits_to_dlogits_block_rows(stream(), logits, target, g, M, V);
   }
 
   // Row-major C_i(M,N) = alpha op(A_i) op(B_i) + beta C_i for i < batch, with leading dimensions and
