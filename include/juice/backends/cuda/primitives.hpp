@@ -70,7 +70,7 @@ namespace juice {
 
 // What a device backend and its copies have allocated and waited for since the last reset.
 struct device_stats {
-  std::size_t allocations = 0;  // device buffers created: the model's and the backend's scratch
+  std::size_t allocations = 0;  // buffers created: the model's, the backend's scratch, juice::cuda's upload staging
   std::size_t allocated_bytes = 0;
   std::size_t syncs = 0;  // host synchronisations: downloads, dot products, synchronize()
 };
