@@ -193,17 +193,7 @@ template <class T, class D, class Make>
 void check_model_attention_gemm(Make make, const transformer_config& cfg) {
   transformer<D, T> a(make(gemm_precision::fp32, attention_options{}), cfg, 7);
   transformer<D, T> b(make(gemm_precision::fp32, gemm_attention(2 * sizeof(T) * 64)), cfg, 7);  // 1 pair per block
-  const auto batch = ragged_model_batch();
-  const auto [lpa, va] = a.logprobs_and_values(batch);
-  const auto [lpb, vb] = b.logprobs_and_values(batch);
-  model_compare(elements<T>(lpb), elements<T>(lpa), "log-probs, gemm attention vs functors");
-  model_compare(elements<T>(vb), elements<T>(va), "values, gemm attention vs functors");
-  const auto wl = model_weights<T>(batch, 1.0), wv = model_weights<T>(batch, -0.5);
-  a.zero_grad();
-  b.zero_grad();
-  a.backward(batch, &wl, &wv);
-  b.backward(batch, &wl, &wv);
-  model_compare(grads_of<T>(b), grads_of<T>(a), "gradients, gemm attention vs functors");
+  compare_model_step<T>(a, b, ragged_model_batch(), ", gemm attention vs functors");
 }
 
 // The float model with every GEMM in tf32 (make(gemm_precision::tf32, ...)) against the fp32 model

@@ -9,9 +9,6 @@
 #define BOOST_TEST_NO_MAIN
 #include <boost/test/unit_test.hpp>
 
-#include <cstdlib>
-#include <fstream>
-
 #include "attention_gemm_checks.hpp"
 #include "juice/backends/cuda/cuda.hpp"
 #include "run_on_a_device.hpp"
@@ -25,18 +22,7 @@ juice::cuda make_cuda(juice::gemm_precision precision, const juice::attention_op
   return juice::cuda(o);
 }
 
-struct write_report {
-  ~write_report() {
-    const char* path = std::getenv("JUICE_GPU_CHECK_REPORT");
-    if (!path) return;
-    std::ofstream out(path, std::ios::app);
-    for (const auto& [name, err] : juice::test::device::worst_errors()) out << name << '\t' << err << '\n';
-  }
-};
-
 }  // namespace
-
-BOOST_TEST_GLOBAL_FIXTURE(write_report);
 
 BOOST_AUTO_TEST_CASE(attention_options_are_kept_by_copies) {
   const juice::cuda d = make_cuda(juice::gemm_precision::tf32, juice::test::device::gemm_attention(4096));
@@ -48,4 +34,6 @@ BOOST_AUTO_TEST_CASE(attention_options_are_kept_by_copies) {
 
 JUICE_ATTENTION_GEMM_TESTS(make_cuda)
 
-int main(int argc, char* argv[]) { return juice::test::run_on_a_device(argc, argv); }
+int main(int argc, char* argv[]) {
+  return juice::test::run_on_a_device(argc, argv, &juice::test::device::worst_errors());
+}

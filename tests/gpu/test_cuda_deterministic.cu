@@ -7,27 +7,9 @@
 #define BOOST_TEST_NO_MAIN
 #include <boost/test/unit_test.hpp>
 
-#include <cstdlib>
-#include <fstream>
-
 #include "deterministic_checks.hpp"
 #include "juice/backends/cuda/cuda.hpp"
 #include "run_on_a_device.hpp"
-
-namespace {
-
-struct write_report {
-  ~write_report() {
-    const char* path = std::getenv("JUICE_GPU_CHECK_REPORT");
-    if (!path) return;
-    std::ofstream out(path, std::ios::app);
-    for (const auto& [name, err] : juice::test::device::worst_errors()) out << name << '\t' << err << '\n';
-  }
-};
-
-}  // namespace
-
-BOOST_TEST_GLOBAL_FIXTURE(write_report);
 
 BOOST_AUTO_TEST_CASE(sort_rows_by_id) {
   juice::cuda d;
@@ -49,4 +31,6 @@ BOOST_AUTO_TEST_CASE(top_k_sampling_scratch_is_rows_times_k) {
   juice::test::device::check_sampling_scratch(d);
 }
 
-int main(int argc, char* argv[]) { return juice::test::run_on_a_device(argc, argv); }
+int main(int argc, char* argv[]) {
+  return juice::test::run_on_a_device(argc, argv, &juice::test::device::worst_errors());
+}

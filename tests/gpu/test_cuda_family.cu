@@ -8,9 +8,6 @@
 #define BOOST_TEST_NO_MAIN
 #include <boost/test/unit_test.hpp>
 
-#include <cstdlib>
-#include <fstream>
-
 #include "family_checks.hpp"
 #include "juice/backends/cuda/cuda.hpp"
 #include "run_on_a_device.hpp"
@@ -21,18 +18,7 @@ juice::cuda make_cuda() { return {}; }
 juice::cuda make_cuda_bf16() { return juice::cuda(juice::gemm_precision::bf16); }
 using float_only = boost::mpl::list<float>;
 
-struct write_report {
-  ~write_report() {
-    const char* path = std::getenv("JUICE_GPU_CHECK_REPORT");
-    if (!path) return;
-    std::ofstream out(path, std::ios::app);
-    for (const auto& [name, err] : juice::test::device::worst_errors()) out << name << '\t' << err << '\n';
-  }
-};
-
 }  // namespace
-
-BOOST_TEST_GLOBAL_FIXTURE(write_report);
 
 static_assert(juice::FamilyTransformerBackend<juice::cuda, float>);
 static_assert(juice::FamilyTransformerBackend<juice::cuda, double>);
@@ -46,4 +32,6 @@ BOOST_AUTO_TEST_SUITE(bf16_gemm_mode)
 JUICE_FAMILY_PRIMITIVE_TESTS(make_cuda_bf16, float_only)
 BOOST_AUTO_TEST_SUITE_END()
 
-int main(int argc, char* argv[]) { return juice::test::run_on_a_device(argc, argv); }
+int main(int argc, char* argv[]) {
+  return juice::test::run_on_a_device(argc, argv, &juice::test::device::worst_errors());
+}

@@ -1,6 +1,7 @@
 // juice::cuda's first-run aids on a real GPU: the backend's device is set on entry and exposed;
 // after the first training step nothing is allocated and only the stated host syncs happen
-// (juice::device_stats, as steady_state_allocations checks on the OpenMP system); and, in the sync
+// (juice::device_stats, as steady_state_allocations checks on the OpenMP system); uploads staged in
+// pinned memory keep the data when the host array is overwritten at once; and, in the sync
 // check mode, a kernel that faults is named with its primitive, shape and caller. The fault is
 // provoked last, in its own process (ctest runs this file's cases as the test
 // test_cuda_first_run), because an illegal address poisons the CUDA context for the rest of it.
@@ -9,6 +10,8 @@
 #define BOOST_TEST_NO_MAIN
 #include <boost/test/unit_test.hpp>
 
+#include <algorithm>
+#include <cstddef>
 #include <string>
 #include <vector>
 
@@ -53,6 +56,42 @@ BOOST_AUTO_TEST_CASE(steady_state_allocations_cuda) {
   for (int step = 0; step < 3; ++step) update();
   BOOST_TEST(d.stats().allocations == 0u);
   BOOST_TEST(d.stats().syncs == 3u * 2u);
+}
+
+// Uploads are staged in pinned slots (juice/backends/cuda/pinned_staging.hpp) and return before the
+// copy runs: behind a GEMM that keeps the stream busy, more uploads than slots (so the ring comes
+// round and must wait for its earlier copies) of sizes that grow the slots, one at the staging limit
+// and one above it (bypassing the slots), each host array overwritten as soon as upload returns;
+// every device copy must hold what was uploaded. The slots grow only where staging.hpp says
+// (4 allocations each time), and a second round of the same uploads grows nothing.
+BOOST_AUTO_TEST_CASE(uploads_are_staged_and_the_host_array_is_free_at_once) {
+  juice::cuda d;
+  const std::ptrdiff_t busy = 4096;
+  const auto square = static_cast<std::size_t>(busy * busy);
+  auto a = d.allocate<float>(square), b = d.allocate<float>(square), c = d.allocate<float>(square);
+  // Bytes: 4 (slots to 64 KiB), 4000, 65536 (fits), 65540 (to 128 KiB), 12, 8e6 (above 4 MiB:
+  // bypassed), 200000 (to 256 KiB), 28, 4 MiB (the limit: to 4 MiB), 20.
+  const std::vector<std::size_t> sizes{1, 1000, 16384, 16385, 3, 2000000, 50000, 7, std::size_t{1} << 20, 5};
+  std::vector<juice::cuda::buffer<float>> bufs;
+  for (const std::size_t n : sizes) bufs.push_back(d.allocate<float>(n));
+  for (int round = 0; round < 2; ++round) {
+    d.reset_stats();
+    for (int k = 0; k < 3; ++k)
+      d.lm_logits(d.data(c), static_cast<const float*>(d.data(a)), static_cast<const float*>(d.data(b)), busy, busy, busy);
+    std::vector<float> host;
+    for (std::size_t i = 0; i < sizes.size(); ++i) {
+      host.assign(sizes[i], static_cast<float>(round * 100 + i + 1));
+      d.upload(host.data(), d.data(bufs[i]), sizes[i]);
+      std::fill(host.begin(), host.end(), -1.0f);  // at once: the copy may not have run yet
+    }
+    BOOST_TEST(d.stats().allocations == (round == 0 ? 4u * 4u : 0u));
+    for (std::size_t i = 0; i < sizes.size(); ++i) {
+      std::vector<float> back(sizes[i]);
+      d.download(static_cast<const float*>(d.data(bufs[i])), back.data(), sizes[i]);
+      BOOST_TEST_INFO("round " << round << ", upload " << i << " of " << sizes[i] << " floats");
+      BOOST_TEST(std::all_of(back.begin(), back.end(), [&](float x) { return x == static_cast<float>(round * 100 + i + 1); }));
+    }
+  }
 }
 
 // Last: a gather with a row index far outside its input faults inside the kernel.

@@ -1,5 +1,6 @@
 // juice::cuda on a real GPU: the same primitive checks the thrust-omp tests run in CI
-// (tests/support/device_checks.hpp), here with cuBLAS GEMMs and the functors compiled by nvcc.
+// (tests/support/device_checks.hpp), here with cuBLAS GEMMs and the functors compiled by nvcc; and
+// the CUDA-only kernels against the functors they replace (lm_head_block_rows).
 // Without a device (cudaGetDeviceCount failing or returning 0) the program prints why and exits
 // with 77, which ctest reports as skipped (SKIP_RETURN_CODE), never as passed.
 // With JUICE_GPU_CHECK_REPORT=<file> it also writes "<check> <worst |diff|>" lines for
@@ -9,29 +10,17 @@
 #include <boost/test/unit_test.hpp>
 
 #include <cstdio>
-#include <cstdlib>
-#include <fstream>
 
 #include "device_checks.hpp"
 #include "juice/backends/cuda/cuda.hpp"
+#include "lm_head_block_checks.hpp"
 #include "run_on_a_device.hpp"
 
 namespace {
 
 juice::cuda make_cuda() { return {}; }
 
-struct write_report {
-  ~write_report() {
-    const char* path = std::getenv("JUICE_GPU_CHECK_REPORT");
-    if (!path) return;
-    std::ofstream out(path, std::ios::app);
-    for (const auto& [name, err] : juice::test::device::worst_errors()) out << name << '\t' << err << '\n';
-  }
-};
-
 }  // namespace
-
-BOOST_TEST_GLOBAL_FIXTURE(write_report);
 
 static_assert(juice::Backend<juice::cuda>);
 static_assert(juice::TransformerBackend<juice::cuda, float>);
@@ -47,6 +36,14 @@ BOOST_AUTO_TEST_CASE(bf16_gemm_mode) {
   juice::test::device::check_matmul_bf16(d, false);
 }
 
+// The LM head's block-per-row kernels (juice::cuda's log-softmax and its backward) against the
+// portable functors on the device: the forward within the float-rounding bound derived in
+// lm_head_block_checks.hpp, the backward bit for bit.
+BOOST_AUTO_TEST_CASE_TEMPLATE(lm_head_block_rows, T, juice::test::device::float_types) {
+  juice::cuda d;
+  juice::test::device::check_lm_head_block_rows<T>(d);
+}
+
 BOOST_AUTO_TEST_CASE(copies_share_the_stream) {
   juice::cuda a;
   juice::cuda b = a;
@@ -57,4 +54,6 @@ BOOST_AUTO_TEST_CASE(copies_share_the_stream) {
   BOOST_CHECK(d.precision() == juice::gemm_precision::bf16 && a.precision() == juice::gemm_precision::fp32);
 }
 
-int main(int argc, char* argv[]) { return juice::test::run_on_a_device(argc, argv); }
+int main(int argc, char* argv[]) {
+  return juice::test::run_on_a_device(argc, argv, &juice::test::device::worst_errors());
+}

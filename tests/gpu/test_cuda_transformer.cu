@@ -12,8 +12,6 @@
 #include <boost/test/unit_test.hpp>
 
 #include <cstdio>
-#include <cstdlib>
-#include <fstream>
 
 #include "device_model_checks.hpp"
 #include "juice/algorithms/ppo/value_policy.hpp"
@@ -25,18 +23,7 @@ namespace {
 
 juice::cuda make_cuda() { return {}; }
 
-struct write_report {
-  ~write_report() {
-    const char* path = std::getenv("JUICE_GPU_CHECK_REPORT");
-    if (!path) return;
-    std::ofstream out(path, std::ios::app);
-    for (const auto& [name, err] : juice::test::device::worst_errors()) out << name << '\t' << err << '\n';
-  }
-};
-
 }  // namespace
-
-BOOST_TEST_GLOBAL_FIXTURE(write_report);
 
 static_assert(juice::ValuePolicy<juice::transformer<juice::cuda, float>> &&
               juice::ValuePolicy<juice::transformer<juice::cuda, double>>);
@@ -73,4 +60,6 @@ BOOST_AUTO_TEST_CASE(bf16_gemms_stay_within_bf16_of_fp32_and_train) {
   juice::test::device::check_model_bf16<juice::cuda>([] { return juice::cuda(juice::gemm_precision::bf16); });
 }
 
-int main(int argc, char* argv[]) { return juice::test::run_on_a_device(argc, argv); }
+int main(int argc, char* argv[]) {
+  return juice::test::run_on_a_device(argc, argv, &juice::test::device::worst_errors());
+}

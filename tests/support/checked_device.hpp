@@ -1,7 +1,8 @@
 // checked_device: a test backend that behaves like device memory. Buffers are opaque (no element
 // access, not copyable), handles cannot be dereferenced, and the only way between the host and its
 // memory is upload/download, which it counts along with bytes and host synchronisations (downloads
-// and dot products), and the buffers it allocates. The arithmetic forwards to the CPU kernels, so a model on checked_device must
+// and dot products), and the buffers it allocates (with the growth of juice::cuda's upload staging,
+// which it models). The arithmetic forwards to the CPU kernels, so a model on checked_device must
 // give bit-identical results to juice::cpu: any difference, or any host access the seam does not
 // state, is a bug in the seam (models/ reaching past juice::TransformerBackend).
 #pragma once
@@ -15,6 +16,7 @@
 #include <vector>
 
 #include "juice/backends/cpu/cpu.hpp"
+#include "juice/backends/cuda/staging.hpp"
 #include "juice/concepts/family_transformer_backend.hpp"
 #include "juice/concepts/transformer_backend.hpp"
 
@@ -22,7 +24,7 @@ namespace juice::test {
 
 struct transfer_stats {
   std::size_t uploads = 0, downloads = 0, upload_bytes = 0, download_bytes = 0, dots = 0;
-  std::size_t allocations = 0;  // buffers created (a steady-state step creates none)
+  std::size_t allocations = 0;  // buffers created and staging growth (a steady-state step has neither)
   // Host synchronisations: every download and every dot product returns data to the host.
   [[nodiscard]] std::size_t syncs() const { return downloads + dots; }
 };
@@ -116,10 +118,16 @@ public:
   view<E> view_at(pointer<E> p, std::size_t n) const { return view<E>(p, n); }
   template <class E>
   const_view<E> const_view_at(const_pointer<E> p, std::size_t n) const { return const_view<E>(p, n); }
+  // juice::cuda stages uploads in pinned slots that grow together on demand (juice/backends/cuda/
+  // staging.hpp); modelled here, a growth counts as the allocations it makes there (one per slot),
+  // so that the model code's steady state covers its uploads too.
   template <class E>
   void upload(const E* host, pointer<E> dst, std::size_t n) {
     ++stats_->uploads;
     stats_->upload_bytes += n * sizeof(E);
+    const std::size_t capacity = staging_capacity(*staging_, n * sizeof(E));
+    if (capacity != *staging_) stats_->allocations += staging_slots;
+    *staging_ = capacity;
     std::copy_n(host, n, dst.p_);
   }
   template <class E>
@@ -303,6 +311,7 @@ private:
   static std::span<T> span(dview<T> v) { return {v.h_.p_, v.n_}; }
 
   std::shared_ptr<transfer_stats> stats_ = std::make_shared<transfer_stats>();
+  std::shared_ptr<std::size_t> staging_ = std::make_shared<std::size_t>(0);  // bytes per modelled slot
 };
 
 static_assert(Backend<checked_device>, "checked_device must satisfy juice::Backend");

@@ -98,6 +98,23 @@ token_values<T> model_weights(const sequence_batch& batch, double scale) {
   return w;
 }
 
+// Model b against model a over one step on `batch`: log-probs, values, then every gradient of a
+// backward pass weighting both (model_weights at 1 and -0.5), at the model tolerances, each check
+// named with `suffix` appended. Both models are left with those gradients.
+template <class T, class MA, class MB>
+void compare_model_step(MA& a, MB& b, const sequence_batch& batch, const std::string& suffix = "") {
+  const auto [lpa, va] = a.logprobs_and_values(batch);
+  const auto [lpb, vb] = b.logprobs_and_values(batch);
+  model_compare(elements<T>(lpb), elements<T>(lpa), "log-probs" + suffix);
+  model_compare(elements<T>(vb), elements<T>(va), "values" + suffix);
+  const auto wl = model_weights<T>(batch, 1.0), wv = model_weights<T>(batch, -0.5);
+  a.zero_grad();
+  b.zero_grad();
+  a.backward(batch, &wl, &wv);
+  b.backward(batch, &wl, &wv);
+  model_compare(grads_of<T>(b), grads_of<T>(a), "gradients" + suffix);
+}
+
 // The two other families at tiny_config()'s sizes (context 12, vocab 11), for check_model and
 // check_model_training: a Llama-family model (RMSNorm, full rotary, SwiGLU, 4 query heads sharing
 // 2 key/value heads, q/k/v biases as Qwen2, untied head) and a GPT-NeoX one (partial rotary,
@@ -137,17 +154,7 @@ void check_model(Make make, const transformer_config& cfg = tiny_config()) {
   compare(values_of<T>(b), values_of<T>(a), 0.0, 0.0, std::string("model initial values") + (sizeof(T) == 4 ? " <float>" : " <double>"));
 
   const auto batch = ragged_model_batch();
-  const auto [lpa, va] = a.logprobs_and_values(batch);
-  const auto [lpb, vb] = b.logprobs_and_values(batch);
-  model_compare(elements<T>(lpb), elements<T>(lpa), "log-probs");
-  model_compare(elements<T>(vb), elements<T>(va), "values");
-
-  const auto wl = model_weights<T>(batch, 1.0), wv = model_weights<T>(batch, -0.5);
-  a.zero_grad();
-  b.zero_grad();
-  a.backward(batch, &wl, &wv);
-  b.backward(batch, &wl, &wv);
-  model_compare(grads_of<T>(b), grads_of<T>(a), "gradients");
+  compare_model_step<T>(a, b, batch);
   model_compare(std::vector<T>{static_cast<T>(grad_norm_sq(b))}, std::vector<T>{static_cast<T>(grad_norm_sq(a))},
                 "gradient norm^2");
 

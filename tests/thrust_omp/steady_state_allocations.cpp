@@ -9,6 +9,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include <cstddef>
+#include <vector>
 
 #include "checked_device.hpp"
 #include "juice/backends/cuda/thrust_omp.hpp"
@@ -78,4 +79,30 @@ BOOST_AUTO_TEST_CASE(gemm_attention_steps_allocate_nothing_after_the_first) {
   BOOST_TEST(d.stats().allocations == 0u);
   BOOST_TEST(d.stats().allocated_bytes == 0u);
   BOOST_TEST(d.stats().syncs == 3u * 2u);
+}
+
+// checked_device models juice::cuda's upload staging (juice/backends/cuda/staging.hpp: 4 slots
+// growing together to the next power of two of an upload, at least 64 KiB; uploads above 4 MiB
+// bypass them): a growth counts one allocation per slot, an upload that fits or bypasses none. So the
+// steady-state cases above also prove that the model's uploads after its first step fit the slots.
+BOOST_AUTO_TEST_CASE(checked_device_counts_upload_staging_growth) {
+  juice::test::checked_device d;
+  auto buf = d.allocate<float>((std::size_t{5} << 20) / sizeof(float) + 1);
+  std::vector<float> host(buf.size(), 1.0f);
+  const auto allocations_of = [&](std::size_t bytes) {
+    d.reset_stats();
+    d.upload(host.data(), d.data(buf), bytes / sizeof(float));
+    return d.stats().allocations;
+  };
+  BOOST_TEST(allocations_of(4) == 4u);                            // the first upload: every slot to 64 KiB
+  BOOST_TEST(allocations_of(4) == 0u);                            // fits
+  BOOST_TEST(allocations_of(std::size_t{64} << 10) == 0u);        // 64 KiB fits exactly
+  BOOST_TEST(allocations_of((std::size_t{64} << 10) + 4) == 4u);  // to 128 KiB
+  BOOST_TEST(allocations_of(std::size_t{100} << 10) == 0u);
+  BOOST_TEST(allocations_of(std::size_t{4} << 20) == 4u);  // the limit itself is staged: to 4 MiB
+  BOOST_TEST(allocations_of(std::size_t{5} << 20) == 0u);  // above the limit: bypassed
+  juice::test::checked_device copy = d;                    // copies share the slots, as copies of juice::cuda share its context
+  d.reset_stats();
+  copy.upload(host.data(), copy.data(buf), (std::size_t{3} << 20) / sizeof(float));
+  BOOST_TEST(d.stats().allocations == 0u);
 }

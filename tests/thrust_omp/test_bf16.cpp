@@ -9,7 +9,6 @@
 
 #include <cmath>
 #include <cstdint>
-#include <cstring>
 #include <limits>
 #include <random>
 #include <vector>
@@ -17,21 +16,15 @@
 #include <thrust/system/omp/execution_policy.h>
 
 #include "bf16_reference.hpp"
+#include "float_bits.hpp"
 #include "juice/backends/cuda/bf16.hpp"
 #include "juice/io/float16.hpp"
 
 namespace {
 
-std::uint32_t bits(float x) {
-  std::uint32_t u;
-  std::memcpy(&u, &x, sizeof u);
-  return u;
-}
-float from_bits(std::uint32_t u) {
-  float x;
-  std::memcpy(&x, &u, sizeof x);
-  return x;
-}
+using juice::test::bits;
+using juice::test::from_bits;
+
 // The bits of round_to_bf16(x), compared as bits so that -0 and 0 differ and NaN compares.
 std::uint32_t rounded_bits(float x) { return bits(juice::round_to_bf16(x)); }
 

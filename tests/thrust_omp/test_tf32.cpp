@@ -7,27 +7,20 @@
 
 #include <cmath>
 #include <cstdint>
-#include <cstring>
 #include <limits>
 #include <random>
 #include <vector>
 
 #include <thrust/system/omp/execution_policy.h>
 
+#include "float_bits.hpp"
 #include "juice/backends/cuda/tf32.hpp"
 
 namespace {
 
-std::uint32_t bits(float x) {
-  std::uint32_t u;
-  std::memcpy(&u, &x, sizeof u);
-  return u;
-}
-float from_bits(std::uint32_t u) {
-  float x;
-  std::memcpy(&x, &u, sizeof x);
-  return x;
-}
+using juice::test::bits;
+using juice::test::from_bits;
+
 float tf32(float x) { return juice::round_to_tf32(x); }
 
 }  // namespace

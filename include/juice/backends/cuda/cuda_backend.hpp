@@ -13,7 +13,8 @@
 // accumulation (cublasGemmEx, CUBLAS_COMPUTE_32F_FAST_16BF or _FAST_TF32); all storage stays float
 // either way. With cuda_options::attention.impl = attention_impl::gemm, attention's training passes
 // are strided-batched cuBLAS GEMMs around a causal softmax functor (attention_gemm.hpp) instead of
-// the row functors of attention.cuh.
+// the row functors of attention.cuh. The LM head's log-softmax and its backward run as CUDA kernels
+// with one thread block per row (lm_head.cuh) instead of the portable one-thread-per-row functors.
 // Every CUDA and cuBLAS call is checked (juice/backends/cuda/error.hpp), and every primitive runs
 // through cuda_detail::run_checked (juice/backends/cuda/sync_check.hpp): on the backend's device
 // (set on entry when another one is current, restored after), a failure named after the primitive,
@@ -21,7 +22,8 @@
 // JUICE_CUDA_SYNC_CHECK=1, synchronised and checked after every primitive. The stream-ordered
 // pool keeps freed memory (release threshold raised to the maximum), and the backend's own scratch
 // is persistent (juice::device_primitives), so a steady-state step neither allocates from the
-// driver nor waits except where it asks for a number. Compile with nvcc
+// driver nor waits except where it asks for a number. Uploads go through a ring of pinned staging
+// buffers (pinned_staging.hpp), so they return without waiting for the device. Compile with nvcc
 // (-std=c++20); link CUDA::cudart and CUDA::cublas (the juice::cuda target does all this).
 #pragma once
 
@@ -42,7 +44,9 @@
 #include "juice/backends/cuda/error.hpp"
 #include "juice/backends/cuda/gemm_precision.hpp"
 #include "juice/backends/cuda/linear.cuh"
+#include "juice/backends/cuda/pinned_staging.hpp"
 #include "juice/backends/cuda/primitives.hpp"
+#include "juice/backends/cuda/staging.hpp"
 #include "juice/backends/cuda/sync_check.hpp"
 #include "juice/concepts/backend.hpp"
 #include "juice/concepts/family_transformer_backend.hpp"
@@ -85,7 +89,8 @@ inline int current_device() {
   return d;
 }
 
-// The device state a juice::cuda and its copies share: its device, a stream, a cuBLAS handle.
+// The device state a juice::cuda and its copies share: its device, a stream, a cuBLAS handle, and
+// the pinned staging of uploads (pinned_staging.hpp).
 class context {
 public:
   explicit context(int device) : device_(device < 0 ? current_device() : device) {
@@ -112,6 +117,7 @@ public:
     int previous = 0;
     const bool switched = cudaGetDevice(&previous) == cudaSuccess && previous != device_ && cudaSetDevice(device_) == cudaSuccess;
     cudaStreamSynchronize(stream_);
+    staging_.release();
     cublasDestroy(blas_);
     cudaStreamDestroy(stream_);
     if (switched) cudaSetDevice(previous);
@@ -119,11 +125,13 @@ public:
   [[nodiscard]] cudaStream_t stream() const { return stream_; }
   [[nodiscard]] cublasHandle_t blas() const { return blas_; }
   [[nodiscard]] int device() const { return device_; }
+  [[nodiscard]] pinned_staging& staging() { return staging_; }
 
 private:
   int device_ = 0;
   cudaStream_t stream_ = nullptr;
   cublasHandle_t blas_ = nullptr;
+  pinned_staging staging_;
 };
 
 // Owning device array, move-only; freed on its context's stream, after the work enqueued before.
@@ -270,14 +278,19 @@ public:
   template <class T>
   const T* data(const buffer<T>& b) { return b.get(); }
 
-  // host -> device, enqueued on the stream. From pageable memory (std::vector) the driver stages the
-  // data before returning, so the host array may be reused at once; from pinned memory it must stay
-  // valid until the stream reaches the copy.
+  // host -> device, enqueued on the stream; the host array may be reused as soon as this returns.
+  // Up to staging_limit_bytes the data is copied into a pinned staging slot (pinned_staging.hpp)
+  // and the copy runs from there, so the call does not wait for the device (only, when the ring
+  // comes round, for the copy that last read the slot); a larger upload is a pageable
+  // cudaMemcpyAsync, which the driver stages before returning. Growing the slots counts in stats()
+  // as one allocation per slot; after a first step of a shape later ones grow nothing (staging.hpp).
   template <class T>
   void upload(const T* host_src, T* dst, std::size_t n) {
     if (n == 0) return;
     const cuda_detail::device_scope on(device());
-    JUICE_CUDA_CHECK(cudaMemcpyAsync(dst, host_src, n * sizeof(T), cudaMemcpyHostToDevice, ctx_->stream()));
+    const std::size_t grown = ctx_->staging().upload(dst, host_src, n * sizeof(T), ctx_->stream());
+    if (grown != 0)
+      for (std::size_t s = 0; s < staging_slots; ++s) count_allocation(grown / staging_slots);
   }
   // device -> host; waits for the stream, so host_dst holds the data on return
   template <class T>
@@ -311,6 +324,17 @@ public:
       device_kernels::bias_grad(exec(), dbias, dout, N, OC,
                                 scratch<T>(scratch_slot::reduce,
                                            static_cast<std::size_t>(device_kernels::column_scratch_size(N, OC))));
+  }
+
+  // The LM head's row-wise halves as CUDA kernels with one thread block per row (lm_head.cuh),
+  // hiding device_primitives' one-thread-per-row functors, which stay their reference.
+  template <class T>
+  void log_softmax_gather_rows(T* logits, T* logp, const int* target, index M, index V) {
+    device_kernels::log_softmax_gather_block_rows(stream(), logits, logp, target, M, V);
+  }
+  template <class T>
+  void logits_to_dlogits_rows(T* logits, const int* target, const T* g, index M, index V) {
+    device_kernels::logits_to_dlogits_block_rows(stream(), logits, target, g, M, V);
   }
 
   // Row-major C_i(M,N) = alpha op(A_i) op(B_i) + beta C_i for i < batch, with leading dimensions and

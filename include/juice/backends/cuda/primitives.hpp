@@ -12,6 +12,9 @@
 //   d.gemm_batched(trans_a, trans_b, M, N, K, alpha, a, lda, stride_a, b, ldb, stride_b, beta, c, ldc,
 //                  stride_c, batch)   row-major strided-batched GEMM in the backend's precision
 //                                   (cpu_kernels::gemm_strided_batched's contract), for attention_gemm.hpp
+//   d.log_softmax_gather_rows(...), d.logits_to_dlogits_rows(...)
+//                                   optional: the LM head's row-wise halves; the portable functors
+//                                   unless the backend hides them (juice::cuda's block-per-row kernels)
 //   d.attention()                   the attention_options (attention_impl.hpp): which path attention's
 //                                   training passes take, and the gemm path's scratch bound
 //   d.run_primitive(name, dims, where, work)
@@ -67,7 +70,7 @@ namespace juice {
 
 // What a device backend and its copies have allocated and waited for since the last reset.
 struct device_stats {
-  std::size_t allocations = 0;  // device buffers created: the model's and the backend's scratch
+  std::size_t allocations = 0;  // buffers created: the model's, the backend's scratch, juice::cuda's upload staging
   std::size_t allocated_bytes = 0;
   std::size_t syncs = 0;  // host synchronisations: downloads, dot products, synchronize()
 };
@@ -360,16 +363,27 @@ public:
                           where w = where::current()) {
     run("lm_logprob_forward", {{"M", M}, {"C", C}, {"V", V}}, w, [&] {
       self().gemm_forward(logits, h, wte, static_cast<const T*>(nullptr), M, C, V);
-      device_kernels::log_softmax_gather(self().exec(), logits, logp, target, M, V);
+      self().log_softmax_gather_rows(logits, logp, target, M, V);
     });
   }
   template <class T>
   void lm_logprob_backward(T* dh, T* dwte, T* logits, const T* h, const T* wte, const int* target, const T* g, index M,
                            index C, index V, where w = where::current()) {
     run("lm_logprob_backward", {{"M", M}, {"C", C}, {"V", V}}, w, [&] {
-      device_kernels::logits_to_dlogits(self().exec(), logits, target, g, M, V);
+      self().logits_to_dlogits_rows(logits, target, g, M, V);
       self().gemm_backward(dh, dwte, static_cast<T*>(nullptr), logits, h, wte, M, C, V);
     });
+  }
+  // The LM head's row-wise halves (lm_head.cuh), for lm_logprob_forward and lm_logprob_backward:
+  // the portable one-thread-per-row functors. A derived backend may hide them with kernels of the
+  // same contract (juice::cuda: one thread block per row).
+  template <class T>
+  void log_softmax_gather_rows(T* logits, T* logp, const int* target, index M, index V) {
+    device_kernels::log_softmax_gather(self().exec(), logits, logp, target, M, V);
+  }
+  template <class T>
+  void logits_to_dlogits_rows(T* logits, const int* target, const T* g, index M, index V) {
+    device_kernels::logits_to_dlogits(self().exec(), logits, target, g, M, V);
   }
 
   // --- sampling (7.) ---
