@@ -18,7 +18,10 @@
 //       cub::BlockReduce (a fixed tree for the fixed block size: deterministic, no atomics), and
 //       lse = max + log(sum) as the functor computes it; a second pass writes x - lse. The sum is
 //       the functor's up to the order of the additions and the rescaling, so the two agree to
-//       float rounding (tests/gpu, lm_head_block_rows, derives the bound).
+//       float rounding (tests/gpu, lm_head_block_rows, derives the bound). The per-thread part,
+//       the combination and lse are host-device functions (row_part, combine_max_sum, lse_of), so
+//       the OpenMP tests run the kernel's arithmetic, in CUB's reduction order, against the functor
+//       (tests/thrust_omp/test_lm_head_block_model.cpp).
 //   backward: the functor's arithmetic element by element, with the row spread over the block,
 //       so the result is the functor's bit for bit.
 #pragma once
@@ -81,9 +84,10 @@ void logits_to_dlogits(Exec&& exec, T* logits, const int* target, const T* g, in
   for_each_index(exec, M, logits_to_dlogits_fn<T>{logits, target, g, V});
 }
 
-#if defined(__CUDACC__)
-
-inline constexpr int lm_head_block = 256;  // threads per row of the block-per-row kernels
+// The block-per-row forward pass's arithmetic, host-device so that the OpenMP tests run it
+// (tests/thrust_omp/test_lm_head_block_model.cpp emulates a block's threads and reductions with it):
+// lm_head_block threads per row; thread t's part of a row is its elements t, t + lm_head_block, ...
+inline constexpr int lm_head_block = 256;
 
 // A part of a row: its maximum and the sum of exp(x - max) over its elements (0 for no element).
 template <class T>
@@ -95,7 +99,7 @@ struct max_sum {
 // The (max, sum) of the union of two parts: each sum rescaled to the larger maximum.
 template <class T>
 struct combine_max_sum {
-  __device__ max_sum<T> operator()(const max_sum<T>& a, const max_sum<T>& b) const {
+  JUICE_HOST_DEVICE max_sum<T> operator()(const max_sum<T>& a, const max_sum<T>& b) const {
     if (b.sum == 0) return a;
     if (a.sum == 0) return b;
     const T m = a.max > b.max ? a.max : b.max;
@@ -103,6 +107,30 @@ struct combine_max_sum {
                    b.sum * std::exp(static_cast<double>(b.max) - static_cast<double>(m))};
   }
 };
+
+// The part of row(V) that thread t of `threads` reads: an online maximum and sum, the sum rescaled
+// when the maximum grows, so the row is read once for both.
+template <class T>
+JUICE_HOST_DEVICE max_sum<T> row_part(const T* row, index V, index t, index threads) {
+  max_sum<T> part{row[0], 0.0};  // any start: a part's maximum counts only once its sum is positive
+  for (index v = t; v < V; v += threads) {
+    const T x = row[v];
+    if (part.sum == 0 || x > part.max) {
+      part.sum = part.sum == 0 ? 0.0 : part.sum * std::exp(static_cast<double>(part.max) - static_cast<double>(x));
+      part.max = x;
+    }
+    part.sum += x == part.max ? 1.0 : std::exp(static_cast<double>(x) - static_cast<double>(part.max));
+  }
+  return part;
+}
+
+// lse of a row from the (max, sum) of all its parts: the functor's expression.
+template <class T>
+JUICE_HOST_DEVICE T lse_of(const max_sum<T>& whole) {
+  return whole.max + static_cast<T>(std::log(whole.sum));
+}
+
+#if defined(__CUDACC__)
 
 // Row blockIdx.x of logits(M,V) becomes its log-softmax; logp[row] = its target's entry (logp may be null).
 template <class T>
@@ -113,18 +141,10 @@ __global__ void __launch_bounds__(lm_head_block) log_softmax_gather_block_rows_k
   __shared__ T lse_shared;
   const index m = blockIdx.x;
   T* row = logits + m * V;
-  max_sum<T> part{row[0], 0.0};  // any start: a part's maximum counts only once its sum is positive
-  for (index v = threadIdx.x; v < V; v += lm_head_block) {
-    const T x = row[v];
-    if (part.sum == 0 || x > part.max) {
-      part.sum = part.sum == 0 ? 0.0 : part.sum * std::exp(static_cast<double>(part.max) - static_cast<double>(x));
-      part.max = x;
-    }
-    part.sum += x == part.max ? 1.0 : std::exp(static_cast<double>(x) - static_cast<double>(part.max));
-  }
+  const max_sum<T> part = row_part(row, V, static_cast<index>(threadIdx.x), index{lm_head_block});
   const max_sum<T> whole = reduce(temp).Reduce(part, combine_max_sum<T>{});  // valid in thread 0
   if (threadIdx.x == 0) {
-    const T lse = whole.max + static_cast<T>(std::log(whole.sum));  // the functor's expression
+    const T lse = lse_of(whole);
     lse_shared = lse;
     if (logp) logp[m] = row[target[m]] - lse;  // read before any thread writes the row
   }
