@@ -229,18 +229,19 @@ void train_sft(train_state& st, const train_args& a, const std::vector<tokenized
 rng generation_stream(std::uint64_t seed, std::size_t round, std::size_t i) { return rng::stream(rng::stream(seed, round)(), i); }
 
 // y~ for the demonstrations `rows` (G of each, demonstration-major), as response tokens, one
-// demonstration at a time from its generation_stream: a response is decoded in a batch of the same
-// shape (its G rows) whichever rank makes it and however many ranks share the minibatch.
+// demonstration at a time from its own generator, stream(k) for rows[k]: a response is decoded in a
+// batch of the same shape (its G rows) whichever rank makes it and however many ranks share the
+// minibatch.
+template <class Stream>
 std::vector<std::vector<token_t>> generate_responses(const model_type& policy, const std::vector<tokenized_demonstration>& demos,
-                                                     std::span<const std::size_t> rows, std::size_t G, std::uint64_t seed,
-                                                     std::size_t round) {
+                                                     std::span<const std::size_t> rows, std::size_t G, Stream&& stream) {
   std::vector<std::vector<token_t>> out;
   out.reserve(rows.size() * G);
-  for (const std::size_t i : rows) {
-    rng g = generation_stream(seed, round, i);
-    const sequence_batch y = policy.sample(prompts_of(select_examples(demos, std::span<const std::size_t>(&i, 1))), G, g);
-    for (std::size_t k = 0; k < y.rows(); ++k)
-      out.emplace_back(&y.tokens(k, static_cast<std::size_t>(y.prompt_length(k))), &y.tokens(k, 0) + y.length(k));
+  for (std::size_t k = 0; k < rows.size(); ++k) {
+    rng g = stream(k);
+    const sequence_batch y = policy.sample(prompts_of(select_examples(demos, rows.subspan(k, 1))), G, g);
+    for (std::size_t j = 0; j < y.rows(); ++j)
+      out.emplace_back(&y.tokens(j, static_cast<std::size_t>(y.prompt_length(j))), &y.tokens(j, 0) + y.length(j));
   }
   return out;
 }
@@ -297,7 +298,7 @@ void prepare_round(train_state& st, const train_args& a, const std::vector<token
     if (m > 0) {
       const std::span<const std::size_t> rows(demo_rows.data() + mine, m);
       st.policy.generation().max_new_tokens = generation_room(demos, rows, a, st.policy.config());
-      auto generated = generate_responses(st.policy, demos, rows, G, a.seed, st.round);
+      auto generated = generate_responses(st.policy, demos, rows, G, [&](std::size_t k) { return generation_stream(a.seed, st.round, rows[k]); });
       std::vector<std::size_t> chosen_rows;
       std::vector<tokenized_demonstration> gen;
       for (std::size_t k = 0; k < m * G; ++k) {
@@ -404,15 +405,11 @@ void train_rft(train_state& st, const train_args& a, const std::vector<tokenized
     const std::size_t n = idx.size(), first = n * rank / R, m = n * (rank + 1) / R - first;
     const std::span<const std::size_t> rows(idx.data() + first, m);
     st.policy.generation().max_new_tokens = generation_room(demos, idx, a, st.policy.config());
+    // y~ of the minibatch's row first + k, from its own stream
+    auto responses = generate_responses(st.policy, demos, rows, 1, [&](std::size_t k) { return rng::stream(key, first + k); });
     std::vector<tokenized_demonstration> gen;
-    for (std::size_t k = 0; k < m; ++k) {  // y~ of the minibatch's row first + k, from its own stream
-      const std::size_t d = rows[k];
-      rng g = rng::stream(key, first + k);
-      const sequence_batch y = st.policy.sample(prompts_of(select_examples(demos, std::span<const std::size_t>(&d, 1))), 1, g);
-      gen.push_back(tokenized_demonstration{demos[d].prompt,
-                                            {&y.tokens(0, static_cast<std::size_t>(y.prompt_length(0))), &y.tokens(0, 0) + y.length(0)},
-                                            demos[d].line});
-    }
+    gen.reserve(m);
+    for (std::size_t k = 0; k < m; ++k) gen.push_back(tokenized_demonstration{demos[rows[k]].prompt, std::move(responses[k]), demos[rows[k]].line});
     draw out{pair_batch{select_examples(demos, rows), make_batch(gen, 0, m), xt::xtensor<double, 1>({m}, 1.0 / static_cast<double>(n))},
              {},
              {},
